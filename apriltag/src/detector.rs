@@ -5,7 +5,7 @@ use apriltag_sys as sys;
 use nalgebra::{Matrix3, Point2};
 use serde::{Deserialize, Serialize};
 
-use crate::family::{Family, FamilyHandle};
+use crate::family::{Family, FamilyHandle, FamilyLayout};
 use crate::Error;
 
 /// Every setting of the C detector, explicit so results can name them.
@@ -61,12 +61,19 @@ impl DetectorSettings {
         }
     }
 
-    /// visreg's reference settings: the library's defaults, but quads found at full
-    /// resolution (`quad_decimate` 1). The camera's images are small (QQVGA–VGA) and the
-    /// reference is about accuracy, not speed; decimation loses tags under ~20 px.
+    /// visreg's reference settings: the library's defaults, except
+    /// - quads found at full resolution (`quad_decimate` 1): the camera's images are small
+    ///   (QQVGA–VGA) and the reference is about accuracy, not speed; decimation loses tags
+    ///   under ~20 px;
+    /// - bit corrections limited by the family's minimum Hamming distance h:
+    ///   `max_hamming = clamp((h − 5) / 2, 0, 2)` — 0 for tag16h5, 1 for tagCircle21h7, 2
+    ///   from tag25h9 on. Correcting 2 bits of tag16h5 decodes background clutter as tags
+    ///   (59 false positives on the `qvga-tag16h5` preset, none at 0, recall unchanged).
     pub fn reference(family: Family) -> Self {
+        let h = FamilyLayout::load(family).map(|l| l.min_hamming).unwrap_or(5);
         DetectorSettings {
             quad_decimate: 1.0,
+            max_hamming: (h.saturating_sub(5) / 2).min(2),
             ..Self::library_defaults(family)
         }
     }
@@ -289,6 +296,15 @@ mod tests {
         let mut s = DetectorSettings::reference(Family::Tag36h11);
         s.quad_decimate = 0.5;
         assert!(Detector::new(s).is_err());
+    }
+
+    #[test]
+    fn reference_corrections_follow_the_family_distance() {
+        let h = |f| DetectorSettings::reference(f).max_hamming;
+        assert_eq!(h(Family::Tag16h5), 0);
+        assert_eq!(h(Family::TagCircle21h7), 1);
+        assert_eq!(h(Family::Tag25h9), 2);
+        assert_eq!(h(Family::Tag36h11), 2);
     }
 
     #[test]

@@ -1,1 +1,56 @@
-fn main() {}
+//! The `visreg` binary: parses arguments, runs the verb, draws progress, and decides the
+//! exit code in one place (0 clean, 1 regression found, 2 could not run).
+
+mod cli;
+mod cmd_dataset;
+mod cmd_detect;
+mod cmd_eval;
+mod detector_args;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// What a verb concluded.
+pub enum Outcome {
+    /// Ran, nothing to flag.
+    Clean,
+    /// Ran, found a regression (exit code 1). Used by `run` and `compare` later.
+    #[allow(dead_code)]
+    Regression,
+}
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    init_logging(args.verbose, args.quiet);
+    let result = match args.command {
+        cli::Command::Dataset(cmd) => cmd_dataset::run(cmd),
+        cli::Command::Detect(cmd) => cmd_detect::run(cmd),
+        cli::Command::Eval(cmd) => cmd_eval::run(cmd),
+    };
+    match result {
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Regression) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VISREG_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

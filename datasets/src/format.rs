@@ -1,0 +1,573 @@
+//! The dataset format and its validating loader.
+//!
+//! A dataset is a folder:
+//! - `dataset.toml`: name, format version, camera (model, image size, intrinsics), tags
+//!   (family, size), and the generator and seed when synthetic;
+//! - `frames/`: gray PNG images;
+//! - `truth.jsonl`: one line per frame: the frame's path, its scene parameters (for
+//!   bucketing) and its tags with id, corners and pose.
+//!
+//! The loader checks everything it can without decoding images and names the first
+//! offending file and line; [`Dataset::check_frames`] decodes every frame as well.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use image::GenericImageView;
+use nalgebra::Point2;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use visreg_apriltag::{Family, FamilyLayout};
+
+use crate::geometry::{Intrinsics, Pose};
+
+/// The version of the dataset format this crate reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The manifest file name.
+pub const MANIFEST_FILE: &str = "dataset.toml";
+/// The truth file name.
+pub const TRUTH_FILE: &str = "truth.jsonl";
+
+/// `dataset.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Dataset name.
+    pub name: String,
+    /// Format version ([`FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// What the frames show, for people.
+    #[serde(default)]
+    pub description: String,
+    /// The camera the frames come from (or are rendered for).
+    pub camera: CameraSection,
+    /// The tags in the frames.
+    pub tags: TagsSection,
+    /// Present when the frames were rendered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<Generator>,
+}
+
+/// `[camera]` of `dataset.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraSection {
+    /// Camera model, for people.
+    pub model: String,
+    /// Image width, pixels.
+    pub width: u32,
+    /// Image height, pixels.
+    pub height: u32,
+    /// Focal length x, pixels.
+    pub fx: f64,
+    /// Focal length y, pixels.
+    pub fy: f64,
+    /// Principal point x, pixels, in the AprilTag library's convention (pixel (0,0)'s
+    /// centre is (0.5, 0.5)); from an OpenCV calibration add 0.5.
+    pub cx: f64,
+    /// Principal point y, pixels, same convention as `cx`.
+    pub cy: f64,
+}
+
+/// `[tags]` of `dataset.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagsSection {
+    /// Tag family.
+    pub family: Family,
+    /// Edge of the black border's outer square, metres (the pose tag size).
+    pub size_m: f64,
+}
+
+/// `[generator]` of `dataset.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Generator {
+    /// Generator name (`visreg-render`).
+    pub name: String,
+    /// Generator version: a different version may render different pixels.
+    pub version: u32,
+    /// Preset rendered.
+    pub preset: String,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Manifest {
+    /// The intrinsics of the camera section.
+    pub fn intrinsics(&self) -> Intrinsics {
+        Intrinsics {
+            fx: self.camera.fx,
+            fy: self.camera.fy,
+            cx: self.camera.cx,
+            cy: self.camera.cy,
+        }
+    }
+}
+
+/// Scene parameters of a frame, used for bucketing. Unknown values (real photos) are
+/// absent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SceneParams {
+    /// Gaussian blur σ, pixels (0 = sharp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blur_sigma_px: Option<f64>,
+    /// Sensor noise σ, gray levels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_sigma: Option<f64>,
+    /// Mean illumination, 1 = a well-lit scene.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub illumination: Option<f64>,
+    /// JPEG quality the frame was re-compressed at, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jpeg_quality: Option<u8>,
+}
+
+/// One tag in a frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TagTruth {
+    /// Tag id.
+    pub id: u32,
+    /// Corner pixels in the library's order and pixel convention.
+    #[serde(with = "corner_array")]
+    pub corners: [Point2<f64>; 4],
+    /// `T_cam_tag`.
+    pub pose: Pose,
+}
+
+impl TagTruth {
+    /// Centre of the tag in pixels: the intersection of the diagonals.
+    pub fn center_px(&self) -> Point2<f64> {
+        quad_center(&self.corners)
+    }
+
+    /// Mean edge length of the tag in pixels.
+    pub fn size_px(&self) -> f64 {
+        quad_mean_edge(&self.corners)
+    }
+}
+
+/// The intersection of a quad's diagonals (its projective centre).
+pub fn quad_center(c: &[Point2<f64>; 4]) -> Point2<f64> {
+    let (p, r) = (c[0], c[2] - c[0]);
+    let (q, s) = (c[1], c[3] - c[1]);
+    let denom = r.x * s.y - r.y * s.x;
+    if denom.abs() < 1e-12 {
+        return Point2::from((c[0].coords + c[1].coords + c[2].coords + c[3].coords) / 4.0);
+    }
+    let t = ((q - p).x * s.y - (q - p).y * s.x) / denom;
+    p + r * t
+}
+
+/// Mean edge length of a quad.
+pub fn quad_mean_edge(c: &[Point2<f64>; 4]) -> f64 {
+    (0..4).map(|i| (c[(i + 1) % 4] - c[i]).norm()).sum::<f64>() / 4.0
+}
+
+/// One line of `truth.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrameTruth {
+    /// Path of the frame relative to the dataset folder.
+    pub frame: String,
+    /// Scene parameters.
+    #[serde(default)]
+    pub scene: SceneParams,
+    /// Tags in the frame.
+    pub tags: Vec<TagTruth>,
+}
+
+mod corner_array {
+    use nalgebra::Point2;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(c: &[Point2<f64>; 4], s: S) -> Result<S::Ok, S::Error> {
+        c.map(|p| [p.x, p.y]).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[Point2<f64>; 4], D::Error> {
+        let v = Vec::<[f64; 2]>::deserialize(d)?;
+        if v.len() != 4 {
+            return Err(serde::de::Error::custom(format!(
+                "a tag has 4 corners, this one has {}",
+                v.len()
+            )));
+        }
+        Ok(std::array::from_fn(|i| Point2::new(v[i][0], v[i][1])))
+    }
+}
+
+/// What is wrong with a dataset; every variant names the file (and line).
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `dataset.toml` is not valid.
+    #[error("{path}: {message}")]
+    Manifest {
+        /// The manifest.
+        path: PathBuf,
+        /// What is wrong, with the line where known.
+        message: String,
+    },
+    /// A line of `truth.jsonl` is not valid.
+    #[error("{path}:{line}: {message}")]
+    Truth {
+        /// The truth file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A frame image is missing, unreadable or of the wrong size.
+    #[error("{path}: {message}")]
+    Frame {
+        /// The frame file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A loaded, validated dataset (frames are decoded on demand).
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// The folder.
+    pub root: PathBuf,
+    /// `dataset.toml`.
+    pub manifest: Manifest,
+    /// `truth.jsonl`, one entry per frame in file order.
+    pub frames: Vec<FrameTruth>,
+}
+
+/// A decoded gray frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrayFrame {
+    /// Width, pixels.
+    pub width: u32,
+    /// Height, pixels.
+    pub height: u32,
+    /// Row-major pixels.
+    pub pixels: Vec<u8>,
+}
+
+impl Dataset {
+    /// Opens and validates the dataset in `root` (manifest, every truth line, every frame
+    /// file's presence). Frames are not decoded; see [`Dataset::check_frames`].
+    pub fn open(root: impl AsRef<Path>) -> Result<Self, DatasetError> {
+        let root = root.as_ref().to_path_buf();
+        let manifest_path = root.join(MANIFEST_FILE);
+        let text = read_to_string(&manifest_path)?;
+        let manifest = parse_manifest(&text).map_err(|message| DatasetError::Manifest {
+            path: manifest_path.clone(),
+            message,
+        })?;
+        let truth_path = root.join(TRUTH_FILE);
+        let text = read_to_string(&truth_path)?;
+        let frames = parse_truth(&text, &manifest).map_err(|(line, message)| {
+            DatasetError::Truth {
+                path: truth_path.clone(),
+                line,
+                message,
+            }
+        })?;
+        for f in &frames {
+            let p = root.join(&f.frame);
+            if !p.is_file() {
+                return Err(DatasetError::Frame {
+                    path: p,
+                    message: format!("frame listed in {TRUTH_FILE} is missing"),
+                });
+            }
+        }
+        Ok(Dataset {
+            root,
+            manifest,
+            frames,
+        })
+    }
+
+    /// Number of tags over all frames.
+    pub fn tag_count(&self) -> usize {
+        self.frames.iter().map(|f| f.tags.len()).sum()
+    }
+
+    /// Path of frame `index`.
+    pub fn frame_path(&self, index: usize) -> PathBuf {
+        self.root.join(&self.frames[index].frame)
+    }
+
+    /// Decodes frame `index` to 8-bit gray, checking its size against the manifest.
+    pub fn load_frame(&self, index: usize) -> Result<GrayFrame, DatasetError> {
+        let path = self.frame_path(index);
+        let bytes = fs::read(&path).map_err(|source| DatasetError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let frame = decode_gray(&bytes).map_err(|message| DatasetError::Frame {
+            path: path.clone(),
+            message,
+        })?;
+        let (w, h) = (self.manifest.camera.width, self.manifest.camera.height);
+        if (frame.width, frame.height) != (w, h) {
+            return Err(DatasetError::Frame {
+                path,
+                message: format!(
+                    "image is {}×{} but {MANIFEST_FILE} says {w}×{h}",
+                    frame.width, frame.height
+                ),
+            });
+        }
+        Ok(frame)
+    }
+
+    /// Decodes every frame; the first failure is returned.
+    pub fn check_frames(&self) -> Result<(), DatasetError> {
+        use rayon::prelude::*;
+        (0..self.frames.len())
+            .into_par_iter()
+            .map(|i| self.load_frame(i).map(|_| ()))
+            .collect::<Result<Vec<()>, _>>()
+            .map(|_| ())
+    }
+
+    /// The content hash: SHA-256 over the manifest, the truth file and every frame, each
+    /// framed by its relative path and length. Results name the dataset by it.
+    pub fn content_hash(&self) -> Result<String, DatasetError> {
+        let mut hasher = Sha256::new();
+        let mut files = vec![MANIFEST_FILE.to_string(), TRUTH_FILE.to_string()];
+        files.extend(self.frames.iter().map(|f| f.frame.clone()));
+        let mut buf = Vec::new();
+        for rel in files {
+            let path = self.root.join(&rel);
+            buf.clear();
+            fs::File::open(&path)
+                .and_then(|mut f| f.read_to_end(&mut buf))
+                .map_err(|source| DatasetError::Io { path, source })?;
+            hasher.update((rel.len() as u64).to_le_bytes());
+            hasher.update(rel.as_bytes());
+            hasher.update((buf.len() as u64).to_le_bytes());
+            hasher.update(&buf);
+        }
+        let digest = hasher.finalize();
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(format!("sha256:{hex}"))
+    }
+}
+
+fn read_to_string(path: &Path) -> Result<String, DatasetError> {
+    fs::read_to_string(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Decodes PNG/JPEG/PGM bytes to 8-bit gray (colour images are converted).
+pub fn decode_gray(bytes: &[u8]) -> Result<GrayFrame, String> {
+    let img = image::load_from_memory(bytes).map_err(|e| format!("cannot decode image: {e}"))?;
+    let (width, height) = img.dimensions();
+    Ok(GrayFrame {
+        width,
+        height,
+        pixels: img.into_luma8().into_raw(),
+    })
+}
+
+/// Parses and validates `dataset.toml` text.
+pub fn parse_manifest(text: &str) -> Result<Manifest, String> {
+    let m: Manifest = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+    if m.format_version != FORMAT_VERSION {
+        return Err(format!(
+            "format_version {} is not supported (this visreg reads version {FORMAT_VERSION})",
+            m.format_version
+        ));
+    }
+    let c = &m.camera;
+    if c.width == 0 || c.height == 0 || c.width > 16384 || c.height > 16384 {
+        return Err(format!("camera size {}×{} is not plausible", c.width, c.height));
+    }
+    for (name, v) in [("fx", c.fx), ("fy", c.fy)] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(format!("camera.{name} = {v} must be a positive number of pixels"));
+        }
+    }
+    for (name, v) in [("cx", c.cx), ("cy", c.cy)] {
+        if !v.is_finite() {
+            return Err(format!("camera.{name} = {v} must be a number of pixels"));
+        }
+    }
+    if !(m.tags.size_m.is_finite() && m.tags.size_m > 0.0 && m.tags.size_m < 10.0) {
+        return Err(format!(
+            "tags.size_m = {} must be the tag's edge in metres (e.g. 0.08 for 80 mm)",
+            m.tags.size_m
+        ));
+    }
+    Ok(m)
+}
+
+/// Parses and validates `truth.jsonl` text against the manifest. Errors carry the 1-based
+/// line number.
+pub fn parse_truth(text: &str, manifest: &Manifest) -> Result<Vec<FrameTruth>, (usize, String)> {
+    let layout = FamilyLayout::load(manifest.tags.family).map_err(|e| (0, e.to_string()))?;
+    let mut frames = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let frame: FrameTruth = serde_json::from_str(line).map_err(|e| (line_no, e.to_string()))?;
+        validate_frame(&frame, manifest, &layout).map_err(|m| (line_no, m))?;
+        if !seen.insert(frame.frame.clone()) {
+            return Err((line_no, format!("frame '{}' is listed twice", frame.frame)));
+        }
+        frames.push(frame);
+    }
+    if frames.is_empty() {
+        return Err((1, "no frames: the truth file is empty".to_string()));
+    }
+    Ok(frames)
+}
+
+fn validate_frame(f: &FrameTruth, m: &Manifest, layout: &FamilyLayout) -> Result<(), String> {
+    let rel = Path::new(&f.frame);
+    if f.frame.is_empty()
+        || rel.is_absolute()
+        || rel
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(format!(
+            "frame path '{}' must be relative to the dataset folder (e.g. frames/000000.png)",
+            f.frame
+        ));
+    }
+    let (w, h) = (f64::from(m.camera.width), f64::from(m.camera.height));
+    let mut ids = std::collections::HashSet::new();
+    for (t_index, t) in f.tags.iter().enumerate() {
+        let which = format!("tag {} (id {})", t_index, t.id);
+        if t.id >= layout.ncodes {
+            return Err(format!(
+                "{which}: id {} is not in {} (ids 0..{})",
+                t.id, layout.name, layout.ncodes
+            ));
+        }
+        if !ids.insert(t.id) {
+            return Err(format!("{which}: id {} appears twice in this frame", t.id));
+        }
+        for (ci, c) in t.corners.iter().enumerate() {
+            if !(c.x.is_finite() && c.y.is_finite()) || c.x < -w || c.x > 2.0 * w || c.y < -h || c.y > 2.0 * h {
+                return Err(format!("{which}: corner {ci} ({}, {}) is not near the image", c.x, c.y));
+            }
+        }
+        let r = t.pose.rotation.matrix();
+        let ortho = (r.transpose() * r - nalgebra::Matrix3::identity()).abs().max();
+        if !(ortho < 1e-6 && (r.determinant() - 1.0).abs() < 1e-6) {
+            return Err(format!(
+                "{which}: pose.rotation is not a rotation matrix (|RᵀR − I| = {ortho:.2e}, det = {:.6})",
+                r.determinant()
+            ));
+        }
+        if !(t.pose.translation.iter().all(|v| v.is_finite()) && t.pose.translation.z > 0.0) {
+            return Err(format!(
+                "{which}: pose.translation_m must be in front of the camera (z > 0 metres)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        parse_manifest(
+            r#"
+name = "t"
+format_version = 1
+[camera]
+model = "m"
+width = 320
+height = 240
+fx = 225.0
+fy = 227.0
+cx = 160.0
+cy = 120.0
+[tags]
+family = "tag36h11"
+size_m = 0.08
+"#,
+        )
+        .unwrap()
+    }
+
+    const GOOD_TAG: &str = r#"{"id":3,"corners":[[10,20],[30,20],[30,0],[10,0]],"pose":{"rotation":[[1,0,0],[0,1,0],[0,0,1]],"translation_m":[0,0,1]}}"#;
+
+    #[test]
+    fn a_good_line_parses() {
+        let line = format!(r#"{{"frame":"frames/0.png","scene":{{"blur_sigma_px":0.5}},"tags":[{GOOD_TAG}]}}"#);
+        let frames = parse_truth(&line, &manifest()).unwrap();
+        assert_eq!(frames[0].tags[0].id, 3);
+        assert_eq!(frames[0].tags[0].corners[2], Point2::new(30.0, 0.0));
+        assert_eq!(frames[0].scene.blur_sigma_px, Some(0.5));
+    }
+
+    #[test]
+    fn three_corners_name_the_line() {
+        let good = format!(r#"{{"frame":"frames/0.png","tags":[{GOOD_TAG}]}}"#);
+        let bad = r#"{"frame":"frames/1.png","tags":[{"id":1,"corners":[[1,2],[3,4],[5,6]],"pose":{"rotation":[[1,0,0],[0,1,0],[0,0,1]],"translation_m":[0,0,1]}}]}"#;
+        let (line, msg) = parse_truth(&format!("{good}\n{bad}\n"), &manifest()).unwrap_err();
+        assert_eq!(line, 2);
+        assert!(msg.contains("a tag has 4 corners, this one has 3"), "{msg}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let cases = [
+            (GOOD_TAG.replace("\"id\":3", "\"id\":600"), "id 600 is not in tag36h11"),
+            (GOOD_TAG.replace("[[1,0,0]", "[[2,0,0]"), "not a rotation matrix"),
+            (GOOD_TAG.replace("[0,0,1]}", "[0,0,-1]}"), "in front of the camera"),
+        ];
+        for (tag, want) in cases {
+            let line = format!(r#"{{"frame":"frames/0.png","tags":[{tag}]}}"#);
+            let (n, msg) = parse_truth(&line, &manifest()).unwrap_err();
+            assert_eq!(n, 1);
+            assert!(msg.contains(want), "{msg} should contain {want}");
+        }
+        let line = format!(r#"{{"frame":"../x.png","tags":[{GOOD_TAG}]}}"#);
+        assert!(parse_truth(&line, &manifest()).unwrap_err().1.contains("must be relative"));
+        let dup = format!(r#"{{"frame":"frames/0.png","tags":[{GOOD_TAG},{GOOD_TAG}]}}"#);
+        assert!(parse_truth(&dup, &manifest()).unwrap_err().1.contains("appears twice"));
+    }
+
+    #[test]
+    fn unknown_family_is_refused_with_the_line() {
+        let text = toml::to_string(&manifest()).unwrap().replace("tag36h11", "tag99h9");
+        let msg = parse_manifest(&text).unwrap_err();
+        assert!(msg.contains("unknown tag family 'tag99h9'"), "{msg}");
+        assert!(msg.contains("line"), "{msg}");
+    }
+
+    #[test]
+    fn quad_center_is_the_diagonal_intersection() {
+        let c = [
+            Point2::new(0.0, 10.0),
+            Point2::new(10.0, 10.0),
+            Point2::new(10.0, 0.0),
+            Point2::new(0.0, 0.0),
+        ];
+        assert_eq!(quad_center(&c), Point2::new(5.0, 5.0));
+        assert_eq!(quad_mean_edge(&c), 10.0);
+    }
+}

@@ -1,0 +1,183 @@
+//! Command-line interface: every verb, its options and its `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::detector_args::DetectorArgs;
+
+/// visreg: hardware-in-the-loop regression benchmarks for the AprilTag and 3D-pose
+/// functions of OpenMV cameras.
+#[derive(Debug, Parser)]
+#[command(name = "visreg", version, about, long_about = None, after_help = "\
+Examples:
+  visreg eval                                  # host detector on the built-in qvga-basic dataset
+  visreg eval --preset hard --json hard.json   # a harder dataset, metrics as JSON
+  visreg dataset generate --preset qvga-basic --out ./qvga
+  visreg detect photo.png --tag-size 0.08 --openmv-intrinsics
+
+Exit codes: 0 clean, 1 regression found, 2 could not run.")]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug); or set VISREG_LOG.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate, check, inspect datasets; print target sheets.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+    /// Detect AprilTags (and poses) in images with the host reference detector.
+    Detect(DetectArgs),
+    /// Evaluate the host reference detector on a dataset against its ground truth.
+    Eval(EvalArgs),
+}
+
+/// `visreg dataset …`
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Render a built-in preset into a dataset folder.
+    #[command(after_help = "\
+Example:
+  visreg dataset generate --preset qvga-basic --out ./qvga-basic --seed 7
+
+Presets are deterministic: the same preset, seed and visreg version render the same
+frames. See `visreg dataset presets` for the list.")]
+    Generate {
+        /// Preset to render.
+        #[arg(long, default_value = "qvga-basic")]
+        preset: String,
+        /// Output folder (must not exist or be empty, unless --force).
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed of the scene distribution.
+        #[arg(long, default_value_t = visreg_datasets::preset::DEFAULT_SEED)]
+        seed: u64,
+        /// Render this many frames instead of the preset's count.
+        #[arg(long)]
+        frames: Option<usize>,
+        /// Replace an existing dataset in --out.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate a dataset: manifest, every truth line, every frame decoded.
+    #[command(after_help = "Example:\n  visreg dataset check ./qvga-basic\n\nExit code 2 and the first offending file (and line) when it is not valid.")]
+    Check {
+        /// Dataset folder.
+        dir: PathBuf,
+    },
+    /// Summarise a dataset: camera, tags, distribution of range, angle, size, blur, noise.
+    #[command(after_help = "Example:\n  visreg dataset show ./qvga-basic")]
+    Show {
+        /// Dataset folder.
+        dir: PathBuf,
+    },
+    /// List the built-in presets.
+    Presets,
+    /// Print a target sheet (PNG at a stated DPI) for a physical test rig.
+    #[command(after_help = "\
+Example:
+  visreg dataset target --family tag36h11 --ids 0-5 --size-mm 80 --out target.png
+
+--size-mm is the edge of the black border (the tag size pose estimation needs), not
+the whole printed tag. Print at 100 % (no \"fit to page\") and check the 100 mm bar.")]
+    Target {
+        /// Tag family.
+        #[arg(long, default_value = "tag36h11")]
+        family: String,
+        /// Ids: a list and ranges, e.g. 0-5 or 1,3,7-9.
+        #[arg(long, default_value = "0-5")]
+        ids: String,
+        /// Tag size (black border edge), millimetres.
+        #[arg(long, default_value_t = 80.0)]
+        size_mm: f64,
+        /// Print resolution.
+        #[arg(long, default_value_t = 300)]
+        dpi: u32,
+        /// Paper size: a4 or letter.
+        #[arg(long, default_value = "a4")]
+        paper: String,
+        /// Output PNG file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// `visreg detect`
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  visreg detect frame.png
+  visreg detect a.png b.jpg --family tag16h5 --json
+  visreg detect frame.png --tag-size 0.08 --fx 224.9 --fy 227.6 --cx 160 --cy 120
+
+Corners are in the AprilTag library's order (tag corners (-1,+1), (+1,+1), (+1,-1),
+(-1,-1): counter-clockwise in the image, starting bottom-left for an upright tag) and
+pixel convention (the centre of the top-left pixel is (0.5, 0.5)); --cx/--cy use the same
+convention (add 0.5 to an OpenCV calibration). Poses are T_cam_tag in metres, camera
+x right, y down, z forward.")]
+pub struct DetectArgs {
+    /// Images (PNG, JPEG, PGM); colour images are converted to gray.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// Print one JSON line per image instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Tag size (black border edge) in metres; with intrinsics, poses are estimated.
+    #[arg(long)]
+    pub tag_size: Option<f64>,
+    /// Focal length x, pixels.
+    #[arg(long)]
+    pub fx: Option<f64>,
+    /// Focal length y, pixels.
+    #[arg(long)]
+    pub fy: Option<f64>,
+    /// Principal point x, pixels (library convention).
+    #[arg(long)]
+    pub cx: Option<f64>,
+    /// Principal point y, pixels (library convention).
+    #[arg(long)]
+    pub cy: Option<f64>,
+    /// Use the OpenMV firmware's default find_apriltags intrinsics for each image's size.
+    #[arg(long, conflicts_with_all = ["fx", "fy", "cx", "cy"])]
+    pub openmv_intrinsics: bool,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+}
+
+/// `visreg eval`
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  visreg eval
+  visreg eval --preset hard --json hard.json
+  visreg eval --dataset ./my-rig-photos --threads 1
+
+Built-in presets are rendered on first use and cached in $VISREG_CACHE_DIR
+(default ~/.cache/visreg). The JSON keys are documented in the README.")]
+pub struct EvalArgs {
+    /// Dataset folder.
+    #[arg(long, conflicts_with = "preset")]
+    pub dataset: Option<PathBuf>,
+    /// Built-in preset (rendered and cached on first use). Default: qvga-basic.
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Seed for --preset.
+    #[arg(long, default_value_t = visreg_datasets::preset::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Write the metrics document to FILE ('-' for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Worker threads (default: one per CPU).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+}
