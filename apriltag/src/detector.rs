@@ -70,7 +70,9 @@ impl DetectorSettings {
     ///   from tag25h9 on. Correcting 2 bits of tag16h5 decodes background clutter as tags
     ///   (59 false positives on the `qvga-tag16h5` preset, none at 0, recall unchanged).
     pub fn reference(family: Family) -> Self {
-        let h = FamilyLayout::load(family).map(|l| l.min_hamming).unwrap_or(5);
+        let h = FamilyLayout::load(family)
+            .map(|l| l.min_hamming)
+            .unwrap_or(5);
         DetectorSettings {
             quad_decimate: 1.0,
             max_hamming: (h.saturating_sub(5) / 2).min(2),
@@ -85,13 +87,13 @@ impl DetectorSettings {
                 self.max_hamming
             )));
         }
-        if !(self.quad_decimate >= 1.0) {
+        if self.quad_decimate.is_nan() || self.quad_decimate < 1.0 {
             return Err(Error::InvalidSetting(format!(
                 "quad_decimate {} must be 1 or more",
                 self.quad_decimate
             )));
         }
-        if !(self.quad_sigma.is_finite()) || self.quad_sigma < 0.0 {
+        if !self.quad_sigma.is_finite() || self.quad_sigma < 0.0 {
             return Err(Error::InvalidSetting(format!(
                 "quad_sigma {} must be 0 or more",
                 self.quad_sigma

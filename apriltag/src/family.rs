@@ -293,12 +293,21 @@ mod tests {
     fn layouts_come_from_the_library() {
         let l = FamilyLayout::load(Family::Tag36h11).unwrap();
         assert_eq!(
-            (l.name.as_str(), l.ncodes, l.nbits, l.width_at_border, l.total_width),
+            (
+                l.name.as_str(),
+                l.ncodes,
+                l.nbits,
+                l.width_at_border,
+                l.total_width
+            ),
             ("tag36h11", 587, 36, 8, 10)
         );
         assert!(!l.reversed_border);
         let l = FamilyLayout::load(Family::Tag16h5).unwrap();
-        assert_eq!((l.ncodes, l.nbits, l.width_at_border, l.total_width), (30, 16, 6, 8));
+        assert_eq!(
+            (l.ncodes, l.nbits, l.width_at_border, l.total_width),
+            (30, 16, 6, 8)
+        );
         let l = FamilyLayout::load(Family::TagStandard41h12).unwrap();
         assert!(l.reversed_border);
         for f in Family::ALL {
@@ -314,7 +323,9 @@ mod tests {
             assert!(t.is_white(i, 0) && t.is_white(0, i) && t.is_white(i, 9) && t.is_white(9, i));
         }
         for i in 1..9 {
-            assert!(!t.is_white(i, 1) && !t.is_white(1, i) && !t.is_white(i, 8) && !t.is_white(8, i));
+            assert!(
+                !t.is_white(i, 1) && !t.is_white(1, i) && !t.is_white(i, 8) && !t.is_white(8, i)
+            );
         }
         // Different ids differ somewhere in the data area.
         let t1 = TagCells::draw(Family::Tag36h11, 1).unwrap();

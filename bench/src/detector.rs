@@ -100,7 +100,10 @@ impl HostDetector {
             None => Detector::new(self.settings.clone())?,
         };
         let result = det.detect(image);
-        self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(det);
+        self.pool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(det);
         Ok(result?
             .into_iter()
             .map(|d| {
@@ -164,8 +167,16 @@ mod tests {
         for i in 0..24 {
             let f = f64::from(i);
             let pose = Pose {
-                rotation: Rotation3::from_euler_angles(0.2 * (f * 0.7).sin(), 0.25 * (f * 1.3).cos(), 0.1 * f),
-                translation: Vector3::new(0.013 * (f - 12.0) / 12.0, 0.007 * (f * 0.5).sin(), 0.3 + 0.01 * f),
+                rotation: Rotation3::from_euler_angles(
+                    0.2 * (f * 0.7).sin(),
+                    0.25 * (f * 1.3).cos(),
+                    0.1 * f,
+                ),
+                translation: Vector3::new(
+                    0.013 * (f - 12.0) / 12.0,
+                    0.007 * (f * 0.5).sin(),
+                    0.3 + 0.01 * f,
+                ),
             };
             let (spec, pixels) = frame(Family::Tag36h11, pose, (320, 240));
             let truth = pose.corners_px(&k, spec.tag_size_m).unwrap();
@@ -179,7 +190,10 @@ mod tests {
             }
         }
         let (bx, by) = (sum_dx / n, sum_dy / n);
-        assert!(bx.abs() < 0.03 && by.abs() < 0.03, "corner bias ({bx:.4}, {by:.4}) px");
+        assert!(
+            bx.abs() < 0.03 && by.abs() < 0.03,
+            "corner bias ({bx:.4}, {by:.4}) px"
+        );
         assert!(max_err < 0.3, "max corner error {max_err} px");
     }
 
@@ -202,7 +216,11 @@ mod tests {
             )
             .unwrap();
         let p = found[0].pose.unwrap();
-        assert!((p.translation - pose.translation).norm() < 0.005, "{:?}", p.translation);
+        assert!(
+            (p.translation - pose.translation).norm() < 0.005,
+            "{:?}",
+            p.translation
+        );
         assert!(rotation_angle_deg(&p.rotation, &pose.rotation) < 2.0);
     }
 }

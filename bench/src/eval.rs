@@ -10,7 +10,10 @@ use visreg_apriltag::{DetectorSettings, GrayImage};
 use visreg_datasets::{Dataset, DatasetError};
 
 use crate::detector::{DetectedTag, HostDetector, PoseParams};
-use crate::scoring::{aggregate, bucket_metrics, score_frame, BucketAxis, BucketMetrics, FrameScore, MatchConfig, Metrics};
+use crate::scoring::{
+    aggregate, bucket_metrics, score_frame, BucketAxis, BucketMetrics, FrameScore, MatchConfig,
+    Metrics,
+};
 
 /// How to evaluate.
 #[derive(Clone, Debug)]
@@ -125,9 +128,17 @@ pub fn evaluate(
             .map(|index| {
                 let img = dataset.load_frame(index)?;
                 let t0 = Instant::now();
-                let detections = detector.detect(GrayImage::new(img.width, img.height, &img.pixels), Some(pose))?;
+                let detections = detector.detect(
+                    GrayImage::new(img.width, img.height, &img.pixels),
+                    Some(pose),
+                )?;
                 let latency_ms = t0.elapsed().as_secs_f64() * 1e3;
-                let score = score_frame(&dataset.frames[index], &detections, Some(latency_ms), &opts.matching);
+                let score = score_frame(
+                    &dataset.frames[index],
+                    &detections,
+                    Some(latency_ms),
+                    &opts.matching,
+                );
                 on_frame(done.fetch_add(1, Ordering::Relaxed) + 1, total);
                 Ok(FrameResult {
                     index,

@@ -253,7 +253,11 @@ fn metrics_of<'a>(
 /// Metrics over all `frames`.
 pub fn aggregate(frames: &[FrameScore]) -> Metrics {
     let refs: Vec<&FrameScore> = frames.iter().collect();
-    metrics_of(frames.iter().flat_map(|f| &f.tags), Some(&refs), frames.len())
+    metrics_of(
+        frames.iter().flat_map(|f| &f.tags),
+        Some(&refs),
+        frames.len(),
+    )
 }
 
 /// What a bucket is keyed by.
@@ -452,7 +456,12 @@ mod tests {
     #[test]
     fn exact_detection_scores_zero_error() {
         let t = truth_tag(1, 100.0);
-        let s = score_frame(&frame(vec![t.clone()]), &[det_from(&t, 0.0)], Some(2.0), &MatchConfig::default());
+        let s = score_frame(
+            &frame(vec![t.clone()]),
+            &[det_from(&t, 0.0)],
+            Some(2.0),
+            &MatchConfig::default(),
+        );
         let m = s.tags[0].matched.unwrap();
         assert_eq!(m.corner_rmse_px, 0.0);
         assert_eq!((m.trans_err_m, m.rot_err_deg), (Some(0.0), Some(0.0)));
@@ -462,7 +471,12 @@ mod tests {
     #[test]
     fn a_shift_is_measured_in_pixels() {
         let t = truth_tag(1, 100.0);
-        let s = score_frame(&frame(vec![t.clone()]), &[det_from(&t, 0.5)], None, &MatchConfig::default());
+        let s = score_frame(
+            &frame(vec![t.clone()]),
+            &[det_from(&t, 0.5)],
+            None,
+            &MatchConfig::default(),
+        );
         assert!((s.tags[0].matched.unwrap().corner_rmse_px - 0.5).abs() < 1e-12);
     }
 
@@ -525,11 +539,22 @@ mod tests {
         let near = truth_tag(1, 100.0);
         let mut far = truth_tag(2, 200.0);
         far.pose.translation = Vector3::new(0.0, 0.0, 1.2);
-        let s = score_frame(&frame(vec![near.clone(), far]), &[det_from(&near, 0.0)], Some(3.0), &MatchConfig::default());
-        let b = bucket_metrics(&[s.clone()], BucketAxis::Range);
+        let s = score_frame(
+            &frame(vec![near.clone(), far]),
+            &[det_from(&near, 0.0)],
+            Some(3.0),
+            &MatchConfig::default(),
+        );
+        let b = bucket_metrics(std::slice::from_ref(&s), BucketAxis::Range);
         assert_eq!(b.len(), 2);
-        assert_eq!((b[0].label.as_str(), b[0].metrics.recall), ("0.5-0.75", Some(1.0)));
-        assert_eq!((b[1].label.as_str(), b[1].metrics.recall), ("1-1.5", Some(0.0)));
+        assert_eq!(
+            (b[0].label.as_str(), b[0].metrics.recall),
+            ("0.5-0.75", Some(1.0))
+        );
+        assert_eq!(
+            (b[1].label.as_str(), b[1].metrics.recall),
+            ("1-1.5", Some(0.0))
+        );
         assert_eq!(b[0].metrics.false_positives, None);
         let light = bucket_metrics(&[s], BucketAxis::Light);
         assert_eq!(light.len(), 1);

@@ -24,9 +24,10 @@ pub fn cache_root() -> PathBuf {
 
 /// Where `preset` rendered with `seed` is cached.
 pub fn preset_path(preset: &Preset, seed: u64) -> PathBuf {
-    cache_root()
-        .join("datasets")
-        .join(format!("{}-seed{}-gen{}", preset.name, seed, GENERATOR_VERSION))
+    cache_root().join("datasets").join(format!(
+        "{}-seed{}-gen{}",
+        preset.name, seed, GENERATOR_VERSION
+    ))
 }
 
 /// The cached dataset of `preset` and `seed`, rendering it first when it is missing or

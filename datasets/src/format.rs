@@ -274,13 +274,12 @@ impl Dataset {
         })?;
         let truth_path = root.join(TRUTH_FILE);
         let text = read_to_string(&truth_path)?;
-        let frames = parse_truth(&text, &manifest).map_err(|(line, message)| {
-            DatasetError::Truth {
+        let frames =
+            parse_truth(&text, &manifest).map_err(|(line, message)| DatasetError::Truth {
                 path: truth_path.clone(),
                 line,
                 message,
-            }
-        })?;
+            })?;
         for f in &frames {
             let p = root.join(&f.frame);
             if !p.is_file() {
@@ -394,11 +393,16 @@ pub fn parse_manifest(text: &str) -> Result<Manifest, String> {
     }
     let c = &m.camera;
     if c.width == 0 || c.height == 0 || c.width > 16384 || c.height > 16384 {
-        return Err(format!("camera size {}×{} is not plausible", c.width, c.height));
+        return Err(format!(
+            "camera size {}×{} is not plausible",
+            c.width, c.height
+        ));
     }
     for (name, v) in [("fx", c.fx), ("fy", c.fy)] {
         if !(v.is_finite() && v > 0.0) {
-            return Err(format!("camera.{name} = {v} must be a positive number of pixels"));
+            return Err(format!(
+                "camera.{name} = {v} must be a positive number of pixels"
+            ));
         }
     }
     for (name, v) in [("cx", c.cx), ("cy", c.cy)] {
@@ -466,12 +470,22 @@ fn validate_frame(f: &FrameTruth, m: &Manifest, layout: &FamilyLayout) -> Result
             return Err(format!("{which}: id {} appears twice in this frame", t.id));
         }
         for (ci, c) in t.corners.iter().enumerate() {
-            if !(c.x.is_finite() && c.y.is_finite()) || c.x < -w || c.x > 2.0 * w || c.y < -h || c.y > 2.0 * h {
-                return Err(format!("{which}: corner {ci} ({}, {}) is not near the image", c.x, c.y));
+            if !(c.x.is_finite() && c.y.is_finite())
+                || c.x < -w
+                || c.x > 2.0 * w
+                || c.y < -h
+                || c.y > 2.0 * h
+            {
+                return Err(format!(
+                    "{which}: corner {ci} ({}, {}) is not near the image",
+                    c.x, c.y
+                ));
             }
         }
         let r = t.pose.rotation.matrix();
-        let ortho = (r.transpose() * r - nalgebra::Matrix3::identity()).abs().max();
+        let ortho = (r.transpose() * r - nalgebra::Matrix3::identity())
+            .abs()
+            .max();
         if !(ortho < 1e-6 && (r.determinant() - 1.0).abs() < 1e-6) {
             return Err(format!(
                 "{which}: pose.rotation is not a rotation matrix (|RᵀR − I| = {ortho:.2e}, det = {:.6})",
@@ -516,7 +530,9 @@ size_m = 0.08
 
     #[test]
     fn a_good_line_parses() {
-        let line = format!(r#"{{"frame":"frames/0.png","scene":{{"blur_sigma_px":0.5}},"tags":[{GOOD_TAG}]}}"#);
+        let line = format!(
+            r#"{{"frame":"frames/0.png","scene":{{"blur_sigma_px":0.5}},"tags":[{GOOD_TAG}]}}"#
+        );
         let frames = parse_truth(&line, &manifest()).unwrap();
         assert_eq!(frames[0].tags[0].id, 3);
         assert_eq!(frames[0].tags[0].corners[2], Point2::new(30.0, 0.0));
@@ -535,9 +551,18 @@ size_m = 0.08
     #[test]
     fn bad_values_are_named() {
         let cases = [
-            (GOOD_TAG.replace("\"id\":3", "\"id\":600"), "id 600 is not in tag36h11"),
-            (GOOD_TAG.replace("[[1,0,0]", "[[2,0,0]"), "not a rotation matrix"),
-            (GOOD_TAG.replace("[0,0,1]}", "[0,0,-1]}"), "in front of the camera"),
+            (
+                GOOD_TAG.replace("\"id\":3", "\"id\":600"),
+                "id 600 is not in tag36h11",
+            ),
+            (
+                GOOD_TAG.replace("[[1,0,0]", "[[2,0,0]"),
+                "not a rotation matrix",
+            ),
+            (
+                GOOD_TAG.replace("[0,0,1]}", "[0,0,-1]}"),
+                "in front of the camera",
+            ),
         ];
         for (tag, want) in cases {
             let line = format!(r#"{{"frame":"frames/0.png","tags":[{tag}]}}"#);
@@ -546,14 +571,22 @@ size_m = 0.08
             assert!(msg.contains(want), "{msg} should contain {want}");
         }
         let line = format!(r#"{{"frame":"../x.png","tags":[{GOOD_TAG}]}}"#);
-        assert!(parse_truth(&line, &manifest()).unwrap_err().1.contains("must be relative"));
+        assert!(parse_truth(&line, &manifest())
+            .unwrap_err()
+            .1
+            .contains("must be relative"));
         let dup = format!(r#"{{"frame":"frames/0.png","tags":[{GOOD_TAG},{GOOD_TAG}]}}"#);
-        assert!(parse_truth(&dup, &manifest()).unwrap_err().1.contains("appears twice"));
+        assert!(parse_truth(&dup, &manifest())
+            .unwrap_err()
+            .1
+            .contains("appears twice"));
     }
 
     #[test]
     fn unknown_family_is_refused_with_the_line() {
-        let text = toml::to_string(&manifest()).unwrap().replace("tag36h11", "tag99h9");
+        let text = toml::to_string(&manifest())
+            .unwrap()
+            .replace("tag36h11", "tag99h9");
         let msg = parse_manifest(&text).unwrap_err();
         assert!(msg.contains("unknown tag family 'tag99h9'"), "{msg}");
         assert!(msg.contains("line"), "{msg}");

@@ -75,11 +75,16 @@ pub fn generate(
             return Err(GenerateError::OutputExists(out.to_path_buf()));
         }
     }
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(io(parent))?;
     let staging = parent.join(format!(
         ".{}.partial-{}",
-        out.file_name().and_then(|s| s.to_str()).unwrap_or("dataset"),
+        out.file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or("dataset"),
         std::process::id()
     ));
     if staging.exists() {
@@ -122,7 +127,12 @@ fn write_dataset(
             let path = dir.join(&rel);
             let file = fs::File::create(&path).map_err(io(&path))?;
             image::codecs::png::PngEncoder::new(std::io::BufWriter::new(file))
-                .write_image(&frame.pixels, spec.width, spec.height, image::ExtendedColorType::L8)
+                .write_image(
+                    &frame.pixels,
+                    spec.width,
+                    spec.height,
+                    image::ExtendedColorType::L8,
+                )
                 .map_err(|e| GenerateError::Io {
                     path: path.clone(),
                     source: std::io::Error::other(e),

@@ -28,7 +28,10 @@ pub fn project(k: &Intrinsics, p: &Point3<f64>) -> Option<Point2<f64>> {
     if p.z <= 1e-9 {
         return None;
     }
-    Some(Point2::new(k.fx * p.x / p.z + k.cx, k.fy * p.y / p.z + k.cy))
+    Some(Point2::new(
+        k.fx * p.x / p.z + k.cx,
+        k.fy * p.y / p.z + k.cy,
+    ))
 }
 
 /// The ray through pixel `px` (not normalised; z = 1).
@@ -69,7 +72,11 @@ impl Pose {
     pub fn view_angle_deg(&self) -> f64 {
         let normal_into_tag = self.rotation * Vector3::z();
         let sight = self.translation.normalize();
-        normal_into_tag.dot(&sight).clamp(-1.0, 1.0).acos().to_degrees()
+        normal_into_tag
+            .dot(&sight)
+            .clamp(-1.0, 1.0)
+            .acos()
+            .to_degrees()
     }
 
     /// Homography from tag coordinates ([−1, 1]², ±1 at the border's outer edge) to pixels,
@@ -77,11 +84,7 @@ impl Pose {
     pub fn tag_homography(&self, k: &Intrinsics, tag_size_m: f64) -> Matrix3<f64> {
         let r = self.rotation.matrix();
         let half = tag_size_m / 2.0;
-        let m = Matrix3::from_columns(&[
-            r.column(0) * half,
-            r.column(1) * half,
-            self.translation,
-        ]);
+        let m = Matrix3::from_columns(&[r.column(0) * half, r.column(1) * half, self.translation]);
         camera_matrix(k) * m
     }
 
@@ -99,7 +102,10 @@ impl Pose {
 /// Geodesic distance between two rotations, degrees.
 pub fn rotation_angle_deg(a: &Rotation3<f64>, b: &Rotation3<f64>) -> f64 {
     let rel = a.matrix().transpose() * b.matrix();
-    ((rel.trace() - 1.0) / 2.0).clamp(-1.0, 1.0).acos().to_degrees()
+    ((rel.trace() - 1.0) / 2.0)
+        .clamp(-1.0, 1.0)
+        .acos()
+        .to_degrees()
 }
 
 mod rotation_rows {

@@ -19,8 +19,7 @@ pub mod target;
 mod texture;
 
 pub use format::{
-    Dataset, DatasetError, FrameTruth, Generator, Manifest, SceneParams, TagTruth,
-    FORMAT_VERSION,
+    Dataset, DatasetError, FrameTruth, Generator, Manifest, SceneParams, TagTruth, FORMAT_VERSION,
 };
 pub use geometry::{Intrinsics, Pose};
 pub use visreg_apriltag::Family;

@@ -221,10 +221,14 @@ impl Preset {
             },
         };
         let wanted = rng.gen_range(self.tags_per_frame.0..=self.tags_per_frame.1);
-        let ids: Vec<u32> = sample(&mut rng, layout.ncodes as usize, wanted.min(layout.ncodes as usize))
-            .into_iter()
-            .map(|i| i as u32)
-            .collect();
+        let ids: Vec<u32> = sample(
+            &mut rng,
+            layout.ncodes as usize,
+            wanted.min(layout.ncodes as usize),
+        )
+        .into_iter()
+        .map(|i| i as u32)
+        .collect();
         let extent = card_half_extent(layout);
         let mut tags: Vec<TagPlacement> = Vec::new();
         let mut boxes: Vec<[f64; 4]> = Vec::new();
@@ -245,7 +249,10 @@ impl Preset {
                     .map(|i| (corners[(i + 1) % 4] - corners[i]).norm())
                     .fold(f64::MAX, f64::min);
                 let clear = boxes.iter().all(|b| {
-                    card[2] + 2.0 < b[0] || b[2] + 2.0 < card[0] || card[3] + 2.0 < b[1] || b[3] + 2.0 < card[1]
+                    card[2] + 2.0 < b[0]
+                        || b[2] + 2.0 < card[0]
+                        || card[3] + 2.0 < b[1]
+                        || b[3] + 2.0 < card[1]
                 });
                 if fits && clear && min_edge >= self.min_tag_px {
                     tags.push(TagPlacement { id, pose });
@@ -283,7 +290,9 @@ impl Preset {
         let roll = rng
             .gen_range(-self.max_roll_deg..=self.max_roll_deg)
             .to_radians();
-        let rotation = face * Rotation3::from_axis_angle(&axis, tilt) * Rotation3::from_axis_angle(&Vector3::z_axis(), roll);
+        let rotation = face
+            * Rotation3::from_axis_angle(&axis, tilt)
+            * Rotation3::from_axis_angle(&Vector3::z_axis(), roll);
         Pose {
             rotation,
             translation: t,

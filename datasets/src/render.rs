@@ -5,8 +5,6 @@
 //!
 //! Everything here is pure: a [`FrameSpec`] in, pixels and truth out.
 
-use std::collections::HashMap;
-
 use image::ImageEncoder;
 use nalgebra::{Matrix3, Vector3};
 use rand::SeedableRng;
@@ -120,12 +118,9 @@ pub fn render(spec: &FrameSpec) -> Result<RenderedFrame, RenderError> {
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let mut radiance = crate::texture::background(spec.width, spec.height, &mut rng);
 
-    let mut cells_by_id = HashMap::new();
     let mut truth = Vec::with_capacity(spec.tags.len());
     for tag in &spec.tags {
-        if !cells_by_id.contains_key(&tag.id) {
-            cells_by_id.insert(tag.id, TagCells::draw(spec.family, tag.id)?);
-        }
+        let cells = TagCells::draw(spec.family, tag.id)?;
         let corners = tag
             .pose
             .corners_px(&spec.intrinsics, spec.tag_size_m)
@@ -140,7 +135,7 @@ pub fn render(spec: &FrameSpec) -> Result<RenderedFrame, RenderError> {
             w,
             h,
             &layout,
-            &cells_by_id[&tag.id],
+            &cells,
             &tag.pose.tag_homography(&spec.intrinsics, spec.tag_size_m),
         );
     }
@@ -152,7 +147,9 @@ pub fn render(spec: &FrameSpec) -> Result<RenderedFrame, RenderError> {
         .map(|(i, r)| {
             let (x, y) = ((i % w) as f64 + 0.5, (i / w) as f64 + 0.5);
             let light = d.illumination
-                * (1.0 + d.gradient[0] * (x / w as f64 - 0.5) + d.gradient[1] * (y / h as f64 - 0.5));
+                * (1.0
+                    + d.gradient[0] * (x / w as f64 - 0.5)
+                    + d.gradient[1] * (y / h as f64 - 0.5));
             r * 255.0 * light
         })
         .collect();
@@ -187,7 +184,10 @@ fn draw_tag(
         return;
     };
     let extent = card_half_extent(layout);
-    let (tw, bw) = (f64::from(layout.total_width), f64::from(layout.width_at_border));
+    let (tw, bw) = (
+        f64::from(layout.total_width),
+        f64::from(layout.width_at_border),
+    );
     // Pixel bounding box of the card.
     let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
     for (a, b) in [(-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)] {
@@ -226,7 +226,11 @@ fn draw_tag(
                     } else {
                         cells.is_white(col as u32, row as u32)
                     };
-                    sum += if white { PAPER_REFLECTANCE } else { INK_REFLECTANCE };
+                    sum += if white {
+                        PAPER_REFLECTANCE
+                    } else {
+                        INK_REFLECTANCE
+                    };
                 }
             }
             if inside > 0 {
@@ -369,7 +373,9 @@ mod tests {
     #[test]
     fn blur_preserves_mean_and_spreads_a_step() {
         let (w, h) = (32, 4);
-        let mut buf: Vec<f64> = (0..w * h).map(|i| if i % w < 16 { 0.0 } else { 100.0 }).collect();
+        let mut buf: Vec<f64> = (0..w * h)
+            .map(|i| if i % w < 16 { 0.0 } else { 100.0 })
+            .collect();
         let before: f64 = buf.iter().sum();
         gaussian_blur(&mut buf, w, h, 1.5);
         let after: f64 = buf.iter().sum();

@@ -92,11 +92,38 @@ pub enum SheetError {
 const MARGIN_MM: f64 = 12.0;
 const LABEL_MM: f64 = 4.0;
 
-/// Lays out and renders `spec`.
-pub fn render_sheet(spec: &SheetSpec) -> Result<Sheet, SheetError> {
-    if spec.ids.is_empty() {
-        return Err(SheetError::Invalid("no tag ids to print".into()));
+/// Lays out `spec` on as many pages as it needs and renders each.
+pub fn render_sheets(spec: &SheetSpec) -> Result<Vec<Sheet>, SheetError> {
+    let per_page = page_capacity(spec)?;
+    if per_page == 0 {
+        return Err(SheetError::DoesNotFit {
+            count: spec.ids.len(),
+            size_mm: spec.size_mm,
+            paper: spec.paper,
+            fit: 0,
+        });
     }
+    spec.ids
+        .chunks(per_page)
+        .map(|ids| {
+            render_sheet(&SheetSpec {
+                ids: ids.to_vec(),
+                ..spec.clone()
+            })
+        })
+        .collect()
+}
+
+struct Layout {
+    cell_mm: f64,
+    drawn_mm: f64,
+    pitch_x: f64,
+    pitch_y: f64,
+    cols: usize,
+    rows: usize,
+}
+
+fn layout(spec: &SheetSpec) -> Result<Layout, SheetError> {
     if !(spec.size_mm.is_finite() && spec.size_mm >= 5.0) {
         return Err(SheetError::Invalid(format!(
             "--size-mm {} is too small to print reliably (use 5 mm or more)",
@@ -104,19 +131,51 @@ pub fn render_sheet(spec: &SheetSpec) -> Result<Sheet, SheetError> {
         )));
     }
     if !(72..=2400).contains(&spec.dpi) {
-        return Err(SheetError::Invalid(format!("--dpi {} must be between 72 and 2400", spec.dpi)));
+        return Err(SheetError::Invalid(format!(
+            "--dpi {} must be between 72 and 2400",
+            spec.dpi
+        )));
     }
-    let layout = FamilyLayout::load(spec.family)?;
-    let cell_mm = spec.size_mm / f64::from(layout.width_at_border);
-    let drawn_mm = cell_mm * f64::from(layout.total_width);
-    let gap_mm = (2.0 * cell_mm).max(6.0);
+    let family = FamilyLayout::load(spec.family)?;
+    let cell_mm = spec.size_mm / f64::from(family.width_at_border);
+    let drawn_mm = cell_mm * f64::from(family.total_width);
+    // A cell of extra white between cards keeps each tag's quiet zone intact.
+    let gap_mm = cell_mm.max(5.0);
     let (page_w, page_h) = spec.paper.size_mm();
     let usable_w = page_w - 2.0 * MARGIN_MM;
     let usable_h = page_h - 2.0 * MARGIN_MM - 14.0; // room for the scale bar
     let pitch_x = drawn_mm + gap_mm;
     let pitch_y = drawn_mm + LABEL_MM + gap_mm;
-    let cols = ((usable_w + gap_mm) / pitch_x).floor().max(0.0) as usize;
-    let rows = ((usable_h + gap_mm) / pitch_y).floor().max(0.0) as usize;
+    Ok(Layout {
+        cell_mm,
+        drawn_mm,
+        pitch_x,
+        pitch_y,
+        cols: ((usable_w + gap_mm) / pitch_x).floor().max(0.0) as usize,
+        rows: ((usable_h + gap_mm) / pitch_y).floor().max(0.0) as usize,
+    })
+}
+
+/// How many tags of `spec`'s size fit on one page.
+pub fn page_capacity(spec: &SheetSpec) -> Result<usize, SheetError> {
+    let l = layout(spec)?;
+    Ok(l.cols * l.rows)
+}
+
+/// Lays out and renders `spec` on one page.
+pub fn render_sheet(spec: &SheetSpec) -> Result<Sheet, SheetError> {
+    if spec.ids.is_empty() {
+        return Err(SheetError::Invalid("no tag ids to print".into()));
+    }
+    let Layout {
+        cell_mm,
+        drawn_mm,
+        pitch_x,
+        pitch_y,
+        cols,
+        rows,
+    } = layout(spec)?;
+    let family = FamilyLayout::load(spec.family)?;
     if cols * rows < spec.ids.len() {
         return Err(SheetError::DoesNotFit {
             count: spec.ids.len(),
@@ -125,6 +184,7 @@ pub fn render_sheet(spec: &SheetSpec) -> Result<Sheet, SheetError> {
             fit: cols * rows,
         });
     }
+    let (page_w, page_h) = spec.paper.size_mm();
     let px_per_mm = f64::from(spec.dpi) / 25.4;
     let to_px = |mm: f64| (mm * px_per_mm).round() as i64;
     let (width, height) = (to_px(page_w) as u32, to_px(page_h) as u32);
@@ -142,26 +202,54 @@ pub fn render_sheet(spec: &SheetSpec) -> Result<Sheet, SheetError> {
             for col in 0..cells.width {
                 if !cells.is_white(col, row) {
                     let (ax, ay) = (x0 + f64::from(col) * cell_mm, y0 + f64::from(row) * cell_mm);
-                    canvas.fill(to_px(ax), to_px(ay), to_px(ax + cell_mm), to_px(ay + cell_mm), 0);
+                    canvas.fill(
+                        to_px(ax),
+                        to_px(ay),
+                        to_px(ax + cell_mm),
+                        to_px(ay + cell_mm),
+                        0,
+                    );
                 }
             }
         }
-        let offset = f64::from(layout.total_width - layout.width_at_border) / 2.0 * cell_mm;
+        let offset = f64::from(family.total_width - family.width_at_border) / 2.0 * cell_mm;
         placements.push((id, x0 + offset, y0 + offset));
         // The id, under the tag.
         let digit_px = to_px(LABEL_MM * 0.7).max(5);
-        canvas.number(id, to_px(x0), to_px(y0 + drawn_mm + LABEL_MM * 0.2), digit_px);
+        canvas.number(
+            id,
+            to_px(x0),
+            to_px(y0 + drawn_mm + LABEL_MM * 0.2),
+            digit_px,
+        );
     }
     // 100 mm scale bar with 10 mm ticks.
     let bar_y = page_h - MARGIN_MM - 6.0;
     let bar_x = MARGIN_MM;
-    canvas.fill(to_px(bar_x), to_px(bar_y), to_px(bar_x + 100.0), to_px(bar_y + 0.6), 0);
+    canvas.fill(
+        to_px(bar_x),
+        to_px(bar_y),
+        to_px(bar_x + 100.0),
+        to_px(bar_y + 0.6),
+        0,
+    );
     for t in 0..=10 {
         let x = bar_x + 10.0 * f64::from(t);
         let len = if t % 5 == 0 { 4.0 } else { 2.5 };
-        canvas.fill(to_px(x - 0.2), to_px(bar_y - len), to_px(x + 0.2), to_px(bar_y), 0);
+        canvas.fill(
+            to_px(x - 0.2),
+            to_px(bar_y - len),
+            to_px(x + 0.2),
+            to_px(bar_y),
+            0,
+        );
     }
-    canvas.number(100, to_px(bar_x + 102.0), to_px(bar_y - 3.0), to_px(2.8).max(5));
+    canvas.number(
+        100,
+        to_px(bar_x + 102.0),
+        to_px(bar_y - 3.0),
+        to_px(2.8).max(5),
+    );
     Ok(Sheet {
         width,
         height,
@@ -189,7 +277,8 @@ pub fn write_png(sheet: &Sheet, path: &Path) -> Result<(), SheetError> {
         unit: png::Unit::Meter,
     }));
     let mut w = enc.write_header().map_err(|e| err(e.to_string()))?;
-    w.write_image_data(&sheet.pixels).map_err(|e| err(e.to_string()))?;
+    w.write_image_data(&sheet.pixels)
+        .map_err(|e| err(e.to_string()))?;
     w.finish().map_err(|e| err(e.to_string()))
 }
 
@@ -267,7 +356,10 @@ mod tests {
             .take_while(|&x| sheet.pixels[row * sheet.width as usize + x] == 0)
             .count();
         let expected = 50.0 * 150.0 / 25.4;
-        assert!((dark as f64 + 1.0 - expected).abs() <= 2.0, "{dark} vs {expected}");
+        assert!(
+            (dark as f64 + 1.0 - expected).abs() <= 2.0,
+            "{dark} vs {expected}"
+        );
         assert!((sheet.drawn_size_mm - 62.5).abs() < 1e-9);
     }
 
@@ -281,7 +373,29 @@ mod tests {
             paper: Paper::A4,
         };
         let e = render_sheet(&spec).unwrap_err().to_string();
-        assert!(e.contains("40 tags of 80 mm do not fit") && e.contains("at most"), "{e}");
+        assert!(
+            e.contains("40 tags of 80 mm do not fit") && e.contains("at most"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_issue_example_spreads_over_pages() {
+        // `--family tag36h11 --ids 0-5 --size-mm 80`: 100 mm cards, two per A4 page.
+        let spec = SheetSpec {
+            family: Family::Tag36h11,
+            ids: (0..6).collect(),
+            size_mm: 80.0,
+            dpi: 72,
+            paper: Paper::A4,
+        };
+        let pages = render_sheets(&spec).unwrap();
+        assert_eq!(pages.len(), 3);
+        let ids: Vec<u32> = pages
+            .iter()
+            .flat_map(|p| p.placements.iter().map(|x| x.0))
+            .collect();
+        assert_eq!(ids, (0..6).collect::<Vec<_>>());
     }
 
     #[test]

@@ -14,7 +14,8 @@ pub(crate) fn background(width: u32, height: u32, rng: &mut ChaCha8Rng) -> Vec<f
     for y in 0..h {
         for x in 0..w {
             let (fx, fy) = (x as f64 + 0.5, y as f64 + 0.5);
-            out[y * w + x] = base + 0.25 * (coarse.at(fx, fy) - 0.5) + 0.08 * (fine.at(fx, fy) - 0.5);
+            out[y * w + x] =
+                base + 0.25 * (coarse.at(fx, fy) - 0.5) + 0.08 * (fine.at(fx, fy) - 0.5);
         }
     }
     // Clutter: a few flat rectangles and thin bars with sharp edges.
@@ -26,7 +27,11 @@ pub(crate) fn background(width: u32, height: u32, rng: &mut ChaCha8Rng) -> Vec<f
         let y0 = rng.gen_range(0.0..h as f64);
         let v: f64 = rng.gen_range(0.05..0.95);
         let bar = rng.gen_bool(0.3);
-        let (rw, rh) = if bar { (rw.max(rh), 2.0 + rng.gen_range(0.0..3.0)) } else { (rw, rh) };
+        let (rw, rh) = if bar {
+            (rw.max(rh), 2.0 + rng.gen_range(0.0..3.0))
+        } else {
+            (rw, rh)
+        };
         fill_rect(&mut out, w, h, x0, y0, rw, rh, v);
     }
     for v in &mut out {
@@ -60,7 +65,11 @@ impl ValueNoise {
         let cols = (w as f64 / cell).ceil() as usize + 2;
         let rows = (h as f64 / cell).ceil() as usize + 2;
         let lattice = (0..cols * rows).map(|_| rng.gen_range(0.0..1.0)).collect();
-        ValueNoise { cols, cell, lattice }
+        ValueNoise {
+            cols,
+            cell,
+            lattice,
+        }
     }
 
     fn at(&self, x: f64, y: f64) -> f64 {

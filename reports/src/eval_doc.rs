@@ -64,7 +64,14 @@ pub struct DetectorRef {
 
 impl EvalDocument {
     /// Builds the document of `eval` on `dataset` (whose content hash is `hash`).
-    pub fn new(dataset: &Dataset, hash: String, settings: &DetectorSettings, matching: MatchConfig, eval: &Evaluation, host: HostInfo) -> Self {
+    pub fn new(
+        dataset: &Dataset,
+        hash: String,
+        settings: &DetectorSettings,
+        matching: MatchConfig,
+        eval: &Evaluation,
+        host: HostInfo,
+    ) -> Self {
         EvalDocument {
             schema: EVAL_SCHEMA.into(),
             dataset: DatasetRef {

@@ -40,7 +40,9 @@ impl HostInfo {
             os: std::env::consts::OS.into(),
             arch: std::env::consts::ARCH.into(),
             cpu_model,
-            logical_cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            logical_cpus: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             visreg_version: env!("CARGO_PKG_VERSION").into(),
         }
     }

@@ -5,11 +5,13 @@ use comfy_table::{Cell, CellAlignment, Table};
 use visreg_bench::{BucketMetrics, Metrics};
 
 fn opt(v: Option<f64>, digits: usize) -> String {
-    v.map(|x| format!("{x:.digits$}")).unwrap_or_else(|| "–".into())
+    v.map(|x| format!("{x:.digits$}"))
+        .unwrap_or_else(|| "–".into())
 }
 
 fn pct(v: Option<f64>) -> String {
-    v.map(|x| format!("{:.1} %", 100.0 * x)).unwrap_or_else(|| "–".into())
+    v.map(|x| format!("{:.1} %", 100.0 * x))
+        .unwrap_or_else(|| "–".into())
 }
 
 fn count(v: Option<u64>) -> String {
@@ -36,11 +38,26 @@ fn row(label: &str, m: &Metrics) -> Vec<Cell> {
         Cell::new(pct(m.recall)).set_alignment(CellAlignment::Right),
         Cell::new(count(m.false_positives)).set_alignment(CellAlignment::Right),
         Cell::new(count(m.id_errors)).set_alignment(CellAlignment::Right),
-        Cell::new(format!("{} / {}", opt(m.corner_err_px_median, 3), opt(m.corner_err_px_p90, 3))).set_alignment(CellAlignment::Right),
+        Cell::new(format!(
+            "{} / {}",
+            opt(m.corner_err_px_median, 3),
+            opt(m.corner_err_px_p90, 3)
+        ))
+        .set_alignment(CellAlignment::Right),
         Cell::new(opt(m.trans_err_m_median, 4)).set_alignment(CellAlignment::Right),
         Cell::new(opt(m.trans_err_pct_median, 2)).set_alignment(CellAlignment::Right),
-        Cell::new(format!("{} / {}", opt(m.rot_err_deg_median, 2), opt(m.rot_err_deg_p90, 2))).set_alignment(CellAlignment::Right),
-        Cell::new(format!("{} / {}", opt(m.latency_ms_median, 2), opt(m.latency_ms_p90, 2))).set_alignment(CellAlignment::Right),
+        Cell::new(format!(
+            "{} / {}",
+            opt(m.rot_err_deg_median, 2),
+            opt(m.rot_err_deg_p90, 2)
+        ))
+        .set_alignment(CellAlignment::Right),
+        Cell::new(format!(
+            "{} / {}",
+            opt(m.latency_ms_median, 2),
+            opt(m.latency_ms_p90, 2)
+        ))
+        .set_alignment(CellAlignment::Right),
     ]
 }
 
@@ -52,8 +69,15 @@ pub fn metrics_table(overall: &Metrics, buckets: &[BucketMetrics]) -> String {
     t.add_row(row("overall", overall));
     for b in buckets {
         let unit = b.axis.unit();
-        let axis = serde_json::to_value(b.axis).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-        let label = if unit.is_empty() { format!("{axis} {}", b.label) } else { format!("{axis} {} {unit}", b.label) };
+        let axis = serde_json::to_value(b.axis)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let label = if unit.is_empty() {
+            format!("{axis} {}", b.label)
+        } else {
+            format!("{axis} {} {unit}", b.label)
+        };
         t.add_row(row(&label, &b.metrics));
     }
     t.to_string()

@@ -68,7 +68,9 @@ frames. See `visreg dataset presets` for the list.")]
         force: bool,
     },
     /// Validate a dataset: manifest, every truth line, every frame decoded.
-    #[command(after_help = "Example:\n  visreg dataset check ./qvga-basic\n\nExit code 2 and the first offending file (and line) when it is not valid.")]
+    #[command(
+        after_help = "Example:\n  visreg dataset check ./qvga-basic\n\nExit code 2 and the first offending file (and line) when it is not valid."
+    )]
     Check {
         /// Dataset folder.
         dir: PathBuf,
@@ -87,7 +89,8 @@ Example:
   visreg dataset target --family tag36h11 --ids 0-5 --size-mm 80 --out target.png
 
 --size-mm is the edge of the black border (the tag size pose estimation needs), not
-the whole printed tag. Print at 100 % (no \"fit to page\") and check the 100 mm bar.")]
+the whole printed tag. Print at 100 % (no \"fit to page\") and check the 100 mm bar.
+Tags that do not fit on one page go on more: target-p1.png, target-p2.png, ...")]
     Target {
         /// Tag family.
         #[arg(long, default_value = "tag36h11")]
@@ -104,7 +107,7 @@ the whole printed tag. Print at 100 % (no \"fit to page\") and check the 100 mm 
         /// Paper size: a4 or letter.
         #[arg(long, default_value = "a4")]
         paper: String,
-        /// Output PNG file.
+        /// Output PNG file (FILE-pN.png for each page when there are several).
         #[arg(long)]
         out: PathBuf,
     },

@@ -8,7 +8,7 @@ use comfy_table::Table;
 use visreg_bench::stats::quantile;
 use visreg_datasets::generate::generate;
 use visreg_datasets::preset::{self, PRESETS};
-use visreg_datasets::target::{render_sheet, write_png, Paper, SheetSpec};
+use visreg_datasets::target::{render_sheets, write_png, Paper, SheetSpec};
 use visreg_datasets::Dataset;
 
 use crate::cli::DatasetCommand;
@@ -26,7 +26,8 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<Outcome> {
         } => {
             let p = preset::find(&preset)?;
             if force && out.join(visreg_datasets::format::MANIFEST_FILE).is_file() {
-                std::fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
+                std::fs::remove_dir_all(&out)
+                    .with_context(|| format!("removing {}", out.display()))?;
             }
             let pb = bar(frames.unwrap_or(p.frames), "rendering");
             let ds = generate(p, seed, frames, &out, &|pr| pb.set_position(pr.done as u64))?;
@@ -66,7 +67,15 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<Outcome> {
         DatasetCommand::Presets => {
             let mut t = Table::new();
             t.load_preset(UTF8_FULL_CONDENSED);
-            t.set_header(["preset", "size", "family", "frames", "range m", "max angle", "description"]);
+            t.set_header([
+                "preset",
+                "size",
+                "family",
+                "frames",
+                "range m",
+                "max angle",
+                "description",
+            ]);
             for p in PRESETS {
                 t.add_row([
                     p.name.to_string(),
@@ -96,27 +105,46 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<Outcome> {
                 other => bail!("unknown paper '{other}' (use a4 or letter)"),
             };
             let ids = parse_ids(&ids)?;
-            let sheet = render_sheet(&SheetSpec {
+            let spec = SheetSpec {
                 family,
                 ids: ids.clone(),
                 size_mm,
                 dpi,
                 paper,
-            })?;
-            write_png(&sheet, &out)?;
+            };
+            let sheets = render_sheets(&spec)?;
+            let mut written = Vec::new();
+            for (i, sheet) in sheets.iter().enumerate() {
+                let path = if sheets.len() == 1 {
+                    out.clone()
+                } else {
+                    page_path(&out, i + 1)
+                };
+                write_png(sheet, &path)?;
+                let page_ids: Vec<String> =
+                    sheet.placements.iter().map(|p| p.0.to_string()).collect();
+                written.push(format!("  {} — ids {}", path.display(), page_ids.join(",")));
+            }
             println!(
-                "wrote {}: {paper:?} at {dpi} DPI, {} × {family} (ids {}), {size_mm} mm black-border edge \
-                 ({:.1} mm with the white ring)\nprint at 100 % scale and check the 100 mm bar; \
-                 use --tag-size {} (metres) for pose",
-                out.display(),
+                "{} page(s), {paper:?} at {dpi} DPI: {} × {family}, {size_mm} mm black-border edge \
+                 ({:.1} mm with the white ring)\n{}\nprint at 100 % scale (no \"fit to page\") and check the 100 mm bar; \
+                 pose needs --tag-size {} (metres)",
+                sheets.len(),
                 ids.len(),
-                ids.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
-                sheet.drawn_size_mm,
+                sheets[0].drawn_size_mm,
+                written.join("\n"),
                 size_mm / 1000.0
             );
             Ok(Outcome::Clean)
         }
     }
+}
+
+/// `target.png` → `target-p2.png`.
+fn page_path(out: &Path, page: usize) -> std::path::PathBuf {
+    let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("target");
+    let ext = out.extension().and_then(|s| s.to_str()).unwrap_or("png");
+    out.with_file_name(format!("{stem}-p{page}.{ext}"))
 }
 
 fn open(dir: &Path) -> anyhow::Result<Dataset> {
@@ -157,14 +185,34 @@ fn describe(ds: &Dataset) -> anyhow::Result<String> {
     let gen = m
         .generator
         .as_ref()
-        .map(|g| format!("{} v{} preset {} seed {}", g.name, g.version, g.preset, g.seed))
+        .map(|g| {
+            format!(
+                "{} v{} preset {} seed {}",
+                g.name, g.version, g.preset, g.seed
+            )
+        })
         .unwrap_or_else(|| "— (not synthetic)".into());
     for (k, v) in [
         ("name", m.name.clone()),
         ("description", m.description.clone()),
-        ("camera", format!("{} — {}×{}", m.camera.model, m.camera.width, m.camera.height)),
-        ("intrinsics", format!("fx {:.3}  fy {:.3}  cx {:.3}  cy {:.3}", m.camera.fx, m.camera.fy, m.camera.cx, m.camera.cy)),
-        ("tags", format!("{}, {} mm", m.tags.family, m.tags.size_m * 1000.0)),
+        (
+            "camera",
+            format!(
+                "{} — {}×{}",
+                m.camera.model, m.camera.width, m.camera.height
+            ),
+        ),
+        (
+            "intrinsics",
+            format!(
+                "fx {:.3}  fy {:.3}  cx {:.3}  cy {:.3}",
+                m.camera.fx, m.camera.fy, m.camera.cx, m.camera.cy
+            ),
+        ),
+        (
+            "tags",
+            format!("{}, {} mm", m.tags.family, m.tags.size_m * 1000.0),
+        ),
         ("generator", gen),
         ("frames", ds.frames.len().to_string()),
         ("tags in frames", ds.tag_count().to_string()),
@@ -177,17 +225,49 @@ fn describe(ds: &Dataset) -> anyhow::Result<String> {
     dist.load_preset(UTF8_FULL_CONDENSED);
     dist.set_header(["distribution", "min", "p10", "median", "p90", "max"]);
     let mut add = |name: &str, v: Vec<f64>| {
-        let q = |p| quantile(&v, p).map(|x| format!("{x:.2}")).unwrap_or_else(|| "–".into());
+        let q = |p| {
+            quantile(&v, p)
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or_else(|| "–".into())
+        };
         dist.add_row([name.to_string(), q(0.0), q(0.1), q(0.5), q(0.9), q(1.0)]);
     };
-    add("tags per frame", ds.frames.iter().map(|f| f.tags.len() as f64).collect());
+    add(
+        "tags per frame",
+        ds.frames.iter().map(|f| f.tags.len() as f64).collect(),
+    );
     add("range m", tags.iter().map(|t| t.pose.range_m()).collect());
-    add("view angle deg", tags.iter().map(|t| t.pose.view_angle_deg()).collect());
+    add(
+        "view angle deg",
+        tags.iter().map(|t| t.pose.view_angle_deg()).collect(),
+    );
     add("tag edge px", tags.iter().map(|t| t.size_px()).collect());
-    add("blur σ px", ds.frames.iter().filter_map(|f| f.scene.blur_sigma_px).collect());
-    add("noise σ", ds.frames.iter().filter_map(|f| f.scene.noise_sigma).collect());
-    add("illumination", ds.frames.iter().filter_map(|f| f.scene.illumination).collect());
-    let jpeg = ds.frames.iter().filter(|f| f.scene.jpeg_quality.is_some()).count();
+    add(
+        "blur σ px",
+        ds.frames
+            .iter()
+            .filter_map(|f| f.scene.blur_sigma_px)
+            .collect(),
+    );
+    add(
+        "noise σ",
+        ds.frames
+            .iter()
+            .filter_map(|f| f.scene.noise_sigma)
+            .collect(),
+    );
+    add(
+        "illumination",
+        ds.frames
+            .iter()
+            .filter_map(|f| f.scene.illumination)
+            .collect(),
+    );
+    let jpeg = ds
+        .frames
+        .iter()
+        .filter(|f| f.scene.jpeg_quality.is_some())
+        .count();
     Ok(format!("{t}\n{dist}\nJPEG re-compressed frames: {jpeg}\n"))
 }
 
@@ -199,7 +279,10 @@ mod tests {
     fn ids_parse() {
         assert_eq!(parse_ids("0-5").unwrap(), vec![0, 1, 2, 3, 4, 5]);
         assert_eq!(parse_ids("1,3,7-9").unwrap(), vec![1, 3, 7, 8, 9]);
-        assert!(parse_ids("5-1").unwrap_err().to_string().contains("backwards"));
+        assert!(parse_ids("5-1")
+            .unwrap_err()
+            .to_string()
+            .contains("backwards"));
         assert!(parse_ids("x").unwrap_err().to_string().contains("'x'"));
         assert!(parse_ids("").is_err());
     }

@@ -56,17 +56,37 @@ pub fn run(args: DetectArgs) -> anyhow::Result<Outcome> {
             }
         };
         let pose = args.tag_size.map(|tag_size_m| PoseParams {
-            intrinsics: explicit.unwrap_or_else(|| openmv_default_intrinsics(image.width, image.height)),
+            intrinsics: explicit
+                .unwrap_or_else(|| openmv_default_intrinsics(image.width, image.height)),
             tag_size_m,
         });
-        let dets = detector.detect(GrayImage::new(image.width, image.height, &image.pixels), pose)?;
+        let dets = detector.detect(
+            GrayImage::new(image.width, image.height, &image.pixels),
+            pose,
+        )?;
         if args.json {
-            serde_json::to_writer(&mut out, &ImageLine { image: &shown, detections: &dets })?;
+            serde_json::to_writer(
+                &mut out,
+                &ImageLine {
+                    image: &shown,
+                    detections: &dets,
+                },
+            )?;
             writeln!(out)?;
         } else {
-            writeln!(out, "{shown}: {} tag(s) of {family} ({}×{})", dets.len(), image.width, image.height)?;
+            writeln!(
+                out,
+                "{shown}: {} tag(s) of {family} ({}×{})",
+                dets.len(),
+                image.width,
+                image.height
+            )?;
             for d in &dets {
-                let corners: Vec<String> = d.corners.iter().map(|c| format!("({:.2}, {:.2})", c.x, c.y)).collect();
+                let corners: Vec<String> = d
+                    .corners
+                    .iter()
+                    .map(|c| format!("({:.2}, {:.2})", c.x, c.y))
+                    .collect();
                 writeln!(
                     out,
                     "  id {:>4}  centre ({:.2}, {:.2})  hamming {}  margin {:.1}\n            corners {}",
@@ -96,7 +116,10 @@ pub fn run(args: DetectArgs) -> anyhow::Result<Outcome> {
         }
     }
     if failures > 0 {
-        bail!("{failures} of {} image(s) could not be read", args.images.len());
+        bail!(
+            "{failures} of {} image(s) could not be read",
+            args.images.len()
+        );
     }
     Ok(Outcome::Clean)
 }

@@ -12,7 +12,12 @@ use crate::Outcome;
 
 pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     let dataset = match (&args.dataset, &args.preset) {
-        (Some(dir), _) => Dataset::open(dir).map_err(|e| anyhow::anyhow!("{e}\n(not a valid dataset: check it with `visreg dataset check {}`)", dir.display()))?,
+        (Some(dir), _) => Dataset::open(dir).map_err(|e| {
+            anyhow::anyhow!(
+                "{e}\n(not a valid dataset: check it with `visreg dataset check {}`)",
+                dir.display()
+            )
+        })?,
         (None, name) => {
             let p = preset::find(name.as_deref().unwrap_or("qvga-basic"))?;
             let pb = bar(p.frames, "rendering");
@@ -43,7 +48,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     let eval = evaluate(&dataset, &opts, &|done, _| pb.set_position(done as u64))?;
     pb.finish_and_clear();
     let hash = dataset.content_hash()?;
-    let doc = EvalDocument::new(&dataset, hash, &opts.settings, opts.matching, &eval, HostInfo::current());
+    let doc = EvalDocument::new(
+        &dataset,
+        hash,
+        &opts.settings,
+        opts.matching,
+        &eval,
+        HostInfo::current(),
+    );
     let to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&doc)? + "\n";

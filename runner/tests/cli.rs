@@ -1,0 +1,464 @@
+//! The `visreg` binary as a user runs it: each test in its own temporary folder, with its
+//! own preset cache, running the real binary and reading what it prints and writes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        Sandbox {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn visreg(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_visreg"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("VISREG_CACHE_DIR", self.path("cache"))
+            .env_remove("VISREG_LOG")
+            .output()
+            .expect("visreg runs")
+    }
+
+    /// Runs and expects exit code `code`; returns (stdout, stderr).
+    fn expect(&self, code: i32, args: &[&str]) -> (String, String) {
+        let out = self.visreg(args);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "visreg {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        assert!(
+            !stderr.contains("panicked"),
+            "visreg {args:?} panicked:\n{stderr}"
+        );
+        (stdout, stderr)
+    }
+
+    fn generate(&self, preset: &str, frames: usize, out: &str) {
+        self.expect(
+            0,
+            &[
+                "dataset",
+                "generate",
+                "--preset",
+                preset,
+                "--frames",
+                &frames.to_string(),
+                "--out",
+                out,
+            ],
+        );
+    }
+
+    fn eval_json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["eval", "--json", "metrics.json"];
+        all.extend_from_slice(args);
+        self.expect(0, &all);
+        serde_json::from_str(&std::fs::read_to_string(self.path("metrics.json")).unwrap()).unwrap()
+    }
+}
+
+fn f(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+#[test]
+fn qvga_basic_meets_the_reference_bar() {
+    let s = Sandbox::new();
+    let doc = s.eval_json(&["--preset", "qvga-basic"]);
+    let o = &doc["overall"];
+    assert!(f(o, "recall") >= 0.98, "recall {}", o["recall"]);
+    assert!(f(o, "corner_err_px_median") < 0.3);
+    assert!(f(o, "rot_err_deg_median") < 2.0);
+    assert!(f(o, "trans_err_m_median") < 0.01);
+    assert_eq!(o["false_positives"], 0);
+    assert_eq!(o["id_errors"], 0);
+    assert!(f(&doc, "frames_per_s") > 0.0);
+    assert_eq!(doc["schema"], "visreg.eval/1");
+    assert_eq!(doc["detector"]["library_version"], "3.4.5");
+    assert_eq!(doc["detector"]["settings"]["quad_decimate"], 1.0);
+    assert!(doc["dataset"]["hash"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    assert_eq!(doc["dataset"]["frames"], 200);
+    assert!(doc["host"]["logical_cpus"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn hard_is_worse_and_reported_per_bucket() {
+    let s = Sandbox::new();
+    let doc = s.eval_json(&["--preset", "hard"]);
+    assert!(f(&doc["overall"], "recall") < 0.98);
+    let buckets = doc["buckets"].as_array().unwrap();
+    for axis in ["range", "angle", "blur", "noise", "light"] {
+        assert!(
+            buckets.iter().any(|b| b["axis"] == axis),
+            "no {axis} bucket"
+        );
+    }
+    // Blur hurts: the sharp bucket beats the most blurred one.
+    let recall = |axis: &str, label: &str| {
+        let b = buckets
+            .iter()
+            .find(|b| b["axis"] == axis && b["label"] == label)
+            .unwrap();
+        f(b, "recall")
+    };
+    assert!(recall("blur", "0") > recall("blur", "1-2"));
+    // Per-tag buckets carry no frame-level counts.
+    let angle = buckets.iter().find(|b| b["axis"] == "angle").unwrap();
+    assert!(angle["false_positives"].is_null());
+}
+
+#[test]
+fn generate_check_show_and_deterministic_hash() {
+    let s = Sandbox::new();
+    s.generate("qqvga", 8, "a");
+    let (out, _) = s.expect(0, &["dataset", "check", "a"]);
+    assert!(out.starts_with("ok: a — 8 frames"), "{out}");
+    let hash_a = out.lines().last().unwrap().to_string();
+    s.generate("qqvga", 8, "b");
+    let (out, _) = s.expect(0, &["dataset", "check", "b"]);
+    assert_eq!(
+        out.lines().last().unwrap(),
+        hash_a,
+        "same preset and seed, same hash"
+    );
+    s.expect(
+        0,
+        &[
+            "dataset", "generate", "--preset", "qqvga", "--frames", "8", "--seed", "9", "--out",
+            "c",
+        ],
+    );
+    let (out, _) = s.expect(0, &["dataset", "check", "c"]);
+    assert_ne!(out.lines().last().unwrap(), hash_a);
+    // An existing dataset is not overwritten unless asked.
+    let (_, err) = s.expect(
+        2,
+        &[
+            "dataset", "generate", "--preset", "qqvga", "--frames", "8", "--out", "a",
+        ],
+    );
+    assert!(err.contains("already exists"), "{err}");
+    s.expect(
+        0,
+        &[
+            "dataset", "generate", "--preset", "qqvga", "--frames", "4", "--out", "a", "--force",
+        ],
+    );
+    let (out, _) = s.expect(0, &["dataset", "show", "a"]);
+    assert!(
+        out.contains("tag36h11") && out.contains("160×120") && out.contains("view angle deg"),
+        "{out}"
+    );
+    let (out, _) = s.expect(0, &["dataset", "presets"]);
+    for p in [
+        "qvga-basic",
+        "qqvga",
+        "hard",
+        "qvga-tag16h5",
+        "qvga-tag25h9",
+        "qvga-tagCircle21h7",
+        "qvga-tagStandard41h12",
+    ] {
+        assert!(out.contains(p), "{p} missing from presets");
+    }
+}
+
+#[test]
+fn every_extra_family_preset_detects() {
+    let s = Sandbox::new();
+    for p in [
+        "qvga-tag16h5",
+        "qvga-tag25h9",
+        "qvga-tagCircle21h7",
+        "qvga-tagStandard41h12",
+    ] {
+        s.generate(p, 10, p);
+        let doc = s.eval_json(&["--dataset", p]);
+        assert!(
+            f(&doc["overall"], "recall") >= 0.95,
+            "{p}: {}",
+            doc["overall"]
+        );
+        assert!(f(&doc["overall"], "corner_err_px_median") < 0.3, "{p}");
+    }
+}
+
+fn replace_in(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{from} not in {}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn truncated_png_is_named() {
+    let s = Sandbox::new();
+    s.generate("qqvga", 5, "ds");
+    let frame = s.path("ds/frames/000003.png");
+    let bytes = std::fs::read(&frame).unwrap();
+    std::fs::write(&frame, &bytes[..bytes.len() / 2]).unwrap();
+    let (_, err) = s.expect(2, &["dataset", "check", "ds"]);
+    assert!(
+        err.contains("frames/000003.png") && err.contains("cannot decode image"),
+        "{err}"
+    );
+    let (_, err) = s.expect(2, &["eval", "--dataset", "ds"]);
+    assert!(err.contains("frames/000003.png"), "{err}");
+}
+
+#[test]
+fn a_truth_line_with_three_corners_is_named() {
+    let s = Sandbox::new();
+    s.generate("qqvga", 5, "ds");
+    let truth = s.path("ds/truth.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(&truth)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    // Drop the last corner of the first tag on line 2.
+    let mut v: Value = serde_json::from_str(&lines[1]).unwrap();
+    v["tags"][0]["corners"].as_array_mut().unwrap().pop();
+    let mut new = lines.clone();
+    new[1] = v.to_string();
+    std::fs::write(&truth, new.join("\n") + "\n").unwrap();
+    let (_, err) = s.expect(2, &["dataset", "check", "ds"]);
+    assert!(
+        err.contains("truth.jsonl:2:") && err.contains("a tag has 4 corners, this one has 3"),
+        "{err}"
+    );
+    let (_, err) = s.expect(2, &["eval", "--dataset", "ds"]);
+    assert!(err.contains("truth.jsonl:2:"), "{err}");
+}
+
+#[test]
+fn an_unknown_family_is_named() {
+    let s = Sandbox::new();
+    s.generate("qqvga", 3, "ds");
+    replace_in(&s.path("ds/dataset.toml"), "\"tag36h11\"", "\"tag37h12\"");
+    let (_, err) = s.expect(2, &["dataset", "check", "ds"]);
+    assert!(
+        err.contains("dataset.toml")
+            && err.contains("unknown tag family 'tag37h12'")
+            && err.contains("line"),
+        "{err}"
+    );
+    let (_, err) = s.expect(2, &["detect", "x.png", "--family", "tag37h12"]);
+    assert!(err.contains("unknown tag family 'tag37h12'"), "{err}");
+}
+
+#[test]
+fn detect_json_agrees_with_truth() {
+    let s = Sandbox::new();
+    s.generate("qvga-basic", 6, "ds");
+    let manifest = std::fs::read_to_string(s.path("ds/dataset.toml")).unwrap();
+    let num = |key: &str| {
+        manifest
+            .lines()
+            .find(|l| l.starts_with(&format!("{key} = ")))
+            .and_then(|l| l.split(" = ").nth(1))
+            .unwrap()
+            .to_string()
+    };
+    let truth: Vec<Value> = std::fs::read_to_string(s.path("ds/truth.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let images: Vec<String> = truth
+        .iter()
+        .map(|t| format!("ds/{}", t["frame"].as_str().unwrap()))
+        .collect();
+    let (fx, fy, cx, cy) = (num("fx"), num("fy"), num("cx"), num("cy"));
+    let mut args = vec![
+        "detect",
+        "--json",
+        "--tag-size",
+        "0.08",
+        "--fx",
+        &fx,
+        "--fy",
+        &fy,
+        "--cx",
+        &cx,
+        "--cy",
+        &cy,
+    ];
+    args.extend(images.iter().map(String::as_str));
+    let (out, _) = s.expect(0, &args);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), truth.len());
+    for (line, t) in lines.iter().zip(&truth) {
+        assert_eq!(
+            line["image"],
+            format!("ds/{}", t["frame"].as_str().unwrap())
+        );
+        let dets = line["detections"].as_array().unwrap();
+        let mut ids: Vec<u64> = dets.iter().map(|d| d["id"].as_u64().unwrap()).collect();
+        let mut want: Vec<u64> = t["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_u64().unwrap())
+            .collect();
+        ids.sort();
+        want.sort();
+        assert_eq!(ids, want);
+        for d in dets {
+            assert_eq!(d["family"], "tag36h11");
+            let tt = t["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["id"] == d["id"])
+                .unwrap();
+            for i in 0..4 {
+                for j in 0..2 {
+                    let e = d["corners"][i][j].as_f64().unwrap()
+                        - tt["corners"][i][j].as_f64().unwrap();
+                    assert!(e.abs() < 0.5, "corner {i} off by {e}");
+                }
+            }
+            let tz = d["pose"]["translation_m"][2].as_f64().unwrap();
+            let wz = tt["pose"]["translation_m"][2].as_f64().unwrap();
+            assert!((tz - wz).abs() < 0.01 * wz, "z {tz} vs {wz}");
+            assert!(
+                d["hamming"].is_u64() && d["decision_margin"].is_f64() && d["center"].is_array()
+            );
+        }
+    }
+}
+
+#[test]
+fn detect_names_unreadable_images_and_carries_on() {
+    let s = Sandbox::new();
+    s.generate("qqvga", 1, "ds");
+    std::fs::write(s.path("junk.png"), b"not an image").unwrap();
+    let out = s.visreg(&[
+        "detect",
+        "--json",
+        "junk.png",
+        "missing.png",
+        "ds/frames/000000.png",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("junk.png: cannot decode image"), "{stderr}");
+    assert!(stderr.contains("missing.png: cannot read"), "{stderr}");
+    assert!(
+        stderr.contains("2 of 3 image(s) could not be read"),
+        "{stderr}"
+    );
+    // The readable image was still processed.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    let (_, err) = s.expect(2, &["detect", "ds/frames/000000.png", "--tag-size", "0.08"]);
+    assert!(err.contains("poses need intrinsics"), "{err}");
+}
+
+#[test]
+fn a_printed_target_sheet_is_detected() {
+    let s = Sandbox::new();
+    let (out, _) = s.expect(
+        0,
+        &[
+            "dataset",
+            "target",
+            "--family",
+            "tag36h11",
+            "--ids",
+            "0-5",
+            "--size-mm",
+            "40",
+            "--dpi",
+            "72",
+            "--out",
+            "sheet.png",
+        ],
+    );
+    assert!(out.contains("print at 100 %"), "{out}");
+    let (out, _) = s.expect(0, &["detect", "--json", "sheet.png"]);
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    let mut ids: Vec<u64> = v["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_u64().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec![0, 1, 2, 3, 4, 5]);
+    // The example needs three A4 pages.
+    let (out, _) = s.expect(
+        0,
+        &[
+            "dataset",
+            "target",
+            "--family",
+            "tag36h11",
+            "--ids",
+            "0-5",
+            "--size-mm",
+            "80",
+            "--dpi",
+            "72",
+            "--out",
+            "big.png",
+        ],
+    );
+    assert!(out.starts_with("3 page(s)"), "{out}");
+    for p in 1..=3 {
+        assert!(s.path(&format!("big-p{p}.png")).is_file());
+    }
+    let (_, err) = s.expect(
+        2,
+        &["dataset", "target", "--size-mm", "400", "--out", "x.png"],
+    );
+    assert!(
+        err.contains("do not fit") && err.contains("at most 0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_verb_has_help_with_an_example() {
+    let s = Sandbox::new();
+    for verb in [
+        vec!["--help"],
+        vec!["eval", "--help"],
+        vec!["detect", "--help"],
+        vec!["dataset", "generate", "--help"],
+        vec!["dataset", "check", "--help"],
+        vec!["dataset", "show", "--help"],
+        vec!["dataset", "target", "--help"],
+    ] {
+        let (out, _) = s.expect(0, &verb);
+        assert!(
+            out.contains("Example"),
+            "{verb:?} help has no example:\n{out}"
+        );
+    }
+    s.expect(0, &["dataset", "presets", "--help"]);
+}
