@@ -16,6 +16,7 @@ fn whole_dataset(c: &mut Criterion) {
         .unwrap_or(1);
     let mut g = c.benchmark_group("evaluate_qvga_basic");
     g.sample_size(10);
+    g.measurement_time(std::time::Duration::from_secs(12));
     g.throughput(Throughput::Elements(ds.frames.len() as u64));
     let mut threads = vec![1];
     if cpus > 1 {

@@ -20,15 +20,15 @@ fn count(v: Option<u64>) -> String {
 
 const HEADER: [&str; 10] = [
     "",
-    "tags",
+    "found",
     "recall",
-    "false pos.",
-    "id errors",
-    "corner err px (median / p90)",
-    "trans err m (median)",
-    "trans err % range",
-    "rot err deg (median / p90)",
-    "latency ms (median / p90)",
+    "false pos",
+    "id err",
+    "corner px\nmed / p90",
+    "trans m\nmedian",
+    "trans %\nof range",
+    "rot deg\nmed / p90",
+    "latency ms\nmed / p90",
 ];
 
 fn row(label: &str, m: &Metrics) -> Vec<Cell> {
