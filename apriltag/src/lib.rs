@@ -23,7 +23,7 @@ mod pose;
 
 pub use detector::{Detection, Detector, DetectorSettings, GrayImage};
 pub use family::{Family, FamilyLayout, TagCells, UnknownFamily};
-pub use pose::{estimate_pose, CameraIntrinsics, TagPose};
+pub use pose::{estimate_pose, homography_to_pose_raw, CameraIntrinsics, TagPose};
 
 /// Version of the AprilTag C library compiled into this crate. Recorded with every result.
 pub const C_LIBRARY_VERSION: &str = "3.4.5";

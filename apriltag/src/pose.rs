@@ -2,7 +2,7 @@
 //! the better of up to two local minima).
 
 use apriltag_sys as sys;
-use nalgebra::{Matrix3, Vector3};
+use nalgebra::{Matrix3, Matrix4, Vector3};
 use serde::{Deserialize, Serialize};
 
 use crate::detector::Detection;
@@ -83,5 +83,45 @@ pub fn estimate_pose(detection: &Detection, tag_size_m: f64, k: CameraIntrinsics
         sys::matd_destroy(pose.R);
         sys::matd_destroy(pose.t);
         out
+    }
+}
+
+extern "C" {
+    // Compiled into the library by apriltag-sys (common/homography.c) but not in its
+    // generated bindings.
+    fn homography_to_pose(
+        h: *const sys::matd_t,
+        fx: f64,
+        fy: f64,
+        cx: f64,
+        cy: f64,
+    ) -> *mut sys::matd_t;
+}
+
+/// The library's `homography_to_pose(H, fx, fy, cx, cy)`: the 4×4 pose whose translation
+/// is in tag half-size units (the tag spans [−1, 1]). This is what OpenMV's
+/// `find_apriltags` calls, with `-fx`, so the camera's pose fields come from exactly this
+/// function.
+pub fn homography_to_pose_raw(
+    h: &Matrix3<f64>,
+    fx: f64,
+    fy: f64,
+    cx: f64,
+    cy: f64,
+) -> Matrix4<f64> {
+    let mut data: [f64; 9] = std::array::from_fn(|i| h[(i / 3, i % 3)]);
+    let m = sys::matd_t {
+        nrows: 3,
+        ncols: 3,
+        data: data.as_mut_ptr(),
+    };
+    // SAFETY: `m` describes `data`, alive for the call; the result is a fresh 4×4 matd
+    // that we copy and free.
+    unsafe {
+        let out = homography_to_pose(&m, fx, fy, cx, cy);
+        let d = std::slice::from_raw_parts((*out).data, 16);
+        let pose = Matrix4::from_row_slice(d);
+        sys::matd_destroy(out);
+        pose
     }
 }

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod cache;
+pub mod detection;
 pub mod format;
 pub mod generate;
 pub mod geometry;
@@ -18,6 +19,7 @@ pub mod render;
 pub mod target;
 mod texture;
 
+pub use detection::DetectedTag;
 pub use format::{
     Dataset, DatasetError, FrameTruth, Generator, Manifest, SceneParams, TagTruth, FORMAT_VERSION,
 };

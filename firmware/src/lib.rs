@@ -1,1 +1,6 @@
-//! placeholder during bring-up
+//! The camera's side of visreg: OpenMV's result conventions, byte transports (in-memory
+//! and pseudo-terminal), and — growing — the wire protocols and the virtual camera.
+#![warn(missing_docs)]
+
+pub mod openmv;
+pub mod transport;
