@@ -85,6 +85,7 @@ impl HostDetector {
 mod tests {
     use super::*;
     use nalgebra::Vector3;
+    use visreg_apriltag::Family;
     use visreg_datasets::geometry::{openmv_default_intrinsics, rotation_angle_deg};
     use visreg_datasets::render::{render, Degradation, FrameSpec, TagPlacement};
 
