@@ -2,5 +2,8 @@
 //! and pseudo-terminal), and — growing — the wire protocols and the virtual camera.
 #![warn(missing_docs)]
 
+pub mod board;
+pub mod catalog;
 pub mod openmv;
+pub mod sim;
 pub mod transport;

@@ -44,6 +44,7 @@ pub struct CameraTag {
     /// Centre y.
     pub cyf: f64,
     /// In-plane rotation (= `z_rotation`), radians.
+    #[serde(deserialize_with = "nan_if_null")]
     pub rotation: f64,
     /// Decision margin / 255.
     pub decision_margin: f64,
@@ -52,21 +53,33 @@ pub struct CameraTag {
     /// 1.0 on firmware 5.x.
     pub goodness: f64,
     /// Translation x, tag half-size units, camera looking down −z.
+    #[serde(deserialize_with = "nan_if_null")]
     pub x_translation: f64,
     /// Translation y, same frame.
+    #[serde(deserialize_with = "nan_if_null")]
     pub y_translation: f64,
     /// Translation z, same frame (negative in front of the camera).
+    #[serde(deserialize_with = "nan_if_null")]
     pub z_translation: f64,
     /// Euler x, radians.
+    #[serde(deserialize_with = "nan_if_null")]
     pub x_rotation: f64,
     /// Euler y, radians.
+    #[serde(deserialize_with = "nan_if_null")]
     pub y_rotation: f64,
     /// Euler z, radians.
+    #[serde(deserialize_with = "nan_if_null")]
     pub z_rotation: f64,
     /// Corners, integer pixels, the library's order reversed.
     pub corners: [[i32; 2]; 4],
     /// Bounding box of the corners: x, y, w, h.
     pub rect: [i32; 4],
+}
+
+/// JSON has no NaN: a broken pose arrives as `null` (serde_json writes NaN so, and the
+/// runner turns MicroPython's bare `nan` into `null` before parsing).
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// The camera's name for a family (`TAG36H11`).

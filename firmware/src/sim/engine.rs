@@ -1,0 +1,153 @@
+//! The virtual camera's `find_apriltags`: the AprilTag C library with the settings the
+//! firmware uses (the library's defaults: OpenMV's wrapper only sets nthreads = 1), its
+//! results in the camera's conventions ([`crate::openmv`]), and the simulated build's
+//! behaviour — its latency model and its planted defects.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use visreg_apriltag::{Detector, DetectorSettings, Family, GrayImage};
+use visreg_datasets::Intrinsics;
+
+use crate::catalog::{Defect, SimBehaviour};
+use crate::openmv::{from_library, CameraTag};
+
+/// One call's result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FindResult {
+    /// Tags, camera conventions.
+    pub tags: Vec<CameraTag>,
+    /// Modelled on-device time of the call, µs.
+    pub t_us: u64,
+}
+
+/// The detector of a simulated build.
+pub struct Engine {
+    detector: Detector,
+    behaviour: SimBehaviour,
+    rng: ChaCha8Rng,
+}
+
+impl Engine {
+    /// An engine for `family` behaving as `behaviour`; `seed` drives the latency noise
+    /// (vary it between runs to get run-to-run noise).
+    pub fn new(
+        family: Family,
+        behaviour: SimBehaviour,
+        seed: u64,
+    ) -> Result<Self, visreg_apriltag::Error> {
+        Ok(Engine {
+            detector: Detector::new(DetectorSettings::library_defaults(family))?,
+            behaviour,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        })
+    }
+
+    /// The family this engine decodes.
+    pub fn family(&self) -> Family {
+        self.detector.settings().family
+    }
+
+    /// Runs `find_apriltags` on a gray frame with the intrinsics the script passed.
+    pub fn find_apriltags(
+        &mut self,
+        image: GrayImage<'_>,
+        k: &Intrinsics,
+    ) -> Result<FindResult, visreg_apriltag::Error> {
+        let detections = self.detector.detect(image)?;
+        let mut tags: Vec<CameraTag> = detections.iter().map(|d| from_library(d, k)).collect();
+        let mut factor = 1.0;
+        for defect in &self.behaviour.defects {
+            match defect {
+                Defect::Slow { factor: f } => factor *= f,
+                Defect::PoseBroken => {
+                    for t in &mut tags {
+                        t.x_translation = f64::NAN;
+                        t.y_translation = f64::NAN;
+                        t.z_translation = f64::NAN;
+                        t.x_rotation = f64::NAN;
+                        t.y_rotation = f64::NAN;
+                        t.z_rotation = f64::NAN;
+                        t.rotation = f64::NAN;
+                    }
+                }
+                Defect::AngleLimit { max_view_angle_deg } => {
+                    tags.retain(|t| view_angle_deg(t).is_none_or(|a| a <= *max_view_angle_deg));
+                }
+            }
+        }
+        let b = &self.behaviour;
+        let pixels = f64::from(image.width) * f64::from(image.height);
+        let model =
+            (b.base_us + b.per_kpixel_us * pixels / 1000.0 + b.per_tag_us * tags.len() as f64)
+                * factor;
+        let noise = Normal::new(0.0, b.jitter.max(0.0))
+            .expect("σ ≥ 0")
+            .sample(&mut self.rng);
+        let t_us = (model * (1.0 + noise)).max(1.0).round() as u64;
+        Ok(FindResult { tags, t_us })
+    }
+}
+
+/// The view angle of a camera result, from its own pose (the camera knows no truth).
+fn view_angle_deg(t: &CameraTag) -> Option<f64> {
+    let pose = crate::openmv::camera_pose(t, 2.0).ok()?;
+    Some(pose.view_angle_deg())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use visreg_datasets::preset;
+
+    fn engine(build: &str) -> Engine {
+        let c = Catalog::builtin();
+        Engine::new(
+            Family::Tag36h11,
+            c.build(build).unwrap().sim.clone().unwrap(),
+            1,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn defects_change_what_the_camera_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = preset::find("qvga-basic").unwrap();
+        let ds =
+            visreg_datasets::generate::generate(p, 1, Some(30), &dir.path().join("d"), &|_| {})
+                .unwrap();
+        let k = ds.manifest.intrinsics();
+        let (mut clean, mut slow, mut nopose, mut steep) = (
+            engine("5.0.0"),
+            engine("5.1.0-rc1"),
+            engine("5.1.0-rc2"),
+            engine("5.1.0-rc3"),
+        );
+        let (mut n_clean, mut n_steep, mut t_clean, mut t_slow) = (0, 0, 0u64, 0u64);
+        for i in 0..ds.frames.len() {
+            let f = ds.load_frame(i).unwrap();
+            let img = GrayImage::new(f.width, f.height, &f.pixels);
+            let a = clean.find_apriltags(img, &k).unwrap();
+            n_clean += a.tags.len();
+            t_clean += a.t_us;
+            t_slow += slow.find_apriltags(img, &k).unwrap().t_us;
+            n_steep += steep.find_apriltags(img, &k).unwrap().tags.len();
+            let np = nopose.find_apriltags(img, &k).unwrap();
+            assert_eq!(
+                np.tags.len(),
+                a.tags.len(),
+                "pose-broken still finds the tags"
+            );
+            assert!(np.tags.iter().all(|t| t.z_translation.is_nan()));
+            assert!(a.tags.iter().all(|t| t.z_translation < 0.0));
+        }
+        assert!(
+            n_steep < n_clean,
+            "angle limit loses tags ({n_steep} vs {n_clean})"
+        );
+        let ratio = t_slow as f64 / t_clean as f64;
+        assert!((ratio - 1.25).abs() < 0.05, "slow build ratio {ratio}");
+    }
+}
