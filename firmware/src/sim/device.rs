@@ -1,0 +1,1006 @@
+//! The virtual camera's state, independent of the wire protocol: identity, channels
+//! (stdin, stdout, stream, and the `visreg` channel a workload script registers), the
+//! script it runs, its virtual sensor, and the events it raises. The protocol endpoints
+//! (v1, v2) translate packets into calls on [`VirtualCamera`].
+//!
+//! Scripts: the suite's own workload scripts (`firmware/scripts/`, recognised by their
+//! `# visreg-workload: NAME 1` marker) run natively, with the configuration the host
+//! wrote into their `CONFIG = json.loads('…')` line; scripts made only of `print("…")`
+//! lines, comments and imports print their text; anything else gets a MicroPython-style
+//! traceback on stdout, as a camera without the needed module would.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use image::ImageEncoder;
+use serde::Deserialize;
+use visreg_apriltag::{Family, GrayImage};
+use visreg_datasets::{Dataset, Intrinsics};
+
+use crate::board::Board;
+use crate::catalog::{Build, SimBehaviour};
+use crate::sim::engine::{Engine, FindResult};
+
+/// Channel flag bits (PROTOCOL.md §1).
+pub mod flags {
+    /// Readable.
+    pub const READ: u8 = 0x01;
+    /// Writable.
+    pub const WRITE: u8 = 0x02;
+    /// Executes scripts.
+    pub const EXEC: u8 = 0x04;
+    /// Lockable.
+    pub const LOCK: u8 = 0x08;
+    /// A frame stream.
+    pub const STREAM: u8 = 0x10;
+    /// Registered by a script.
+    pub const DYNAMIC: u8 = 0x20;
+    /// The transport itself.
+    pub const PHYSICAL: u8 = 0x40;
+}
+
+/// Fixed channel ids.
+pub mod ids {
+    /// Transport.
+    pub const TRANSPORT: u8 = 0;
+    /// Script input.
+    pub const STDIN: u8 = 1;
+    /// Script output.
+    pub const STDOUT: u8 = 2;
+    /// Frame stream.
+    pub const STREAM: u8 = 3;
+    /// The workload's channel, when a workload script runs.
+    pub const VISREG: u8 = 5;
+}
+
+/// The stdout ring's size on the camera (oldest bytes are dropped).
+pub const STDOUT_RING: usize = 1024;
+/// Framebuffer header size: u32 w, h, pixfmt, size, offset, f32 fps.
+pub const FB_HEADER: usize = 24;
+/// Frame header of the workload contract (`VRF1`, index, w, h, pixfmt, len, 2 reserved).
+pub const VRF_HEADER: usize = 32;
+/// GRAYSCALE pixel format.
+pub const PIXFMT_GRAY: u32 = 0x0802_0001;
+/// JPEG pixel format.
+pub const PIXFMT_JPEG: u32 = 0x0606_0000;
+
+/// Why a channel operation failed; maps onto protocol status codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelError {
+    /// No such channel, or it cannot do that.
+    Invalid,
+    /// Locked or not ready.
+    Busy,
+    /// Out of range.
+    Overflow,
+    /// The operation failed.
+    Failed,
+}
+
+/// A channel as CHANNEL_LIST reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// Id.
+    pub id: u8,
+    /// Flag bits.
+    pub flags: u8,
+    /// Name.
+    pub name: &'static str,
+}
+
+/// An event the camera raises: on channel 0 a system event (0 channel registered,
+/// 1 unregistered, 2 soft reboot); on other channels a channel event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceEvent {
+    /// Channel.
+    pub channel: u8,
+    /// Event code; `None` = a bare notification.
+    pub code: Option<u16>,
+}
+
+/// Frames the virtual sensor shows, from a dataset.
+pub struct VirtualSensor {
+    dataset: Dataset,
+    next: usize,
+}
+
+impl VirtualSensor {
+    /// A sensor showing `dataset`'s frames in order, looping.
+    pub fn new(dataset: Dataset) -> Self {
+        VirtualSensor { dataset, next: 0 }
+    }
+
+    /// The dataset shown.
+    pub fn dataset(&self) -> &Dataset {
+        &self.dataset
+    }
+
+    /// Captures the next frame: (dataset index, width, height, gray pixels).
+    pub fn capture(&mut self) -> Result<(usize, u32, u32, Vec<u8>), String> {
+        if self.dataset.frames.is_empty() {
+            return Err("the virtual sensor's dataset has no frames".into());
+        }
+        let i = self.next % self.dataset.frames.len();
+        self.next += 1;
+        let f = self.dataset.load_frame(i).map_err(|e| e.to_string())?;
+        Ok((i, f.width, f.height, f.pixels))
+    }
+}
+
+/// The workload configuration a host writes into the script.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct WorkloadConfig {
+    /// Family name, e.g. `tag36h11`.
+    pub family: String,
+    /// Intrinsics as passed to find_apriltags.
+    pub fx: f64,
+    /// fy.
+    pub fy: f64,
+    /// cx.
+    pub cx: f64,
+    /// cy.
+    pub cy: f64,
+    /// Live: frames to capture.
+    #[serde(default)]
+    pub frames: Option<u32>,
+    /// How long the script waits for the host.
+    #[serde(default)]
+    pub deadline_ms: Option<u64>,
+    /// replay_v1: index of the embedded frame.
+    #[serde(default)]
+    pub frame_index: Option<u32>,
+    /// replay_v1: width of the embedded frame.
+    #[serde(default)]
+    pub width: Option<u32>,
+    /// replay_v1: height of the embedded frame.
+    #[serde(default)]
+    pub height: Option<u32>,
+}
+
+enum Script {
+    Idle,
+    Replay {
+        k: Intrinsics,
+        engine: Engine,
+        frame: Vec<u8>,
+        result: Vec<u8>,
+    },
+    Live {
+        k: Intrinsics,
+        engine: Engine,
+        remaining: u32,
+        captured: u32,
+        bundle: Vec<u8>,
+    },
+}
+
+/// The state of one virtual camera.
+pub struct VirtualCamera {
+    build: Build,
+    behaviour: SimBehaviour,
+    uid: [u32; 3],
+    sensor: Option<VirtualSensor>,
+    script_buf: Vec<u8>,
+    stdout: VecDeque<u8>,
+    stream_enabled: bool,
+    stream_raw: bool,
+    stream_raw_size: Option<(u32, u32)>,
+    stream_locked: bool,
+    framebuffer: Option<(u32, u32, Vec<u8>)>,
+    stream_snapshot: Option<Vec<u8>>,
+    script: Script,
+    events: VecDeque<DeviceEvent>,
+    run_seed: u64,
+}
+
+impl VirtualCamera {
+    /// A camera running `build` (which must be a simulated build), seeing `sensor`.
+    /// `run_seed` varies the latency noise between runs.
+    pub fn new(build: Build, sensor: Option<VirtualSensor>, run_seed: u64) -> Result<Self, String> {
+        let behaviour = build.sim.clone().ok_or_else(|| {
+            format!(
+                "build {} is not a simulated build (no [build.sim] section)",
+                build.name
+            )
+        })?;
+        let h = build.name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        Ok(VirtualCamera {
+            uid: [0x0033_0042, (h >> 32) as u32 & 0x00FF_FFFF, h as u32],
+            build,
+            behaviour,
+            sensor,
+            script_buf: Vec::new(),
+            stdout: VecDeque::new(),
+            stream_enabled: false,
+            stream_raw: false,
+            stream_raw_size: None,
+            stream_locked: false,
+            framebuffer: None,
+            stream_snapshot: None,
+            script: Script::Idle,
+            events: VecDeque::new(),
+            run_seed,
+        })
+    }
+
+    /// The build it runs.
+    pub fn build(&self) -> &Build {
+        &self.build
+    }
+
+    /// The board.
+    pub fn board(&self) -> Board {
+        self.build.board
+    }
+
+    /// The unique id (three words), as SYS_INFO and ARCH_STR report it.
+    pub fn uid(&self) -> [u32; 3] {
+        self.uid
+    }
+
+    /// The USB serial number derived from the unique id.
+    pub fn serial(&self) -> String {
+        format!("{:08X}{:08X}{:08X}", self.uid[0], self.uid[1], self.uid[2])
+    }
+
+    /// Firmware version triple.
+    pub fn version(&self) -> [u8; 3] {
+        self.build.version_triple().unwrap_or([0, 0, 0])
+    }
+
+    /// The channels, as CHANNEL_LIST reports them.
+    pub fn channels(&self) -> Vec<ChannelInfo> {
+        let mut v = vec![
+            ChannelInfo {
+                id: ids::TRANSPORT,
+                flags: flags::PHYSICAL,
+                name: "transport",
+            },
+            ChannelInfo {
+                id: ids::STDIN,
+                flags: flags::WRITE | flags::EXEC,
+                name: "stdin",
+            },
+            ChannelInfo {
+                id: ids::STDOUT,
+                flags: flags::READ,
+                name: "stdout",
+            },
+            ChannelInfo {
+                id: ids::STREAM,
+                flags: flags::READ | flags::LOCK | flags::STREAM,
+                name: "stream",
+            },
+        ];
+        if !matches!(self.script, Script::Idle) {
+            v.push(ChannelInfo {
+                id: ids::VISREG,
+                flags: flags::READ | flags::WRITE | flags::DYNAMIC,
+                name: "visreg",
+            });
+        }
+        v
+    }
+
+    fn has_channel(&self, id: u8) -> bool {
+        self.channels().iter().any(|c| c.id == id)
+    }
+
+    /// Takes the events raised since the last call.
+    pub fn take_events(&mut self) -> Vec<DeviceEvent> {
+        self.events.drain(..).collect()
+    }
+
+    /// Bitmap of channels with data to read (CHANNEL_POLL).
+    pub fn poll_bitmap(&self) -> u32 {
+        let mut bits = 0;
+        if !self.stdout.is_empty() {
+            bits |= 1 << ids::STDOUT;
+        }
+        if self.stream_enabled && self.framebuffer.is_some() {
+            bits |= 1 << ids::STREAM;
+        }
+        if self.size(ids::VISREG).unwrap_or(0) > 0 {
+            bits |= 1 << ids::VISREG;
+        }
+        bits
+    }
+
+    /// Whether a script runs (v1 SCRIPT_RUNNING).
+    pub fn script_running(&self) -> bool {
+        !matches!(self.script, Script::Idle)
+    }
+
+    /// Bytes available on a channel (CHANNEL_SIZE).
+    pub fn size(&self, ch: u8) -> Result<u32, ChannelError> {
+        match ch {
+            ids::STDOUT => Ok(self.stdout.len() as u32),
+            ids::STREAM => Ok(self
+                .stream_snapshot
+                .as_ref()
+                .map(|s| s.len() as u32)
+                .unwrap_or(0)),
+            ids::STDIN => Ok(self.script_buf.len() as u32),
+            ids::VISREG => match &self.script {
+                Script::Replay { result, .. } => Ok(result.len() as u32),
+                Script::Live { bundle, .. } => Ok(bundle.len() as u32),
+                Script::Idle => Err(ChannelError::Invalid),
+            },
+            _ => Err(ChannelError::Invalid),
+        }
+    }
+
+    /// The shape of a channel's data (CHANNEL_SHAPE): its size as one dimension.
+    pub fn shape(&self, ch: u8) -> Result<Vec<u32>, ChannelError> {
+        Ok(vec![self.size(ch)?])
+    }
+
+    /// Reads `len` bytes at `offset` (CHANNEL_READ). Reading stdout consumes it; reading
+    /// the whole result or bundle of the `visreg` channel consumes it.
+    pub fn read(&mut self, ch: u8, offset: u32, len: u32) -> Result<Vec<u8>, ChannelError> {
+        let (off, len) = (offset as usize, len as usize);
+        match ch {
+            ids::STDOUT => {
+                let n = len.min(self.stdout.len());
+                Ok(self.stdout.drain(..n).collect())
+            }
+            ids::STREAM => {
+                let snap = self.stream_snapshot.as_ref().ok_or(ChannelError::Busy)?;
+                slice(snap, off, len)
+            }
+            ids::VISREG => {
+                let buf = match &mut self.script {
+                    Script::Replay { result, .. } => result,
+                    Script::Live { bundle, .. } => bundle,
+                    Script::Idle => return Err(ChannelError::Invalid),
+                };
+                let out = slice(buf, off, len)?;
+                if off + out.len() >= buf.len() {
+                    buf.clear();
+                    self.advance();
+                }
+                Ok(out)
+            }
+            _ => Err(ChannelError::Invalid),
+        }
+    }
+
+    /// Writes `data` at `offset` (CHANNEL_WRITE).
+    pub fn write(&mut self, ch: u8, offset: u32, data: &[u8]) -> Result<(), ChannelError> {
+        let off = offset as usize;
+        match ch {
+            ids::STDIN => {
+                if off == 0 {
+                    self.script_buf.clear();
+                }
+                if off != self.script_buf.len() {
+                    return Err(ChannelError::Overflow);
+                }
+                self.script_buf.extend_from_slice(data);
+                Ok(())
+            }
+            ids::VISREG => {
+                let Script::Replay { frame, result, .. } = &mut self.script else {
+                    return Err(ChannelError::Invalid);
+                };
+                if off == 0 {
+                    frame.clear();
+                    result.clear();
+                }
+                if off != frame.len() || off + data.len() > VRF_HEADER + 16 * 1024 * 1024 {
+                    return Err(ChannelError::Overflow);
+                }
+                frame.extend_from_slice(data);
+                self.replay_if_complete();
+                Ok(())
+            }
+            _ => Err(ChannelError::Invalid),
+        }
+    }
+
+    /// CHANNEL_LOCK.
+    pub fn lock(&mut self, ch: u8) -> Result<(), ChannelError> {
+        if ch != ids::STREAM {
+            return Err(ChannelError::Invalid);
+        }
+        if self.stream_locked {
+            return Err(ChannelError::Busy);
+        }
+        // The stream holds no frame until streaming is on and a script has made one.
+        if !self.stream_enabled || self.framebuffer.is_none() {
+            return Err(ChannelError::Busy);
+        }
+        self.stream_snapshot = Some(self.encode_stream());
+        self.stream_locked = true;
+        Ok(())
+    }
+
+    /// CHANNEL_UNLOCK.
+    pub fn unlock(&mut self, ch: u8) -> Result<(), ChannelError> {
+        if ch != ids::STREAM {
+            return Err(ChannelError::Invalid);
+        }
+        self.stream_locked = false;
+        self.stream_snapshot = None;
+        Ok(())
+    }
+
+    /// CHANNEL_IOCTL.
+    pub fn ioctl(&mut self, ch: u8, request: u32, args: &[u8]) -> Result<(), ChannelError> {
+        let arg = |i: usize| -> Result<u32, ChannelError> {
+            args.get(i * 4..i * 4 + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .ok_or(ChannelError::Invalid)
+        };
+        match (ch, request) {
+            (ids::STDIN, 1) => {
+                self.stop_script();
+                Ok(())
+            }
+            (ids::STDIN, 2) => {
+                let text = String::from_utf8_lossy(&self.script_buf).into_owned();
+                self.exec(&text);
+                Ok(())
+            }
+            (ids::STDIN, 3) => {
+                self.script_buf.clear();
+                Ok(())
+            }
+            (ids::STREAM, 0) => {
+                self.stream_enabled = arg(0)? != 0;
+                Ok(())
+            }
+            (ids::STREAM, 1) => {
+                self.stream_raw = arg(0)? != 0;
+                Ok(())
+            }
+            (ids::STREAM, 2) => {
+                self.stream_raw_size = Some((arg(0)?, arg(1)?));
+                Ok(())
+            }
+            (ids::STREAM, 3) => Ok(()),
+            _ if self.has_channel(ch) => Err(ChannelError::Invalid),
+            _ => Err(ChannelError::Invalid),
+        }
+    }
+
+    /// Soft reset (protocol resync or SYS_RESET): stops the script, clears buffers.
+    pub fn soft_reset(&mut self) {
+        self.stop_script();
+        self.stdout.clear();
+        self.stream_locked = false;
+        self.stream_snapshot = None;
+    }
+
+    /// The current framebuffer, for v1's FRAME_SIZE / FRAME_DUMP: (w, h, encoded bytes,
+    /// size field). Raw gray frames report bpp 1 as their size field, JPEG its length.
+    pub fn framebuffer_v1(&self) -> Option<(u32, u32, Vec<u8>, u32)> {
+        let (w, h, px) = self.framebuffer.as_ref()?;
+        Some((*w, *h, px.clone(), 1))
+    }
+
+    /// Text waiting on stdout, consumed (v1 TX_BUF).
+    pub fn take_stdout(&mut self, max: usize) -> Vec<u8> {
+        let n = max.min(self.stdout.len());
+        self.stdout.drain(..n).collect()
+    }
+
+    /// Executes a script's text.
+    pub fn exec(&mut self, text: &str) {
+        self.stop_script();
+        self.events.push_back(DeviceEvent {
+            channel: ids::STDIN,
+            code: Some(1),
+        });
+        match parse_workload(text) {
+            Some(Ok((name, cfg))) => self.start_workload(&name, cfg, text),
+            Some(Err(msg)) => {
+                self.traceback("ValueError", &msg);
+                self.script_ended();
+            }
+            None => {
+                self.run_plain(text);
+                self.script_ended();
+            }
+        }
+    }
+
+    fn script_ended(&mut self) {
+        self.events.push_back(DeviceEvent {
+            channel: ids::STDIN,
+            code: Some(0),
+        });
+    }
+
+    fn stop_script(&mut self) {
+        if !matches!(self.script, Script::Idle) {
+            self.script = Script::Idle;
+            self.events.push_back(DeviceEvent {
+                channel: 0,
+                code: Some(1),
+            });
+            self.script_ended();
+        }
+    }
+
+    fn print(&mut self, line: &str) {
+        self.stdout.extend(line.as_bytes());
+        self.stdout.push_back(b'\n');
+        while self.stdout.len() > STDOUT_RING {
+            self.stdout.pop_front();
+        }
+    }
+
+    fn traceback(&mut self, kind: &str, msg: &str) {
+        self.print("Traceback (most recent call last):");
+        self.print("  File \"<stdin>\", line 1, in <module>");
+        self.print(&format!("{kind}: {msg}"));
+    }
+
+    /// A script of `print("…")` lines, comments and imports; else a traceback.
+    fn run_plain(&mut self, text: &str) {
+        let mut out = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let l = line.trim();
+            if l.is_empty()
+                || l.starts_with('#')
+                || l.starts_with("import ")
+                || l.starts_with("from ")
+            {
+                continue;
+            }
+            let literal = l
+                .strip_prefix("print(")
+                .and_then(|r| r.strip_suffix(')'))
+                .map(str::trim)
+                .and_then(|s| {
+                    s.strip_prefix('"')
+                        .and_then(|s| s.strip_suffix('"'))
+                        .or_else(|| s.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')))
+                });
+            match literal {
+                Some(s) if !s.contains('\\') => out.push(s.to_string()),
+                _ => {
+                    for o in out {
+                        self.print(&o);
+                    }
+                    self.print("Traceback (most recent call last):");
+                    self.print(&format!("  File \"<stdin>\", line {}, in <module>", n + 1));
+                    self.print(&format!(
+                        "NotImplementedError: the virtual camera runs visreg's workload scripts and print() lines only: {}",
+                        truncate(l, 60)
+                    ));
+                    return;
+                }
+            }
+        }
+        for o in out {
+            self.print(&o);
+        }
+    }
+
+    fn engine(&self, family: Family) -> Result<Engine, String> {
+        Engine::new(family, self.behaviour.clone(), self.run_seed).map_err(|e| e.to_string())
+    }
+
+    fn start_workload(&mut self, name: &str, cfg: WorkloadConfig, text: &str) {
+        let family: Family = match cfg.family.parse() {
+            Ok(f) => f,
+            Err(e) => {
+                self.traceback("ValueError", &e.to_string());
+                return self.script_ended();
+            }
+        };
+        let k = Intrinsics {
+            fx: cfg.fx,
+            fy: cfg.fy,
+            cx: cfg.cx,
+            cy: cfg.cy,
+        };
+        let engine = match self.engine(family) {
+            Ok(e) => e,
+            Err(e) => {
+                self.traceback("MemoryError", &e);
+                return self.script_ended();
+            }
+        };
+        match name {
+            "replay" => {
+                self.script = Script::Replay {
+                    k,
+                    engine,
+                    frame: Vec::new(),
+                    result: Vec::new(),
+                };
+                self.events.push_back(DeviceEvent {
+                    channel: 0,
+                    code: Some(0),
+                });
+                self.print(r#"{"event": "ready", "workload": "replay"}"#);
+            }
+            "live" => {
+                if self.sensor.is_none() {
+                    self.traceback(
+                        "RuntimeError",
+                        "Sensor control failed (the virtual camera has no dataset to show)",
+                    );
+                    return self.script_ended();
+                }
+                self.script = Script::Live {
+                    k,
+                    engine,
+                    remaining: cfg.frames.unwrap_or(1),
+                    captured: 0,
+                    bundle: Vec::new(),
+                };
+                self.events.push_back(DeviceEvent {
+                    channel: 0,
+                    code: Some(0),
+                });
+                self.print(r#"{"event": "ready", "workload": "live"}"#);
+                self.advance();
+            }
+            "replay_v1" => {
+                let mut engine = engine;
+                let line = match embedded_frame(text, &cfg) {
+                    Ok((w, h, px)) => {
+                        self.framebuffer = Some((w, h, px.clone()));
+                        match engine.find_apriltags(GrayImage::new(w, h, &px), &k) {
+                            Ok(r) => result_line(Some(cfg.frame_index.unwrap_or(0)), &r),
+                            Err(e) => error_line(cfg.frame_index, &e.to_string()),
+                        }
+                    }
+                    Err(e) => error_line(cfg.frame_index, &e),
+                };
+                self.print(&line);
+                self.print(r#"{"event": "done"}"#);
+                self.script_ended();
+            }
+            other => {
+                self.traceback("ImportError", &format!("no workload named '{other}'"));
+                self.script_ended();
+            }
+        }
+    }
+
+    fn replay_if_complete(&mut self) {
+        let Script::Replay {
+            k,
+            engine,
+            frame,
+            result,
+        } = &mut self.script
+        else {
+            return;
+        };
+        if frame.len() < VRF_HEADER {
+            return;
+        }
+        let word = |i: usize| {
+            u32::from_le_bytes([
+                frame[i * 4],
+                frame[i * 4 + 1],
+                frame[i * 4 + 2],
+                frame[i * 4 + 3],
+            ])
+        };
+        let (index, w, h, pixfmt, len) = (word(1), word(2), word(3), word(4), word(5) as usize);
+        if &frame[..4] != b"VRF1" {
+            *result = (error_line(None, "bad frame magic (expected VRF1)") + "\n").into_bytes();
+            frame.clear();
+            return;
+        }
+        if frame.len() < VRF_HEADER + len {
+            return;
+        }
+        let line = if pixfmt != PIXFMT_GRAY || len != (w as usize) * (h as usize) {
+            error_line(
+                Some(index),
+                &format!(
+                    "frame {w}x{h} pixfmt 0x{pixfmt:08X} with {len} bytes is not a GRAYSCALE frame"
+                ),
+            )
+        } else if w * h >= 65536 && !self.build.board.high_res_apriltags() {
+            error_line(Some(index), "Region of interest too large (find_apriltags is limited to 64K pixels on this board)")
+        } else {
+            let px = &frame[VRF_HEADER..VRF_HEADER + len];
+            match engine.find_apriltags(GrayImage::new(w, h, px), k) {
+                Ok(r) => result_line(Some(index), &r),
+                Err(e) => error_line(Some(index), &e.to_string()),
+            }
+        };
+        *result = (line + "\n").into_bytes();
+        let px = frame[VRF_HEADER..].to_vec();
+        frame.clear();
+        self.framebuffer = Some((w, h, px));
+        self.events.push_back(DeviceEvent {
+            channel: ids::STREAM,
+            code: None,
+        });
+    }
+
+    /// Live workload: capture the next frame once the previous bundle was read.
+    fn advance(&mut self) {
+        let Some(sensor) = self.sensor.as_mut() else {
+            return;
+        };
+        let Script::Live {
+            k,
+            engine,
+            remaining,
+            captured,
+            bundle,
+        } = &mut self.script
+        else {
+            return;
+        };
+        if !bundle.is_empty() {
+            return;
+        }
+        if *remaining == 0 {
+            self.script = Script::Idle;
+            self.events.push_back(DeviceEvent {
+                channel: 0,
+                code: Some(1),
+            });
+            self.print(r#"{"event": "done"}"#);
+            self.script_ended();
+            return;
+        }
+        let (line, fb) = match sensor.capture() {
+            Ok((_, w, h, px)) => {
+                let line = match engine.find_apriltags(GrayImage::new(w, h, &px), k) {
+                    Ok(r) => result_line(Some(*captured), &r),
+                    Err(e) => error_line(Some(*captured), &e.to_string()),
+                };
+                (line, Some((w, h, px)))
+            }
+            Err(e) => (error_line(Some(*captured), &e), None),
+        };
+        let mut b = Vec::new();
+        let json = line.into_bytes();
+        b.extend_from_slice(&(json.len() as u32 + 1).to_le_bytes());
+        b.extend_from_slice(&json);
+        b.push(b'\n');
+        if let Some((w, h, px)) = &fb {
+            b.extend_from_slice(&vrf_header(*captured, *w, *h, px.len()));
+            b.extend_from_slice(px);
+        }
+        *bundle = b;
+        *captured += 1;
+        *remaining -= 1;
+        if let Some(fb) = fb {
+            self.framebuffer = Some(fb);
+            self.events.push_back(DeviceEvent {
+                channel: ids::STREAM,
+                code: None,
+            });
+        }
+    }
+
+    fn encode_stream(&self) -> Vec<u8> {
+        let Some((w, h, px)) = &self.framebuffer else {
+            return Vec::new();
+        };
+        let (w, h) = (*w, *h);
+        let (pixfmt, size, data, ow, oh) = if self.stream_raw {
+            let (tw, th) = self.stream_raw_size.unwrap_or((w, h));
+            let scaled = scale_nearest(px, w, h, tw.max(1), th.max(1));
+            (PIXFMT_GRAY, 1u32, scaled, tw.max(1), th.max(1))
+        } else {
+            let mut jpeg = Vec::new();
+            let ok = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+                .write_image(px, w, h, image::ExtendedColorType::L8)
+                .is_ok();
+            if !ok {
+                return Vec::new();
+            }
+            (PIXFMT_JPEG, jpeg.len() as u32, jpeg, w, h)
+        };
+        let mut out = Vec::with_capacity(FB_HEADER + data.len());
+        for v in [ow, oh, pixfmt, size, FB_HEADER as u32] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&30.0f32.to_le_bytes());
+        out.extend_from_slice(&data);
+        out
+    }
+}
+
+fn slice(buf: &[u8], off: usize, len: usize) -> Result<Vec<u8>, ChannelError> {
+    if off > buf.len() {
+        return Err(ChannelError::Overflow);
+    }
+    Ok(buf[off..(off + len).min(buf.len())].to_vec())
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n).collect::<String>() + "…"
+    }
+}
+
+/// The 32-byte frame header of the workload contract.
+pub fn vrf_header(index: u32, w: u32, h: u32, len: usize) -> [u8; VRF_HEADER] {
+    let mut out = [0u8; VRF_HEADER];
+    out[..4].copy_from_slice(b"VRF1");
+    for (i, v) in [index, w, h, PIXFMT_GRAY, len as u32, 0, 0]
+        .into_iter()
+        .enumerate()
+    {
+        out[4 + i * 4..8 + i * 4].copy_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+fn scale_nearest(px: &[u8], w: u32, h: u32, tw: u32, th: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity((tw * th) as usize);
+    for y in 0..th {
+        let sy = (u64::from(y) * u64::from(h) / u64::from(th)) as usize;
+        for x in 0..tw {
+            let sx = (u64::from(x) * u64::from(w) / u64::from(tw)) as usize;
+            out.push(px[sy * w as usize + sx]);
+        }
+    }
+    out
+}
+
+fn result_line(frame: Option<u32>, r: &FindResult) -> String {
+    serde_json::json!({
+        "frame": frame,
+        "t_us": r.t_us,
+        "mem_free": 180_000 - 1200 * r.tags.len() as u64,
+        "tags": r.tags,
+    })
+    .to_string()
+}
+
+fn error_line(frame: Option<u32>, msg: &str) -> String {
+    serde_json::json!({ "frame": frame, "error": msg }).to_string()
+}
+
+/// Finds a workload marker and its CONFIG; `None` when the script is not a workload.
+pub fn parse_workload(text: &str) -> Option<Result<(String, WorkloadConfig), String>> {
+    let marker = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("# visreg-workload:"))?;
+    let mut parts = marker.split_whitespace();
+    let name = parts.next().unwrap_or("").to_string();
+    if parts.next() != Some("1") {
+        return Some(Err(format!(
+            "unsupported workload marker '{}'",
+            marker.trim()
+        )));
+    }
+    let Some(json) = text.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("CONFIG = json.loads('")
+            .and_then(|r| r.strip_suffix("')"))
+    }) else {
+        return Some(Err(
+            "the workload has no CONFIG = json.loads('…') line".into()
+        ));
+    };
+    Some(
+        serde_json::from_str::<WorkloadConfig>(json)
+            .map(|c| (name, c))
+            .map_err(|e| format!("bad CONFIG: {e}")),
+    )
+}
+
+fn embedded_frame(text: &str, cfg: &WorkloadConfig) -> Result<(u32, u32, Vec<u8>), String> {
+    let (w, h) = (
+        cfg.width.ok_or("CONFIG has no width")?,
+        cfg.height.ok_or("CONFIG has no height")?,
+    );
+    let b64 = text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("FRAME = ubinascii.a2b_base64(b'")
+                .and_then(|r| r.strip_suffix("')"))
+        })
+        .ok_or("the script has no FRAME = ubinascii.a2b_base64(b'…') line")?;
+    let px = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| format!("FRAME is not base64: {e}"))?;
+    if px.len() != (w * h) as usize {
+        return Err(format!("FRAME has {} bytes, not {w}x{h}", px.len()));
+    }
+    Ok((w, h, px))
+}
+
+/// Loads a dataset for the virtual sensor.
+pub fn sensor_from(dir: PathBuf) -> Result<VirtualSensor, String> {
+    Dataset::open(&dir)
+        .map(VirtualSensor::new)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    fn cam(build: &str, sensor: Option<VirtualSensor>) -> VirtualCamera {
+        VirtualCamera::new(Catalog::builtin().build(build).unwrap().clone(), sensor, 1).unwrap()
+    }
+
+    fn stdout(c: &mut VirtualCamera) -> String {
+        String::from_utf8(c.take_stdout(usize::MAX)).unwrap()
+    }
+
+    #[test]
+    fn plain_scripts_print_and_others_get_a_traceback() {
+        let mut c = cam("5.0.0", None);
+        c.exec("import time\n# hi\nprint('hello')\nprint(\"world\")\n");
+        assert_eq!(stdout(&mut c), "hello\nworld\n");
+        c.exec("import sensor\nsensor.reset()\n");
+        let out = stdout(&mut c);
+        assert!(
+            out.starts_with(
+                "Traceback (most recent call last):\n  File \"<stdin>\", line 2, in <module>\n"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("NotImplementedError"));
+    }
+
+    #[test]
+    fn stdout_is_a_1024_byte_ring() {
+        let mut c = cam("5.0.0", None);
+        let script: String = (0..300)
+            .map(|i| format!("print('line {i:04}')\n"))
+            .collect();
+        c.exec(&script);
+        let out = stdout(&mut c);
+        assert_eq!(out.len(), STDOUT_RING);
+        assert!(out.ends_with("line 0299\n"));
+    }
+
+    #[test]
+    fn replay_workload_answers_each_frame_once() {
+        let mut c = cam("5.0.0", None);
+        let script = "# visreg-workload: replay 1\nimport json\nCONFIG = json.loads('{\"family\": \"tag36h11\", \"fx\": 224.9, \"fy\": 227.6, \"cx\": 160.0, \"cy\": 120.0}')\n";
+        c.exec(script);
+        assert!(c.channels().iter().any(|ch| ch.name == "visreg"));
+        assert!(stdout(&mut c).contains("\"ready\""));
+        let px = vec![128u8; 320 * 240];
+        let mut frame = vrf_header(7, 320, 240, px.len()).to_vec();
+        frame.extend_from_slice(&px);
+        for (i, chunk) in frame.chunks(4088).enumerate() {
+            assert_eq!(c.size(ids::VISREG).unwrap(), 0);
+            c.write(ids::VISREG, (i * 4088) as u32, chunk).unwrap();
+        }
+        let n = c.size(ids::VISREG).unwrap();
+        let line = c.read(ids::VISREG, 0, n).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["frame"], 7);
+        assert_eq!(v["tags"].as_array().unwrap().len(), 0);
+        assert!(v["t_us"].as_u64().unwrap() > 10_000);
+        assert_eq!(c.size(ids::VISREG).unwrap(), 0, "read consumes the result");
+        // A bad header gives an error line.
+        c.write(ids::VISREG, 0, &[0u8; 40]).unwrap();
+        let n = c.size(ids::VISREG).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&c.read(ids::VISREG, 0, n).unwrap()).unwrap();
+        assert!(v["error"].as_str().unwrap().contains("magic"));
+    }
+
+    #[test]
+    fn bad_workload_config_is_a_traceback() {
+        let mut c = cam("5.0.0", None);
+        c.exec("# visreg-workload: replay 1\nCONFIG = json.loads('{\"family\": \"tag99\"}')\n");
+        let out = stdout(&mut c);
+        assert!(
+            out.contains("Traceback") && out.contains("ValueError"),
+            "{out}"
+        );
+        assert!(!c.script_running());
+    }
+}
