@@ -6,6 +6,7 @@ mod cmd_dataset;
 mod cmd_detect;
 mod cmd_eval;
 mod detector_args;
+
 mod progress;
 
 use std::process::ExitCode;

@@ -39,8 +39,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     } else {
         return Err(format!("'{s}' needs a unit: ms or s"));
     };
-    let v: f64 = num.parse().map_err(|_| format!("'{s}' is not a duration"))?;
-    if !(v.is_finite() && v >= 0.0 && v < 3600.0) {
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration"))?;
+    if !(0.0..3600.0).contains(&v) {
         return Err(format!("'{s}' is out of range"));
     }
     Ok(Duration::from_secs_f64(v * scale))
@@ -49,7 +51,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 fn parse_trigger(s: &str) -> Result<Trigger, String> {
     for (suffix, mult) in [("MB", 1_000_000u64), ("KB", 1000), ("B", 1)] {
         if let Some(v) = s.strip_suffix(suffix) {
-            let n: u64 = v.parse().map_err(|_| format!("'{s}' is not a byte count"))?;
+            let n: u64 = v
+                .parse()
+                .map_err(|_| format!("'{s}' is not a byte count"))?;
             return Ok(Trigger::AfterBytes(n * mult));
         }
     }
@@ -193,15 +197,29 @@ mod tests {
 
     #[test]
     fn specs_parse_and_errors_say_what_is_known() {
-        let s: FaultSpec = "corrupt=0.01,stall=2s@3s,disconnect@200KB,seed=4".parse().unwrap();
+        let s: FaultSpec = "corrupt=0.01,stall=2s@3s,disconnect@200KB,seed=4"
+            .parse()
+            .unwrap();
         assert_eq!(s.corrupt, 0.01);
-        assert_eq!(s.stall, Some((Duration::from_secs(2), Trigger::After(Duration::from_secs(3)))));
+        assert_eq!(
+            s.stall,
+            Some((
+                Duration::from_secs(2),
+                Trigger::After(Duration::from_secs(3))
+            ))
+        );
         assert_eq!(s.disconnect, Some(Trigger::AfterBytes(200_000)));
         assert_eq!(s.seed, 4);
         let e = "jitter=3".parse::<FaultSpec>().unwrap_err();
-        assert!(e.contains("unknown fault 'jitter'") && e.contains("corrupt=P"), "{e}");
+        assert!(
+            e.contains("unknown fault 'jitter'") && e.contains("corrupt=P"),
+            "{e}"
+        );
         assert!("corrupt=2".parse::<FaultSpec>().is_err());
-        assert!("stall=2@1s".parse::<FaultSpec>().unwrap_err().contains("needs a unit"));
+        assert!("stall=2@1s"
+            .parse::<FaultSpec>()
+            .unwrap_err()
+            .contains("needs a unit"));
     }
 
     #[test]
@@ -220,7 +238,10 @@ mod tests {
         let mut f = Faults::new("stall=1s@10B,disconnect@5s".parse().unwrap());
         assert_eq!(f.check(Duration::ZERO), Action::Continue);
         f.outgoing(&[0; 10]);
-        assert_eq!(f.check(Duration::ZERO), Action::Stall(Duration::from_secs(1)));
+        assert_eq!(
+            f.check(Duration::ZERO),
+            Action::Stall(Duration::from_secs(1))
+        );
         assert_eq!(f.check(Duration::ZERO), Action::Continue);
         assert_eq!(f.check(Duration::from_secs(5)), Action::Disconnect);
         assert_eq!(f.check(Duration::from_secs(6)), Action::Continue);

@@ -1,0 +1,6 @@
+//! The host's side of visreg: talking to cameras (real ones over a serial port, virtual
+//! ones over a pseudo-terminal or in memory). The `visreg` binary on top parses
+//! arguments, draws progress and decides exit codes.
+#![warn(missing_docs)]
+
+pub mod link;
