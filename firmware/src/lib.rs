@@ -5,5 +5,6 @@
 pub mod board;
 pub mod catalog;
 pub mod openmv;
+pub mod protocol;
 pub mod sim;
 pub mod transport;
