@@ -38,6 +38,40 @@ pub enum Command {
     Detect(DetectArgs),
     /// Evaluate the host reference detector on a dataset against its ground truth.
     Eval(EvalArgs),
+    /// Run a virtual camera on a pseudo-terminal (prints the port, serves until Ctrl-C).
+    Sim(SimArgs),
+}
+
+/// `visreg sim`
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  visreg sim                                   # firmware 5.0.0, sensor showing qvga-basic
+  visreg sim --firmware 5.1.0-rc2              # the build whose 3D pose is broken
+  visreg sim --faults corrupt=0.01,stall=2s@3s,disconnect@20s
+
+The first line of stdout is the port to open (e.g. /dev/pts/4). Faults: corrupt=P and
+drop=P per byte, stall=DURATION@WHEN, disconnect@WHEN, seed=N; WHEN is a time since the
+first byte (3s, 500ms) or a count of bytes sent (200KB).")]
+pub struct SimArgs {
+    /// Simulated firmware build from the catalog.
+    #[arg(long, default_value = "5.0.0")]
+    pub firmware: String,
+    /// Dataset the virtual sensor shows.
+    #[arg(long, conflicts_with = "preset")]
+    pub dataset: Option<PathBuf>,
+    /// Built-in preset the virtual sensor shows. Default: qvga-basic.
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Seed for --preset.
+    #[arg(long, default_value_t = visreg_datasets::preset::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Faults to inject.
+    #[arg(long)]
+    pub faults: Option<String>,
+    /// Seed of the simulated latency noise (vary it to get run-to-run noise).
+    #[arg(long, default_value_t = 1)]
+    pub run_seed: u64,
 }
 
 /// `visreg dataset …`

@@ -5,6 +5,7 @@ mod cli;
 mod cmd_dataset;
 mod cmd_detect;
 mod cmd_eval;
+mod cmd_sim;
 mod detector_args;
 
 mod progress;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         cli::Command::Dataset(cmd) => cmd_dataset::run(cmd),
         cli::Command::Detect(cmd) => cmd_detect::run(cmd),
         cli::Command::Eval(cmd) => cmd_eval::run(cmd),
+        cli::Command::Sim(cmd) => cmd_sim::run(cmd),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

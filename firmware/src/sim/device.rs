@@ -467,6 +467,17 @@ impl VirtualCamera {
         }
     }
 
+    /// Releases every lock (a protocol resync does, as the firmware does).
+    pub fn release_locks(&mut self) {
+        self.stream_locked = false;
+        self.stream_snapshot = None;
+    }
+
+    /// Stops the running script, if any.
+    pub fn stop(&mut self) {
+        self.stop_script();
+    }
+
     /// Soft reset (protocol resync or SYS_RESET): stops the script, clears buffers.
     pub fn soft_reset(&mut self) {
         self.stop_script();

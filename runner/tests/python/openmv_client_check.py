@@ -8,12 +8,28 @@ Prints one JSON line with what it saw; exits non-zero (with the reason) on any f
 Every wait has a deadline.
 """
 
+import enum
 import json
 import re
 import sys
 import time
 
-from openmv.camera import Camera
+if sys.version_info < (3, 12):
+    # openmv 1.0.7 tests `int in SomeEnum` when it logs packets and events, which only
+    # Python 3.12 allows (3.11 raises TypeError and the client exits). Give 3.11 the 3.12
+    # semantics: membership by value. This touches no protocol code.
+    def _contains(cls, value):
+        if isinstance(value, cls):
+            return True
+        try:
+            cls(value)
+            return True
+        except (ValueError, TypeError):
+            return False
+
+    enum.EnumMeta.__contains__ = _contains
+
+from openmv.camera import Camera  # noqa: E402
 
 
 def wait_for(what, fn, seconds):

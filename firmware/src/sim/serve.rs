@@ -1,0 +1,106 @@
+//! Serving a virtual camera on a transport: bytes in, replies and events out, faults
+//! applied, until asked to stop or the connection is lost. Every wait is bounded; the
+//! stop flag is checked at least every 20 ms.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::catalog::Protocol;
+use crate::sim::device::VirtualCamera;
+use crate::sim::faults::{Action, FaultSpec, Faults};
+use crate::sim::v1::V1Device;
+use crate::sim::v2::{Control, V2Device};
+use crate::transport::{Transport, TransportError};
+
+/// How serving ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ServeEnd {
+    /// The stop flag was set.
+    Stopped,
+    /// A planned disconnect fault fired.
+    FaultDisconnect,
+    /// The host went away for good.
+    Disconnected(String),
+}
+
+/// Serves `cam` speaking `protocol` on `t` until `stop` is set, the transport fails or a
+/// disconnect fault fires.
+pub fn serve(
+    t: &mut dyn Transport,
+    cam: &mut VirtualCamera,
+    protocol: Protocol,
+    faults: &FaultSpec,
+    stop: &AtomicBool,
+) -> Result<ServeEnd, TransportError> {
+    let mut faults = Faults::new(faults.clone());
+    let mut v2 = V2Device::new();
+    let mut v1 = V1Device::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut out = Vec::new();
+    let mut first_byte: Option<Instant> = None;
+    let mut last_byte = Instant::now();
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(ServeEnd::Stopped);
+        }
+        if let Some(t0) = first_byte {
+            match faults.check(t0.elapsed()) {
+                Action::Continue => {}
+                Action::Stall(d) => {
+                    tracing::info!("fault: stalling for {d:?}");
+                    let until = Instant::now() + d;
+                    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    continue;
+                }
+                Action::Disconnect => {
+                    tracing::info!("fault: disconnecting");
+                    return Ok(ServeEnd::FaultDisconnect);
+                }
+            }
+        }
+        match t.recv(&mut buf, Instant::now() + Duration::from_millis(20)) {
+            Ok(n) => {
+                first_byte.get_or_insert_with(Instant::now);
+                last_byte = Instant::now();
+                let data = faults.incoming(&buf[..n]);
+                let control = match protocol {
+                    Protocol::V2 => v2.on_bytes(cam, &data, &mut out),
+                    Protocol::V1 => v1.on_bytes(cam, &data, &mut out),
+                };
+                if control == Control::Reset {
+                    tracing::info!("camera reset by the host");
+                }
+            }
+            Err(TransportError::Timeout) => {
+                // usbdbg's parser forgets a partial command after an idle second.
+                if protocol == Protocol::V1
+                    && v1.has_partial()
+                    && last_byte.elapsed() > Duration::from_secs(1)
+                {
+                    v1.idle_reset();
+                }
+            }
+            Err(TransportError::Disconnected(why)) => return Ok(ServeEnd::Disconnected(why)),
+            Err(e) => return Err(e),
+        }
+        match protocol {
+            Protocol::V2 => v2.on_idle(cam, &mut out),
+            Protocol::V1 => v1.on_idle(cam),
+        }
+        if !out.is_empty() {
+            let bytes = faults.outgoing(&out);
+            out.clear();
+            match t.send(&bytes, Instant::now() + Duration::from_secs(2)) {
+                Ok(()) => {}
+                // A host that stopped reading: drop the reply as a USB device would.
+                Err(TransportError::Timeout) => {
+                    tracing::warn!("host is not reading; dropped {} bytes", bytes.len())
+                }
+                Err(TransportError::Disconnected(why)) => return Ok(ServeEnd::Disconnected(why)),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! `visreg sim`: a virtual camera on a pseudo-terminal, until stopped.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use visreg_datasets::cache::ensure_preset;
+use visreg_datasets::{preset, Dataset};
+use visreg_firmware::catalog::Catalog;
+use visreg_firmware::sim::device::{VirtualCamera, VirtualSensor};
+use visreg_firmware::sim::faults::FaultSpec;
+use visreg_firmware::sim::serve::{serve, ServeEnd};
+use visreg_firmware::transport::PtyDevice;
+
+use crate::cli::SimArgs;
+use crate::Outcome;
+
+pub fn run(args: SimArgs) -> anyhow::Result<Outcome> {
+    let catalog = Catalog::builtin();
+    let build = catalog.build(&args.firmware)?.clone();
+    let faults: FaultSpec = args
+        .faults
+        .as_deref()
+        .unwrap_or("")
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--faults: {e}"))?;
+    let dataset = match (&args.dataset, &args.preset) {
+        (Some(dir), _) => Dataset::open(dir)?,
+        (None, name) => {
+            let p = preset::find(name.as_deref().unwrap_or("qvga-basic"))?;
+            ensure_preset(p, args.seed, &|_| {})
+                .with_context(|| format!("preparing the built-in preset {}", p.name))?
+        }
+    };
+    let dataset_name = dataset.manifest.name.clone();
+    let mut cam = VirtualCamera::new(
+        build.clone(),
+        Some(VirtualSensor::new(dataset)),
+        args.run_seed,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let mut pty = PtyDevice::open().context("opening a pseudo-terminal for the virtual camera")?;
+    let port = pty.path().display().to_string();
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
+            .context("installing the Ctrl-C handler")?;
+    }
+    // The first line of stdout is the port, for scripts; the rest goes to stderr.
+    println!("{port}");
+    std::io::stdout().flush()?;
+    eprintln!(
+        "virtual camera: OpenMV {} running firmware {} (protocol {}), serial {}, sensor showing {}{}\nopen {port} at 921600 baud; Ctrl-C stops",
+        build.board,
+        build.name,
+        build.protocol,
+        cam.serial(),
+        dataset_name,
+        args.faults.as_deref().map(|f| format!(", faults: {f}")).unwrap_or_default()
+    );
+    match serve(&mut pty, &mut cam, build.protocol, &faults, &stop)? {
+        ServeEnd::Stopped => eprintln!("stopped"),
+        ServeEnd::FaultDisconnect => eprintln!("disconnected (planned fault)"),
+        ServeEnd::Disconnected(why) => eprintln!("disconnected: {why}"),
+    }
+    Ok(Outcome::Clean)
+}
