@@ -3,5 +3,6 @@
 //! arguments, draws progress and decides exit codes.
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod link;
 pub mod workload;

@@ -19,7 +19,7 @@ use visreg_apriltag::{Family, GrayImage};
 use visreg_datasets::{Dataset, Intrinsics};
 
 use crate::board::Board;
-use crate::catalog::{Build, SimBehaviour};
+use crate::catalog::{Build, Protocol, SimBehaviour};
 use crate::sim::engine::{Engine, FindResult};
 
 /// Channel flag bits (PROTOCOL.md §1).
@@ -56,6 +56,8 @@ pub mod ids {
 
 /// The stdout ring's size on the camera (oldest bytes are dropped).
 pub const STDOUT_RING: usize = 1024;
+/// How much printed text the camera holds for a v1 host (see `print`).
+pub const V1_STDOUT_BOUND: usize = 4 << 20;
 /// Framebuffer header size: u32 w, h, pixfmt, size, offset, f32 fps.
 pub const FB_HEADER: usize = 24;
 /// Frame header of the workload contract (`VRF1`, index, w, h, pixfmt, len, 2 reserved).
@@ -540,7 +542,14 @@ impl VirtualCamera {
     fn print(&mut self, line: &str) {
         self.stdout.extend(line.as_bytes());
         self.stdout.push_back(b'\n');
-        while self.stdout.len() > STDOUT_RING {
+        // Protocol v2's stdout is a 1024-byte ring that drops the oldest bytes. Under
+        // usbdbg (v1) a print blocks until the IDE has read the text; the virtual camera
+        // models that by holding it (up to a bound a real script could not exceed).
+        let cap = match self.build.protocol {
+            Protocol::V2 => STDOUT_RING,
+            Protocol::V1 => V1_STDOUT_BOUND,
+        };
+        while self.stdout.len() > cap {
             self.stdout.pop_front();
         }
     }

@@ -1,0 +1,230 @@
+//! The camera client: protocol v2 ([`v2`]) for firmware ≥ 5.0, protocol v1 ([`v1`]) for
+//! 4.x, and [`probe`] to tell which a camera speaks. Errors name the port, the step and
+//! the next thing to try.
+
+pub mod v1;
+pub mod v2;
+
+use std::time::{Duration, Instant};
+
+use visreg_firmware::protocol::v1 as p1;
+use visreg_firmware::protocol::v2::{self as p2, Status};
+use visreg_firmware::transport::{Transport, TransportError};
+
+/// A frame read from a camera.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Frame {
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// Pixel format (GRAY 0x08020001, RGB565 0x0C030002, JPEG 0x06060000).
+    pub pixfmt: u32,
+    /// Pixels or compressed bytes.
+    pub data: Vec<u8>,
+}
+
+impl Frame {
+    /// The frame as 8-bit gray (JPEG decoded, RGB565 converted).
+    pub fn to_gray(&self) -> Result<Vec<u8>, String> {
+        let n = (self.width * self.height) as usize;
+        match self.pixfmt {
+            0x0802_0001 if self.data.len() >= n => Ok(self.data[..n].to_vec()),
+            0x0C03_0002 if self.data.len() >= 2 * n => Ok(self.data[..2 * n]
+                .chunks_exact(2)
+                .map(|p| {
+                    let v = u16::from_le_bytes([p[0], p[1]]);
+                    let (r, g, b) = (
+                        ((v >> 11) & 31) * 255 / 31,
+                        ((v >> 5) & 63) * 255 / 63,
+                        (v & 31) * 255 / 31,
+                    );
+                    ((u32::from(r) * 299 + u32::from(g) * 587 + u32::from(b) * 114) / 1000) as u8
+                })
+                .collect()),
+            0x0606_0000 => {
+                image::load_from_memory_with_format(&self.data, image::ImageFormat::Jpeg)
+                    .map(|i| i.into_luma8().into_raw())
+                    .map_err(|e| format!("JPEG frame does not decode: {e}"))
+            }
+            f => Err(format!(
+                "frame of {} bytes in pixel format 0x{f:08X} is not one visreg reads",
+                self.data.len()
+            )),
+        }
+    }
+}
+
+/// What went wrong, as a value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No reply before the deadline.
+    Timeout,
+    /// Not even a SYNC was answered.
+    NoAnswer,
+    /// The camera's reply had a bad checksum.
+    Checksum,
+    /// The reply's sequence number was not the expected one.
+    Sequence {
+        /// Expected.
+        expected: u8,
+        /// Received.
+        got: u8,
+    },
+    /// The camera refused the request.
+    Nak(Status),
+    /// The port went away.
+    Disconnected,
+    /// A reply that does not follow the protocol.
+    Protocol(String),
+    /// The channel does not exist.
+    NoChannel(String),
+    /// Another I/O error.
+    Io(String),
+}
+
+impl ErrorKind {
+    /// Whether a resync and a retry may help.
+    pub fn recoverable(&self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Timeout
+                | ErrorKind::Checksum
+                | ErrorKind::Sequence { .. }
+                | ErrorKind::Nak(Status::Checksum | Status::Sequence | Status::Timeout)
+        )
+    }
+}
+
+/// A client error: the port, the step, what happened, and what to try.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientError {
+    /// The port.
+    pub port: String,
+    /// The step (`connect (SYNC)`, `read a frame`, …).
+    pub step: String,
+    /// What happened.
+    pub kind: ErrorKind,
+}
+
+impl ClientError {
+    /// The next thing for the user to try.
+    pub fn next_step(&self) -> &'static str {
+        match &self.kind {
+            ErrorKind::NoAnswer => "check that the camera runs OpenMV firmware (4.x speaks protocol v1, 5.x protocol v2) and that no other program (the OpenMV IDE) holds the port; `visreg doctor` diagnoses it",
+            ErrorKind::Timeout | ErrorKind::Checksum | ErrorKind::Sequence { .. } => "the link is unreliable: try another USB cable or port, avoid hubs; `visreg doctor` checks the camera",
+            ErrorKind::Disconnected => "the camera went away: reconnect it (or power-cycle it) and run `visreg devices`",
+            ErrorKind::Nak(Status::Busy) => "the camera is busy: stop the running script and try again",
+            ErrorKind::Nak(_) | ErrorKind::Protocol(_) => "the firmware does not support this request: check its version with `visreg devices`",
+            ErrorKind::NoChannel(_) => "the script did not register that channel: check the script's output with the OpenMV IDE",
+            ErrorKind::Io(_) => "check the port's permissions (the dialout group on Linux) and that it exists",
+        }
+    }
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match &self.kind {
+            ErrorKind::Timeout => "no reply before the deadline".to_string(),
+            ErrorKind::NoAnswer => "the camera did not answer a protocol SYNC".to_string(),
+            ErrorKind::Checksum => "reply failed its checksum".to_string(),
+            ErrorKind::Sequence { expected, got } => {
+                format!("reply out of sequence (expected {expected}, got {got})")
+            }
+            ErrorKind::Nak(s) => format!("the camera refused the request ({s:?})"),
+            ErrorKind::Disconnected => "the port disconnected".to_string(),
+            ErrorKind::Protocol(m) => format!("unexpected reply: {m}"),
+            ErrorKind::NoChannel(n) => format!("the camera has no channel named '{n}'"),
+            ErrorKind::Io(m) => m.clone(),
+        };
+        write!(
+            f,
+            "{}: {}: {} — {}",
+            self.port,
+            self.step,
+            what,
+            self.next_step()
+        )
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// Which protocol a camera answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probed {
+    /// Protocol v2 answered a SYNC.
+    V2,
+    /// Protocol v1 answered FW_VERSION with this version.
+    V1([u32; 3]),
+}
+
+/// Tells which protocol the camera on `t` speaks: a v2 SYNC first, then a v1
+/// FW_VERSION; each under `timeout`.
+pub fn probe(t: &mut dyn Transport, timeout: Duration) -> Result<Probed, ClientError> {
+    let port = t.name();
+    let err = |kind| ClientError {
+        port: port.clone(),
+        step: "probe the protocol".into(),
+        kind,
+    };
+    let io = |e: TransportError| match e {
+        TransportError::Disconnected(_) => ErrorKind::Disconnected,
+        TransportError::Io(e) => ErrorKind::Io(e.to_string()),
+        TransportError::Timeout => ErrorKind::Timeout,
+    };
+    // v2: SYNC, expect an ACK.
+    t.send(
+        &p2::Packet::new(0, 0, p2::op::PROTO_SYNC, vec![]).encode(true),
+        Instant::now() + timeout,
+    )
+    .map_err(|e| err(io(e)))?;
+    let mut dec = p2::Decoder::new(true, p2::MAX_PAYLOAD);
+    let mut buf = [0u8; 512];
+    let deadline = Instant::now() + timeout;
+    let mut raw = Vec::new();
+    loop {
+        match t.recv(&mut buf, deadline) {
+            Ok(n) => {
+                raw.extend_from_slice(&buf[..n]);
+                dec.push(&buf[..n]);
+                while let Some(d) = dec.next() {
+                    if let p2::Decoded::Packet(p) = d {
+                        if p.opcode == p2::op::PROTO_SYNC && p.has(p2::flags::ACK) {
+                            return Ok(Probed::V2);
+                        }
+                    }
+                }
+            }
+            Err(TransportError::Timeout) => break,
+            Err(e) => return Err(err(io(e))),
+        }
+    }
+    // v1: FW_VERSION, expect exactly 12 bytes.
+    t.send(
+        &p1::Header {
+            command: p1::cmd::FW_VERSION,
+            length: 12,
+        }
+        .encode(),
+        Instant::now() + timeout,
+    )
+    .map_err(|e| err(io(e)))?;
+    let mut got = Vec::new();
+    let deadline = Instant::now() + timeout;
+    while got.len() < 12 {
+        match t.recv(&mut buf, deadline) {
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(TransportError::Timeout) => break,
+            Err(e) => return Err(err(io(e))),
+        }
+    }
+    if got.len() == 12 {
+        let w = |i: usize| u32::from_le_bytes([got[i], got[i + 1], got[i + 2], got[i + 3]]);
+        let v = [w(0), w(4), w(8)];
+        if v[0] > 0 && v[0] < 100 && v[1] < 100 && v[2] < 100 {
+            return Ok(Probed::V1(v));
+        }
+    }
+    Err(err(ErrorKind::NoAnswer))
+}

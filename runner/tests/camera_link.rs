@@ -1,0 +1,312 @@
+//! The camera link end to end against the virtual camera: the real client and the real
+//! device code, over an in-memory transport or a pseudo-terminal.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use visreg::client::v1::V1Client;
+use visreg::client::v2::{V2Client, V2Options};
+use visreg::client::{probe, ErrorKind, Probed};
+use visreg::workload::{convert, fill_script, pack_frame, parse_result, Config};
+use visreg_apriltag::{DetectorSettings, GrayImage};
+use visreg_bench::detector::PoseParams;
+use visreg_bench::{score_frame, HostDetector, MatchConfig};
+use visreg_datasets::{preset, Dataset};
+use visreg_firmware::catalog::Catalog;
+use visreg_firmware::sim::device::{VirtualCamera, VirtualSensor};
+use visreg_firmware::sim::faults::FaultSpec;
+use visreg_firmware::sim::serve::{serve, ServeEnd};
+use visreg_firmware::transport::{memory_pair, MemoryTransport};
+
+const REPLAY: &str = include_str!("../../firmware/scripts/replay.py");
+const REPLAY_V1: &str = include_str!("../../firmware/scripts/replay_v1.py");
+
+struct Sim {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<ServeEnd>>,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn dataset(frames: usize) -> (tempfile::TempDir, Dataset) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = preset::find("qvga-basic").unwrap();
+    let ds =
+        visreg_datasets::generate::generate(p, 5, Some(frames), &dir.path().join("ds"), &|_| {})
+            .unwrap();
+    (dir, ds)
+}
+
+fn start(build: &str, ds: Option<Dataset>, faults: &str) -> (MemoryTransport, Sim) {
+    let (host, mut dev) = memory_pair("sim");
+    let build = Catalog::builtin().build(build).unwrap().clone();
+    let protocol = build.protocol;
+    let mut cam = VirtualCamera::new(build, ds.map(VirtualSensor::new), 7).unwrap();
+    let faults: FaultSpec = faults.parse().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let handle =
+        std::thread::spawn(move || serve(&mut dev, &mut cam, protocol, &faults, &s).unwrap());
+    (
+        host,
+        Sim {
+            stop,
+            handle: Some(handle),
+        },
+    )
+}
+
+fn wait_stdout(c: &mut V2Client<MemoryTransport>, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut out = String::new();
+    while Instant::now() < deadline {
+        out += &c.read_stdout().unwrap();
+        if out.contains(needle) {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("'{needle}' never appeared on stdout: {out}");
+}
+
+#[test]
+fn v2_connect_identity_script_and_stdout() {
+    let (host, _sim) = start("5.0.1", None, "");
+    let mut c = V2Client::connect(host, V2Options::default()).unwrap();
+    assert_eq!(c.version.firmware, [5, 0, 1]);
+    assert_eq!(c.sys_info.usb_id, 0x37C5_124A, "H7 Plus firmware VID:PID");
+    assert_eq!(c.caps().max_payload, 4082);
+    c.exec("print('hi there')\n").unwrap();
+    assert!(wait_stdout(&mut c, "hi there").contains("hi there"));
+    c.exec("import sensor\nsensor.snapshot()\n").unwrap();
+    let tb = wait_stdout(&mut c, "Traceback");
+    assert!(tb.contains("File \"<stdin>\", line 2"), "{tb}");
+}
+
+/// The must-show: through the virtual camera, converted camera results agree with the
+/// host detector on ids, and camera poses match ground truth within scoring's errors.
+#[test]
+fn replay_through_the_camera_agrees_with_host_and_truth() {
+    let (_dir, ds) = dataset(12);
+    let (host, _sim) = start("5.0.0", None, "");
+    let mut c = V2Client::connect(host, V2Options::default()).unwrap();
+    let k = ds.manifest.intrinsics();
+    let family = ds.manifest.tags.family;
+    c.exec(&fill_script(REPLAY, &Config::new(family, &k), None).unwrap())
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while c.channel("visreg").unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the replay script never registered its channel"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let det = HostDetector::new(DetectorSettings::reference(family)).unwrap();
+    let pose = PoseParams {
+        intrinsics: k,
+        tag_size_m: ds.manifest.tags.size_m,
+    };
+    let (mut cam_scores, mut host_scores) = (Vec::new(), Vec::new());
+    for i in 0..ds.frames.len() {
+        let f = ds.load_frame(i).unwrap();
+        c.channel_write(
+            "visreg",
+            &pack_frame(i as u32, f.width, f.height, &f.pixels),
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while c.channel_size("visreg").unwrap() == 0 {
+            assert!(Instant::now() < deadline, "no result for frame {i}");
+        }
+        let line = String::from_utf8(c.channel_read("visreg").unwrap()).unwrap();
+        let r = parse_result(&line).unwrap();
+        assert_eq!(r.frame, Some(i as u32));
+        assert!(r.t_us.unwrap() > 0);
+        let cam_tags = convert(&r, ds.manifest.tags.size_m).unwrap();
+        let host_tags = det
+            .detect(GrayImage::new(f.width, f.height, &f.pixels), Some(pose))
+            .unwrap();
+        let mut a: Vec<u32> = cam_tags.iter().map(|t| t.id).collect();
+        let mut b: Vec<u32> = host_tags.iter().map(|t| t.id).collect();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "frame {i}: camera and host disagree on ids");
+        cam_scores.push(score_frame(
+            &ds.frames[i],
+            &cam_tags,
+            None,
+            &MatchConfig::default(),
+        ));
+        host_scores.push(score_frame(
+            &ds.frames[i],
+            &host_tags,
+            None,
+            &MatchConfig::default(),
+        ));
+    }
+    let cam = visreg_bench::aggregate(&cam_scores);
+    let host = visreg_bench::aggregate(&host_scores);
+    assert!(cam.recall.unwrap() >= 0.95, "{cam:?}");
+    assert_eq!(cam.false_positives, Some(0));
+    // Integer corners: within ±0.5 px per axis, so RMSE under 0.75 px.
+    assert!(cam.corner_err_px_median.unwrap() < 0.75, "{cam:?}");
+    // The camera's pose is the homography seed, not the refined pose: a few % and degrees.
+    assert!(cam.trans_err_pct_median.unwrap() < 5.0, "{cam:?}");
+    assert!(cam.rot_err_deg_median.unwrap() < 5.0, "{cam:?}");
+    assert!(host.corner_err_px_median.unwrap() < cam.corner_err_px_median.unwrap());
+    c.stop().unwrap();
+}
+
+#[test]
+fn v1_camera_runs_scripts_and_replays_frames() {
+    let (_dir, ds) = dataset(2);
+    let (mut host, _sim) = start("4.5.9", None, "");
+    assert_eq!(
+        probe(&mut host, Duration::from_millis(300)).unwrap(),
+        Probed::V1([4, 5, 9])
+    );
+    let mut c = V1Client::connect(host, Duration::from_secs(1)).unwrap();
+    assert_eq!(c.version, [4, 5, 9]);
+    assert!(
+        c.arch.starts_with("OMV4P H7 32768 SDRAM [H7 Plus:"),
+        "{}",
+        c.arch
+    );
+    let k = ds.manifest.intrinsics();
+    let f = ds.load_frame(0).unwrap();
+    let mut cfg = Config::new(ds.manifest.tags.family, &k);
+    cfg.frame_index = Some(0);
+    cfg.width = Some(f.width);
+    cfg.height = Some(f.height);
+    c.exec(&fill_script(REPLAY_V1, &cfg, Some(&f.pixels)).unwrap())
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut out = String::new();
+    while !out.contains("\"done\"") {
+        assert!(Instant::now() < deadline, "no result: {out}");
+        out += &c.read_stdout().unwrap();
+    }
+    let line = out
+        .lines()
+        .find(|l| l.contains("\"tags\""))
+        .unwrap_or_else(|| panic!("no result line in {out}"));
+    let r = parse_result(line).unwrap();
+    let ids: Vec<u32> = convert(&r, 0.08).unwrap().iter().map(|t| t.id).collect();
+    let mut want: Vec<u32> = ds.frames[0].tags.iter().map(|t| t.id).collect();
+    let mut got = ids.clone();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    let frame = c.read_frame().unwrap().unwrap();
+    assert_eq!(
+        frame.to_gray().unwrap(),
+        f.pixels,
+        "the framebuffer holds the replayed frame"
+    );
+}
+
+#[test]
+fn probe_finds_v2_and_a_silent_port_is_an_error_with_a_next_step() {
+    let (mut host, _sim) = start("5.0.0", None, "");
+    assert_eq!(
+        probe(&mut host, Duration::from_millis(300)).unwrap(),
+        Probed::V2
+    );
+    let (mut silent, _dev) = memory_pair("silent");
+    let t0 = Instant::now();
+    let e = probe(&mut silent, Duration::from_millis(100)).unwrap_err();
+    assert!(t0.elapsed() < Duration::from_secs(1));
+    assert_eq!(e.kind, ErrorKind::NoAnswer);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("silent (host end): probe the protocol") && msg.contains("visreg doctor"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn corrupted_bytes_are_survived_by_resync() {
+    let (_dir, ds) = dataset(1);
+    let (host, _sim) = start("5.0.0", Some(ds), "corrupt=0.01,seed=3");
+    let t0 = Instant::now();
+    let opts = V2Options {
+        packet_timeout: Duration::from_millis(300),
+        ..V2Options::default()
+    };
+    // With 1 % of bytes corrupted a 4 KB packet rarely survives intact: the client must
+    // either recover or fail with a clear error, and never hang.
+    match V2Client::connect(host, opts) {
+        Ok(mut c) => {
+            let mut ok = 0;
+            for _ in 0..20 {
+                if c.channel_size("stdout").is_ok() {
+                    ok += 1;
+                }
+            }
+            assert!(ok > 0, "no call survived");
+        }
+        Err(e) => assert!(e.to_string().contains("—"), "{e}"),
+    }
+    assert!(t0.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn a_stall_times_out_within_the_deadline_and_then_recovers() {
+    let (host, _sim) = start("5.0.0", None, "stall=2s@0s");
+    let opts = V2Options {
+        packet_timeout: Duration::from_millis(500),
+        sync_attempts: 2,
+        ..V2Options::default()
+    };
+    let t0 = Instant::now();
+    let first = V2Client::connect(host, opts);
+    let e = first
+        .err()
+        .expect("the stalled camera cannot connect at first");
+    assert!(
+        t0.elapsed() < Duration::from_millis(3000),
+        "gave up after {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        matches!(e.kind, ErrorKind::NoAnswer | ErrorKind::Timeout),
+        "{e}"
+    );
+    assert!(e.to_string().contains("sim (host end)"), "{e}");
+    // A second stall-free session on a fresh camera connects.
+    let (host, _sim2) = start("5.0.0", None, "stall=300ms@0s");
+    let opts = V2Options {
+        packet_timeout: Duration::from_millis(500),
+        sync_attempts: 3,
+        ..V2Options::default()
+    };
+    assert!(V2Client::connect(host, opts).is_ok());
+}
+
+#[test]
+fn a_disconnect_is_reported_promptly() {
+    let (host, _sim) = start("5.0.0", None, "disconnect@2KB");
+    let mut c = V2Client::connect(host, V2Options::default()).unwrap();
+    let t0 = Instant::now();
+    let mut last = None;
+    for _ in 0..200 {
+        if let Err(e) = c.exec("print('x')\n") {
+            last = Some(e);
+            break;
+        }
+    }
+    let e = last.expect("the camera disconnected");
+    assert_eq!(e.kind, ErrorKind::Disconnected, "{e}");
+    assert!(e.to_string().contains("reconnect"), "{e}");
+    assert!(t0.elapsed() < Duration::from_secs(3));
+}
