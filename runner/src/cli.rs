@@ -40,6 +40,30 @@ pub enum Command {
     Eval(EvalArgs),
     /// Run a virtual camera on a pseudo-terminal (prints the port, serves until Ctrl-C).
     Sim(SimArgs),
+    /// List cameras: USB identities in every state, and running virtual cameras.
+    Devices(DevicesArgs),
+}
+
+/// `visreg devices`
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  visreg devices
+  visreg devices --json
+
+Lists OpenMV cameras by USB VID:PID and serial in every state (running firmware, OpenMV
+DFU bootloader, legacy CDC bootloader, ST ROM DFU) and the virtual cameras of `visreg
+sim`; cameras with a serial port are asked for their protocol and firmware version.")]
+pub struct DevicesArgs {
+    /// One JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not open ports to ask the cameras.
+    #[arg(long)]
+    pub no_probe: bool,
+    /// Deadline for each question to a camera, ms.
+    #[arg(long, default_value_t = 500)]
+    pub timeout_ms: u64,
 }
 
 /// `visreg sim`

@@ -48,6 +48,16 @@ pub fn run(args: SimArgs) -> anyhow::Result<Outcome> {
         ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
             .context("installing the Ctrl-C handler")?;
     }
+    let _registration = visreg::discovery::register_sim(&visreg::discovery::SimInfo {
+        pid: std::process::id(),
+        port: port.clone(),
+        board: build.board.name().to_string(),
+        firmware: build.name.clone(),
+        protocol: build.protocol.to_string(),
+        serial: cam.serial(),
+    })
+    .map_err(|e| tracing::warn!("could not register for `visreg devices`: {e}"))
+    .ok();
     // The first line of stdout is the port, for scripts; the rest goes to stderr.
     println!("{port}");
     std::io::stdout().flush()?;

@@ -4,5 +4,6 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod discovery;
 pub mod link;
 pub mod workload;

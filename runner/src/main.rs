@@ -4,6 +4,7 @@
 mod cli;
 mod cmd_dataset;
 mod cmd_detect;
+mod cmd_devices;
 mod cmd_eval;
 mod cmd_sim;
 mod detector_args;
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
         cli::Command::Detect(cmd) => cmd_detect::run(cmd),
         cli::Command::Eval(cmd) => cmd_eval::run(cmd),
         cli::Command::Sim(cmd) => cmd_sim::run(cmd),
+        cli::Command::Devices(cmd) => cmd_devices::run(cmd),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
@@ -54,6 +56,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }

@@ -1,0 +1,394 @@
+//! Finding cameras: every USB identity an OpenMV camera can show (PROTOCOL.md §3) —
+//! running firmware, the OpenMV DFU bootloader, the legacy CDC bootloader, ST's ROM DFU —
+//! classified from VID:PID and serial, their serial ports, and the virtual cameras that
+//! `visreg sim` registers. USB is enumerated with `nusb` (pure Rust: no libusb, no
+//! libudev); serial ports are found through sysfs on Linux.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use visreg_firmware::board::{Board, LEGACY_PID, LEGACY_VID, OPENMV_VID};
+
+/// ST's ROM bootloader (system DFU).
+pub const ST_VID: u16 = 0x0483;
+/// ST's ROM DFU product id.
+pub const ST_DFU_PID: u16 = 0xDF11;
+/// Arduino's vendor id.
+pub const ARDUINO_VID: u16 = 0x2341;
+
+/// What state a USB device is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceState {
+    /// OpenMV firmware running (5.x identity).
+    Firmware,
+    /// Legacy firmware (4.x identity, 1209:ABD1).
+    LegacyFirmware,
+    /// The OpenMV DFU bootloader (firmware ≥ 4.6) waiting.
+    DfuBootloader,
+    /// The legacy CDC bootloader (≤ 4.5) waiting.
+    CdcBootloader,
+    /// ST's ROM system DFU: the camera has no working bootloader.
+    StRomDfu,
+    /// An Arduino board running an application.
+    ArduinoApp,
+    /// An Arduino board in DFU.
+    ArduinoDfu,
+}
+
+/// A classified identity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// State.
+    pub state: DeviceState,
+    /// Board, when the PID tells it.
+    pub board: Option<Board>,
+    /// Protocol a firmware identity likely speaks (`v1`/`v2`).
+    pub protocol: Option<&'static str>,
+    /// One line for people.
+    pub description: String,
+    /// What to do next.
+    pub next_step: &'static str,
+}
+
+fn board_of_firmware_pid(pid: u16) -> Option<Board> {
+    [
+        Board::M4,
+        Board::M7,
+        Board::H7,
+        Board::H7Plus,
+        Board::RT1062,
+        Board::N6,
+    ]
+    .into_iter()
+    .find(|b| b.firmware_pid() == pid)
+}
+
+/// Classifies a USB identity; `None` for devices that are not OpenMV cameras.
+pub fn classify(vid: u16, pid: u16, serial: Option<&str>) -> Option<Identity> {
+    match (vid, pid) {
+        (OPENMV_VID, p) if p & 0x8000 != 0 => {
+            let board =
+                board_of_firmware_pid(p & !0x8000).or(if p == 0x96E3 { None } else { None });
+            let name = board
+                .map(|b| b.name().to_string())
+                .unwrap_or_else(|| format!("PID {p:04X}"));
+            Some(Identity {
+                state: DeviceState::DfuBootloader,
+                board,
+                protocol: None,
+                description: format!("OpenMV {name} in its DFU bootloader"),
+                next_step: "the bootloader leaves DFU after 1.5 s unless held: flash it now with `visreg flash`, or replug it to boot the firmware",
+            })
+        }
+        (OPENMV_VID, p) => {
+            let board = board_of_firmware_pid(p);
+            Some(Identity {
+                state: DeviceState::Firmware,
+                board,
+                protocol: Some("v2"),
+                description: format!(
+                    "OpenMV {} running firmware",
+                    board.map(|b| b.name()).unwrap_or("camera")
+                ),
+                next_step: "ready: `visreg verify` checks its pose function",
+            })
+        }
+        (LEGACY_VID, LEGACY_PID) => match serial {
+            Some("000000000010") | Some("000000000011") => Some(Identity {
+                state: DeviceState::CdcBootloader,
+                board: None,
+                protocol: None,
+                description: format!(
+                    "OpenMV legacy CDC bootloader ({} speed)",
+                    if serial == Some("000000000010") {
+                        "high"
+                    } else {
+                        "full"
+                    }
+                ),
+                next_step:
+                    "the bootloader waits about a second for a host: flash it with `visreg flash`",
+            }),
+            _ => Some(Identity {
+                state: DeviceState::LegacyFirmware,
+                board: None,
+                protocol: Some("v1"),
+                description: "OpenMV camera running 4.x firmware".into(),
+                next_step: "ready (protocol v1): `visreg verify` checks its pose function",
+            }),
+        },
+        (ST_VID, ST_DFU_PID) => Some(Identity {
+            state: DeviceState::StRomDfu,
+            board: None,
+            protocol: None,
+            description: "STM32 ROM bootloader (system DFU): the camera has no working bootloader"
+                .into(),
+            next_step: "the camera is bricked or BOOT0 is jumpered: run `visreg recover`",
+        }),
+        (ARDUINO_VID, 0x045B) => Some(Identity {
+            state: DeviceState::ArduinoApp,
+            board: None,
+            protocol: Some("v2"),
+            description: "Arduino Portenta running OpenMV firmware".into(),
+            next_step: "ready: `visreg verify` checks its pose function",
+        }),
+        (ARDUINO_VID, 0x035B) => Some(Identity {
+            state: DeviceState::ArduinoDfu,
+            board: None,
+            protocol: None,
+            description: "Arduino Portenta in DFU".into(),
+            next_step: "flash it with `visreg flash`",
+        }),
+        _ => None,
+    }
+}
+
+/// The runtime serial number of a camera whose DFU serial is `dfu`: PROTOCOL.md §3 says
+/// the DFU serial is the runtime serial byte-reversed; visreg reads that as the order of
+/// the hex digit pairs reversed (an assumption not confirmed on hardware).
+pub fn dfu_serial_to_runtime(dfu: &str) -> String {
+    let bytes: Vec<&str> = (0..dfu.len() / 2).map(|i| &dfu[2 * i..2 * i + 2]).collect();
+    let mut out: String = bytes.into_iter().rev().collect();
+    if dfu.len() % 2 == 1 {
+        out.insert_str(0, &dfu[dfu.len() - 1..]);
+    }
+    out
+}
+
+/// A USB device that looks like an OpenMV camera.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FoundDevice {
+    /// USB vendor id.
+    pub vid: u16,
+    /// USB product id.
+    pub pid: u16,
+    /// USB serial number.
+    pub serial: Option<String>,
+    /// Manufacturer string.
+    pub manufacturer: Option<String>,
+    /// Product string.
+    pub product: Option<String>,
+    /// Bus number.
+    pub bus: u8,
+    /// Device address.
+    pub address: u8,
+    /// Its serial port, when it has one.
+    pub port: Option<String>,
+    /// Classification.
+    pub identity: Identity,
+}
+
+/// Lists the USB devices that are OpenMV cameras in any state. A device whose strings
+/// cannot be read is still listed with what is known.
+pub fn usb_devices() -> Result<Vec<FoundDevice>, String> {
+    if cfg!(target_os = "linux") && !Path::new("/sys/bus/usb/devices").exists() {
+        // Containers and some sandboxes have no USB subsystem at all: nothing to list.
+        tracing::info!("no USB subsystem visible (/sys/bus/usb is missing)");
+        return Ok(Vec::new());
+    }
+    let list = nusb::list_devices().map_err(|e| format!("cannot enumerate USB devices: {e}"))?;
+    let mut out = Vec::new();
+    for d in list {
+        let serial = d.serial_number().map(str::to_string);
+        let Some(identity) = classify(d.vendor_id(), d.product_id(), serial.as_deref()) else {
+            continue;
+        };
+        #[cfg(target_os = "linux")]
+        let port = tty_of(d.sysfs_path());
+        #[cfg(not(target_os = "linux"))]
+        let port = None;
+        out.push(FoundDevice {
+            vid: d.vendor_id(),
+            pid: d.product_id(),
+            serial,
+            manufacturer: d.manufacturer_string().map(str::to_string),
+            product: d.product_string().map(str::to_string),
+            bus: d.bus_number(),
+            address: d.device_address(),
+            port,
+            identity,
+        });
+    }
+    Ok(out)
+}
+
+/// The tty of a USB device from its sysfs folder: `<dev>/<dev>:<cfg>.<iface>/tty/ttyACM*`.
+pub fn tty_of(device_sysfs: &Path) -> Option<String> {
+    let mut ttys = Vec::new();
+    for iface in std::fs::read_dir(device_sysfs).ok()?.flatten() {
+        let tty_dir = iface.path().join("tty");
+        if let Ok(entries) = std::fs::read_dir(&tty_dir) {
+            for e in entries.flatten() {
+                ttys.push(format!("/dev/{}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    ttys.sort();
+    ttys.into_iter().next()
+}
+
+/// A running virtual camera, as `visreg sim` registers it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimInfo {
+    /// Its process id.
+    pub pid: u32,
+    /// The pseudo-terminal to open.
+    pub port: String,
+    /// Board.
+    pub board: String,
+    /// Firmware build.
+    pub firmware: String,
+    /// `v1` or `v2`.
+    pub protocol: String,
+    /// Serial number.
+    pub serial: String,
+}
+
+/// Where virtual cameras register: `$VISREG_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/visreg`,
+/// else the temporary folder's `visreg-runtime`.
+pub fn registry_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("VISREG_RUNTIME_DIR").filter(|s| !s.is_empty()) {
+        return PathBuf::from(d).join("sims");
+    }
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|s| !s.is_empty()) {
+        return PathBuf::from(d).join("visreg").join("sims");
+    }
+    std::env::temp_dir().join("visreg-runtime").join("sims")
+}
+
+/// A registration, removed when dropped.
+pub struct SimRegistration(PathBuf);
+
+impl Drop for SimRegistration {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Registers a running virtual camera.
+pub fn register_sim(info: &SimInfo) -> std::io::Result<SimRegistration> {
+    let dir = registry_dir();
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{}.json", info.pid));
+    std::fs::write(
+        &path,
+        serde_json::to_string(info).map_err(std::io::Error::other)?,
+    )?;
+    Ok(SimRegistration(path))
+}
+
+fn alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
+    }
+}
+
+/// The registered virtual cameras that are still running; stale entries are removed and
+/// unreadable ones skipped.
+pub fn list_sims() -> Vec<SimInfo> {
+    let Ok(entries) = std::fs::read_dir(registry_dir()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().and_then(|s| s.to_str()) != Some("json") {
+            continue;
+        }
+        match std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<SimInfo>(&t).ok())
+        {
+            Some(info) if alive(info.pid) && Path::new(&info.port).exists() => out.push(info),
+            Some(_) => {
+                let _ = std::fs::remove_file(&path);
+            }
+            None => tracing::warn!(
+                "ignoring unreadable virtual-camera registration {}",
+                path.display()
+            ),
+        }
+    }
+    out.sort_by_key(|s| s.pid);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_identity_of_protocol_md_is_classified() {
+        for (pid, board) in [
+            (0x1202, Board::M4),
+            (0x1203, Board::M7),
+            (0x1204, Board::H7),
+            (0x124A, Board::H7Plus),
+            (0x1060, Board::RT1062),
+            (0x1206, Board::N6),
+        ] {
+            let id = classify(OPENMV_VID, pid, None).unwrap();
+            assert_eq!(
+                (id.state, id.board, id.protocol),
+                (DeviceState::Firmware, Some(board), Some("v2"))
+            );
+            let dfu = classify(OPENMV_VID, pid + 0x8000, None).unwrap();
+            assert_eq!(
+                (dfu.state, dfu.board),
+                (DeviceState::DfuBootloader, Some(board))
+            );
+        }
+        assert_eq!(
+            classify(OPENMV_VID, 0x96E3, None).unwrap().state,
+            DeviceState::DfuBootloader
+        );
+        assert_eq!(
+            classify(LEGACY_VID, LEGACY_PID, Some("000000000010"))
+                .unwrap()
+                .state,
+            DeviceState::CdcBootloader
+        );
+        assert_eq!(
+            classify(LEGACY_VID, LEGACY_PID, Some("000000000011"))
+                .unwrap()
+                .state,
+            DeviceState::CdcBootloader
+        );
+        let legacy = classify(LEGACY_VID, LEGACY_PID, Some("3A0039001051")).unwrap();
+        assert_eq!(
+            (legacy.state, legacy.protocol),
+            (DeviceState::LegacyFirmware, Some("v1"))
+        );
+        let st = classify(ST_VID, ST_DFU_PID, None).unwrap();
+        assert_eq!(st.state, DeviceState::StRomDfu);
+        assert!(st.next_step.contains("visreg recover"));
+        assert_eq!(
+            classify(ARDUINO_VID, 0x045B, None).unwrap().state,
+            DeviceState::ArduinoApp
+        );
+        assert_eq!(
+            classify(ARDUINO_VID, 0x035B, None).unwrap().state,
+            DeviceState::ArduinoDfu
+        );
+        assert_eq!(classify(0x046D, 0xC52B, None), None);
+    }
+
+    #[test]
+    fn dfu_serials_reverse_by_byte() {
+        assert_eq!(dfu_serial_to_runtime("0A0B0C0D"), "0D0C0B0A");
+        assert_eq!(dfu_serial_to_runtime(""), "");
+    }
+
+    #[test]
+    fn sysfs_tty_is_found_under_the_interface() {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = dir.path().join("1-1");
+        std::fs::create_dir_all(dev.join("1-1:1.0/tty/ttyACM3")).unwrap();
+        std::fs::create_dir_all(dev.join("1-1:1.1")).unwrap();
+        assert_eq!(tty_of(&dev), Some("/dev/ttyACM3".into()));
+        assert_eq!(tty_of(&dir.path().join("missing")), None);
+    }
+}
