@@ -68,8 +68,7 @@ fn board_of_firmware_pid(pid: u16) -> Option<Board> {
 pub fn classify(vid: u16, pid: u16, serial: Option<&str>) -> Option<Identity> {
     match (vid, pid) {
         (OPENMV_VID, p) if p & 0x8000 != 0 => {
-            let board =
-                board_of_firmware_pid(p & !0x8000).or(if p == 0x96E3 { None } else { None });
+            let board = board_of_firmware_pid(p & !0x8000);
             let name = board
                 .map(|b| b.name().to_string())
                 .unwrap_or_else(|| format!("PID {p:04X}"));
