@@ -4,6 +4,7 @@
 
 pub mod board;
 pub mod catalog;
+pub mod image;
 pub mod openmv;
 pub mod protocol;
 pub mod sim;
