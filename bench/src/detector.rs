@@ -97,13 +97,7 @@ mod tests {
             family,
             tag_size_m: 0.08,
             tags: vec![TagPlacement { id: 7, pose }],
-            degradation: Degradation {
-                blur_sigma_px: 0.0,
-                noise_sigma: 0.0,
-                illumination: 1.0,
-                gradient: [0.0, 0.0],
-                jpeg_quality: None,
-            },
+            degradation: Degradation::none(),
             seed: 11,
         };
         let r = render(&spec).unwrap();

@@ -49,6 +49,17 @@ pub struct Degradation {
 }
 
 impl Degradation {
+    /// No degradation: full light, no blur, no noise, no JPEG — the exact render.
+    pub fn none() -> Self {
+        Degradation {
+            blur_sigma_px: 0.0,
+            noise_sigma: 0.0,
+            illumination: 1.0,
+            gradient: [0.0, 0.0],
+            jpeg_quality: None,
+        }
+    }
+
     /// The scene parameters recorded in truth.
     pub fn scene(&self) -> SceneParams {
         SceneParams {
@@ -301,13 +312,7 @@ mod tests {
             family: Family::Tag36h11,
             tag_size_m: 0.08,
             tags,
-            degradation: Degradation {
-                blur_sigma_px: 0.0,
-                noise_sigma: 0.0,
-                illumination: 1.0,
-                gradient: [0.0, 0.0],
-                jpeg_quality: None,
-            },
+            degradation: Degradation::none(),
             seed: 7,
         }
     }

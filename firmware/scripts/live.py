@@ -9,6 +9,8 @@
 #
 # API sources: csi.CSI() on 5.x (OpenMV PyPI client 1.0.7, openmv/cli.py test_script),
 # the sensor module on 4.x (OpenMV documentation); protocol.register as in replay.py.
+# Self-contained on purpose: the host sends this one file, so the helpers below are
+# repeated in each workload script rather than imported from a module on the camera.
 import gc
 import json
 import struct

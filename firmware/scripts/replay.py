@@ -11,6 +11,8 @@
 # (openmv/cli.py test_script) and openmv/openmv scripts/examples protocol channels;
 # image.Image(w, h, image.GRAYSCALE, buffer=...) and Image.find_apriltags(families=,
 # fx=, fy=, cx=, cy=) - OpenMV image module documentation.
+# Self-contained on purpose: the host sends this one file, so the helpers below are
+# repeated in each workload script rather than imported from a module on the camera.
 import gc
 import json
 import struct

@@ -2,6 +2,8 @@
 # visreg's replay workload for firmware 4.x (protocol v1), which has no script channels:
 # the host sends one script per frame with the frame embedded below (base64), and reads
 # the result line from stdout. Contract: firmware/scripts/README.md.
+# Self-contained on purpose: the host sends this one file, so the helpers below are
+# repeated in each workload script rather than imported from a module on the camera.
 import gc
 import json
 import time
