@@ -5,5 +5,6 @@
 
 pub mod client;
 pub mod discovery;
+pub mod flash;
 pub mod link;
 pub mod workload;

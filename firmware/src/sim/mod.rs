@@ -2,6 +2,7 @@
 //! visreg — its `find_apriltags` ([`engine`]), its virtual sensor, its channels and
 //! scripts, and the wire protocols v1 and v2 — served over any [`crate::transport`].
 
+pub mod bootloader;
 pub mod device;
 pub mod engine;
 pub mod faults;
