@@ -52,12 +52,126 @@ pub struct Build {
     /// For people.
     #[serde(default)]
     pub notes: String,
+    /// How it is flashed (default: the OpenMV DFU bootloader for v2 builds, the legacy
+    /// CDC bootloader for v1 builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flasher: Option<Flasher>,
+    /// Its image files.
+    #[serde(default, rename = "image", skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageRef>,
     /// Virtual-camera behaviour (simulated builds only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sim: Option<SimBehaviour>,
 }
 
+/// How a build reaches the camera.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Flasher {
+    /// The OpenMV DFU bootloader (firmware ≥ 4.6): DFU 1.1, one alternate setting per partition.
+    OpenmvDfu,
+    /// The legacy CDC bootloader (≤ 4.5.x) over the serial port.
+    CdcBootloader,
+    /// ST's ROM system DFU (DfuSe), for recovery.
+    StDfu,
+}
+
+impl std::fmt::Display for Flasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Flasher::OpenmvDfu => "openmv-dfu",
+            Flasher::CdcBootloader => "cdc-bootloader",
+            Flasher::StDfu => "st-dfu",
+        })
+    }
+}
+
+/// One image file of a build: a raw image for one partition (`file` + `partition`) or a
+/// DfuSe file (`dfu`). `file = "sim"` is the simulated image visreg generates for the
+/// build. Relative paths are relative to the catalog file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageRef {
+    /// Partition a raw image goes to (`FIRMWARE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// A raw `.bin` (or `sim`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// A DfuSe `.dfu` file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dfu: Option<String>,
+    /// SHA-256 of the file, lower-case hex.
+    pub sha256: String,
+}
+
+/// The payload size of simulated firmware images.
+pub const SIM_IMAGE_PAYLOAD: usize = 256 * 1024;
+
 impl Build {
+    /// The flasher, explicit or by protocol.
+    pub fn flasher(&self) -> Flasher {
+        self.flasher.unwrap_or(match self.protocol {
+            Protocol::V2 => Flasher::OpenmvDfu,
+            Protocol::V1 => Flasher::CdcBootloader,
+        })
+    }
+
+    /// Reads (or, for `sim`, generates) every image of the build from `base`, checks its
+    /// SHA-256, and plans its writes — refusing, with the reason, anything a camera must
+    /// not receive. Nothing is written here.
+    pub fn plan(&self, base: &std::path::Path) -> Result<Vec<crate::image::Write>, CatalogError> {
+        if self.images.is_empty() {
+            return Err(CatalogError::Invalid(format!(
+                "build {} lists no image files",
+                self.name
+            )));
+        }
+        let mut writes = Vec::new();
+        for img in &self.images {
+            let (what, bytes) = match (&img.file, &img.dfu) {
+                (Some(f), None) if f == "sim" => (
+                    "sim".to_string(),
+                    crate::sim::bootloader::sim_image(self, SIM_IMAGE_PAYLOAD),
+                ),
+                (Some(f), None) | (None, Some(f)) => {
+                    let path = base.join(f);
+                    let bytes = std::fs::read(&path).map_err(|e| {
+                        CatalogError::Invalid(format!(
+                            "build {}: {}: {e}",
+                            self.name,
+                            path.display()
+                        ))
+                    })?;
+                    (path.display().to_string(), bytes)
+                }
+                _ => {
+                    return Err(CatalogError::Invalid(format!(
+                        "build {}: an image has either `file` (with `partition`) or `dfu`",
+                        self.name
+                    )))
+                }
+            };
+            let ctx = |e: crate::image::ImageError| {
+                CatalogError::Invalid(format!("build {} ({what}): {e}", self.name))
+            };
+            crate::image::check_sha256(&bytes, &img.sha256).map_err(ctx)?;
+            let planned = match (&img.dfu, &img.partition) {
+                (Some(_), _) => crate::image::plan_dfuse(&bytes, self.board),
+                (None, Some(p)) => crate::image::plan_raw(&bytes, self.board, p),
+                (None, None) => {
+                    return Err(CatalogError::Invalid(format!(
+                        "build {}: raw image {what} names no `partition`",
+                        self.name
+                    )))
+                }
+            }
+            .map_err(ctx)?;
+            writes.extend(planned);
+        }
+        Ok(writes)
+    }
+
     /// The version as three numbers.
     pub fn version_triple(&self) -> Result<[u8; 3], CatalogError> {
         let parts: Vec<&str> = self.version.split('.').collect();
@@ -145,6 +259,13 @@ impl Catalog {
         Ok(c)
     }
 
+    /// Reads a user catalog file.
+    pub fn load(path: &std::path::Path) -> Result<Self, CatalogError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CatalogError::Invalid(format!("{}: {e}", path.display())))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
     /// The catalog shipped with visreg.
     pub fn builtin() -> Self {
         Self::parse(BUILTIN_CATALOG, "firmware/catalog.toml")
@@ -212,5 +333,45 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("x.toml:"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_build_plans_and_a_tampered_checksum_is_refused() {
+        let c = Catalog::builtin();
+        for b in &c.builds {
+            let w = b.plan(std::path::Path::new(".")).unwrap();
+            assert_eq!((w.len(), w[0].partition), (1, "FIRMWARE"), "{}", b.name);
+        }
+        let mut b = c.build("5.0.0").unwrap().clone();
+        b.images[0].sha256 = "00".repeat(32);
+        let e = b.plan(std::path::Path::new(".")).unwrap_err().to_string();
+        assert!(e.contains("build 5.0.0 (sim): checksum mismatch"), "{e}");
+    }
+
+    #[test]
+    fn user_catalogs_resolve_files_next_to_them() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("fw.bin"), [1u8, 2, 3, 4]).unwrap();
+        let text = format!(
+            "[[build]]\nname = 'mine'\nversion = '5.2.0'\nboard = 'H7'\nprotocol = 'v2'\n[[build.image]]\npartition = 'FIRMWARE'\nfile = 'fw.bin'\nsha256 = '{}'\n",
+            crate::image::sha256_hex(&[1, 2, 3, 4])
+        );
+        let path = dir.path().join("catalog.toml");
+        std::fs::write(&path, text).unwrap();
+        let c = Catalog::load(&path).unwrap();
+        let b = c.build("mine").unwrap();
+        assert_eq!(b.flasher(), Flasher::OpenmvDfu);
+        assert_eq!(b.plan(dir.path()).unwrap()[0].data, vec![1, 2, 3, 4]);
+        std::fs::remove_file(dir.path().join("fw.bin")).unwrap();
+        assert!(b
+            .plan(dir.path())
+            .unwrap_err()
+            .to_string()
+            .contains("fw.bin"));
     }
 }

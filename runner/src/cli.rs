@@ -42,6 +42,43 @@ pub enum Command {
     Sim(SimArgs),
     /// List cameras: USB identities in every state, and running virtual cameras.
     Devices(DevicesArgs),
+    /// The firmware catalog: list builds, show one, check every image file.
+    #[command(subcommand)]
+    Firmware(FirmwareCommand),
+}
+
+/// `visreg firmware …`
+#[derive(Debug, Subcommand)]
+pub enum FirmwareCommand {
+    /// List the builds of the catalog.
+    #[command(
+        after_help = "Examples:\n  visreg firmware list\n  visreg firmware list --catalog my-builds.toml"
+    )]
+    List {
+        /// A catalog file of your own builds (default: the simulated builds shipped with visreg).
+        #[arg(long)]
+        catalog: Option<PathBuf>,
+    },
+    /// Show one build: its images, checksums and the writes a flash would do.
+    #[command(after_help = "Example:\n  visreg firmware show 5.1.0-rc2")]
+    Show {
+        /// Build name.
+        build: String,
+        /// A catalog file.
+        #[arg(long)]
+        catalog: Option<PathBuf>,
+    },
+    /// Check every image file: checksum, DFU CRC, board, size against its partition.
+    #[command(
+        after_help = "Examples:\n  visreg firmware check\n  visreg firmware check mine --catalog my-builds.toml\n\nExit code 2 when a build cannot be flashed, with the reason."
+    )]
+    Check {
+        /// Only this build.
+        build: Option<String>,
+        /// A catalog file.
+        #[arg(long)]
+        catalog: Option<PathBuf>,
+    },
 }
 
 /// `visreg devices`

@@ -6,6 +6,7 @@ mod cmd_dataset;
 mod cmd_detect;
 mod cmd_devices;
 mod cmd_eval;
+mod cmd_firmware;
 mod cmd_sim;
 mod detector_args;
 
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         cli::Command::Eval(cmd) => cmd_eval::run(cmd),
         cli::Command::Sim(cmd) => cmd_sim::run(cmd),
         cli::Command::Devices(cmd) => cmd_devices::run(cmd),
+        cli::Command::Firmware(cmd) => cmd_firmware::run(cmd),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

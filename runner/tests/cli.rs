@@ -504,3 +504,105 @@ fn devices_lists_a_running_virtual_camera() {
     assert_eq!(d["firmware"], "4.5.9", "version read back over the wire");
     assert_eq!(d["protocol"], "v1", "protocol found by probing");
 }
+
+#[test]
+fn firmware_check_refuses_bad_images_with_the_reason() {
+    let s = Sandbox::new();
+    let (out, _) = s.expect(0, &["firmware", "check"]);
+    assert!(out.lines().all(|l| l.starts_with("ok ")), "{out}");
+    // A user catalog: a good raw image, a .dfu with a flipped byte, an image for another
+    // board, an oversize image.
+    let good: Vec<u8> = (0..4096u32).map(|i| i as u8).collect();
+    std::fs::write(s.path("good.bin"), &good).unwrap();
+    let sha = |b: &[u8]| visreg_firmware::image::sha256_hex(b);
+    let dfu = visreg_firmware::image::dfuse::DfuseFile {
+        targets: vec![visreg_firmware::image::dfuse::Target {
+            alt: 2,
+            name: None,
+            elements: vec![visreg_firmware::image::dfuse::Element {
+                address: 0x0804_0000,
+                data: good.clone(),
+            }],
+        }],
+        suffix: visreg_firmware::image::dfuse::Suffix {
+            bcd_device: 0xFFFF,
+            product: 0x924A,
+            vendor: 0x37C5,
+            bcd_dfu: 0x011A,
+        },
+    }
+    .write();
+    let mut corrupt = dfu.clone();
+    corrupt[400] ^= 1;
+    std::fs::write(s.path("corrupt.dfu"), &corrupt).unwrap();
+    std::fs::write(s.path("h7plus.dfu"), &dfu).unwrap();
+    let big = vec![0u8; 1792 * 1024 + 64];
+    std::fs::write(s.path("big.bin"), &big).unwrap();
+    let catalog = format!(
+        r#"
+[[build]]
+name = "good"
+version = "5.2.0"
+board = "H7Plus"
+protocol = "v2"
+[[build.image]]
+partition = "FIRMWARE"
+file = "good.bin"
+sha256 = "{}"
+
+[[build]]
+name = "corrupt"
+version = "5.2.0"
+board = "H7Plus"
+protocol = "v2"
+[[build.image]]
+dfu = "corrupt.dfu"
+sha256 = "{}"
+
+[[build]]
+name = "wrong-board"
+version = "5.2.0"
+board = "H7"
+protocol = "v2"
+[[build.image]]
+dfu = "h7plus.dfu"
+sha256 = "{}"
+
+[[build]]
+name = "oversize"
+version = "5.2.0"
+board = "H7Plus"
+protocol = "v2"
+[[build.image]]
+partition = "FIRMWARE"
+file = "big.bin"
+sha256 = "{}"
+"#,
+        sha(&good),
+        sha(&corrupt),
+        sha(&dfu),
+        sha(&big)
+    );
+    std::fs::write(s.path("mine.toml"), catalog).unwrap();
+    let (out, err) = s.expect(2, &["firmware", "check", "--catalog", "mine.toml"]);
+    assert!(out.contains("ok   good"), "{out}");
+    assert!(
+        out.contains("FAIL build corrupt") && out.contains("CRC mismatch"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL build wrong-board") && out.contains("another board"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL build oversize") && out.contains("too large"),
+        "{out}"
+    );
+    assert!(err.contains("3 build(s) cannot be flashed"), "{err}");
+    s.expect(0, &["firmware", "check", "good", "--catalog", "mine.toml"]);
+    let (out, _) = s.expect(0, &["firmware", "show", "5.1.0-rc2"]);
+    assert!(
+        out.contains("pose broken") && out.contains("FIRMWARE (alt 2)"),
+        "{out}"
+    );
+}

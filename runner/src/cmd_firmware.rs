@@ -1,0 +1,149 @@
+//! `visreg firmware list|show|check`: the catalog of builds.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::Table;
+use visreg_firmware::catalog::{Catalog, Defect};
+
+use crate::cli::FirmwareCommand;
+use crate::Outcome;
+
+/// The catalog in use and the folder its relative paths start from.
+pub fn catalog(path: Option<&Path>) -> anyhow::Result<(Catalog, PathBuf)> {
+    Ok(match path {
+        Some(p) => (
+            Catalog::load(p)?,
+            p.parent().map(Path::to_path_buf).unwrap_or_default(),
+        ),
+        None => (Catalog::builtin(), PathBuf::from(".")),
+    })
+}
+
+fn defects(b: &visreg_firmware::catalog::Build) -> String {
+    let Some(sim) = &b.sim else {
+        return "–".into();
+    };
+    if sim.defects.is_empty() {
+        return "none".into();
+    }
+    sim.defects
+        .iter()
+        .map(|d| match d {
+            Defect::Slow { factor } => format!("slow ×{factor}"),
+            Defect::PoseBroken => "pose broken".into(),
+            Defect::AngleLimit { max_view_angle_deg } => {
+                format!("lost beyond {max_view_angle_deg}°")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn run(cmd: FirmwareCommand) -> anyhow::Result<Outcome> {
+    match cmd {
+        FirmwareCommand::List { catalog: path } => {
+            let (c, _) = catalog(path.as_deref())?;
+            let mut t = Table::new();
+            t.load_preset(UTF8_FULL_CONDENSED);
+            t.set_header([
+                "build",
+                "version",
+                "board",
+                "protocol",
+                "flasher",
+                "simulated defects",
+                "notes",
+            ]);
+            for b in &c.builds {
+                t.add_row([
+                    b.name.clone(),
+                    b.version.clone(),
+                    b.board.to_string(),
+                    b.protocol.to_string(),
+                    b.flasher().to_string(),
+                    defects(b),
+                    b.notes.clone(),
+                ]);
+            }
+            println!("{t}");
+        }
+        FirmwareCommand::Show {
+            build,
+            catalog: path,
+        } => {
+            let (c, base) = catalog(path.as_deref())?;
+            let b = c.build(&build)?;
+            println!(
+                "build {}: firmware {} for the OpenMV {} (protocol {}), flashed with {}",
+                b.name,
+                b.version,
+                b.board,
+                b.protocol,
+                b.flasher()
+            );
+            if !b.notes.is_empty() {
+                println!("  {}", b.notes);
+            }
+            for img in &b.images {
+                let what = img
+                    .dfu
+                    .clone()
+                    .map(|d| format!(".dfu {d}"))
+                    .unwrap_or_else(|| {
+                        format!(
+                            "{} → partition {}",
+                            img.file.clone().unwrap_or_default(),
+                            img.partition.clone().unwrap_or_default()
+                        )
+                    });
+                println!("  image {what}\n        sha256 {}", img.sha256);
+            }
+            match b.plan(&base) {
+                Ok(writes) => {
+                    for w in writes {
+                        println!(
+                            "  writes {} bytes to {} (alt {}) at 0x{:08X}",
+                            w.data.len(),
+                            w.partition,
+                            w.alt,
+                            w.address
+                        );
+                    }
+                }
+                Err(e) => println!("  NOT FLASHABLE: {e}"),
+            }
+            println!("  simulated defects: {}", defects(b));
+        }
+        FirmwareCommand::Check {
+            build,
+            catalog: path,
+        } => {
+            let (c, base) = catalog(path.as_deref())?;
+            let builds: Vec<_> = match &build {
+                Some(name) => vec![c.build(name)?],
+                None => c.builds.iter().collect(),
+            };
+            let mut bad = 0;
+            for b in builds {
+                match b.plan(&base) {
+                    Ok(w) => println!(
+                        "ok   {} ({} bytes in {} write(s))",
+                        b.name,
+                        w.iter().map(|w| w.data.len()).sum::<usize>(),
+                        w.len()
+                    ),
+                    Err(e) => {
+                        bad += 1;
+                        println!("FAIL {e}");
+                    }
+                }
+            }
+            if bad > 0 {
+                bail!("{bad} build(s) cannot be flashed as they are; fix the files or the catalog entries named above");
+            }
+        }
+    }
+    Ok(Outcome::Clean)
+}
