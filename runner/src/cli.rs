@@ -45,6 +45,32 @@ pub enum Command {
     /// The firmware catalog: list builds, show one, check every image file.
     #[command(subcommand)]
     Firmware(FirmwareCommand),
+    /// Flash a build onto a camera and verify the version it reports afterwards.
+    Flash(FlashArgs),
+}
+
+/// `visreg flash`
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  visreg flash 5.1.0-rc2 --port /dev/pts/3
+  visreg flash mine --catalog my-builds.toml --port /dev/ttyACM0
+
+The images are checked first (checksum, DFU CRC, board, size); a bad one is refused
+before the camera is touched. The camera is sent into its bootloader, written, reset, and
+must come back reporting the build's version. Every wait shows its deadline.")]
+pub struct FlashArgs {
+    /// Build name from the catalog.
+    pub build: String,
+    /// The camera's serial port (see `visreg devices`).
+    #[arg(long)]
+    pub port: String,
+    /// A catalog file of your own builds.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+    /// Deadline for writing, seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout_s: u64,
 }
 
 /// `visreg firmware …`

@@ -8,9 +8,11 @@ use anyhow::Context;
 use visreg_datasets::cache::ensure_preset;
 use visreg_datasets::{preset, Dataset};
 use visreg_firmware::catalog::Catalog;
-use visreg_firmware::sim::device::{VirtualCamera, VirtualSensor};
+use visreg_firmware::sim::bootloader::DfuTiming;
+use visreg_firmware::sim::device::VirtualCamera;
 use visreg_firmware::sim::faults::FaultSpec;
-use visreg_firmware::sim::serve::{serve, ServeEnd};
+use visreg_firmware::sim::serve::ServeEnd;
+use visreg_firmware::sim::unit::VirtualUnit;
 use visreg_firmware::transport::PtyDevice;
 
 use crate::cli::SimArgs;
@@ -34,9 +36,14 @@ pub fn run(args: SimArgs) -> anyhow::Result<Outcome> {
         }
     };
     let dataset_name = dataset.manifest.name.clone();
-    let mut cam = VirtualCamera::new(
-        build.clone(),
-        Some(VirtualSensor::new(dataset)),
+    let serial = VirtualCamera::new(build.clone(), None, args.run_seed)
+        .map_err(|e| anyhow::anyhow!(e))?
+        .serial();
+    let unit = VirtualUnit::new(
+        catalog.clone(),
+        &build.name,
+        Some(dataset),
+        DfuTiming::realistic(),
         args.run_seed,
     )
     .map_err(|e| anyhow::anyhow!(e))?;
@@ -54,7 +61,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<Outcome> {
         board: build.board.name().to_string(),
         firmware: build.name.clone(),
         protocol: build.protocol.to_string(),
-        serial: cam.serial(),
+        serial: serial.clone(),
     })
     .map_err(|e| tracing::warn!("could not register for `visreg devices`: {e}"))
     .ok();
@@ -66,11 +73,11 @@ pub fn run(args: SimArgs) -> anyhow::Result<Outcome> {
         build.board,
         build.name,
         build.protocol,
-        cam.serial(),
+        serial,
         dataset_name,
         args.faults.as_deref().map(|f| format!(", faults: {f}")).unwrap_or_default()
     );
-    match serve(&mut pty, &mut cam, build.protocol, &faults, &stop)? {
+    match unit.serve(&mut pty, &faults, &stop)? {
         ServeEnd::Stopped => eprintln!("stopped"),
         ServeEnd::FaultDisconnect => eprintln!("disconnected (planned fault)"),
         ServeEnd::Disconnected(why) => eprintln!("disconnected: {why}"),

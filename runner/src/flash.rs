@@ -61,7 +61,7 @@ pub fn flash_dfu<IO, E, F>(
     on_progress: Arc<dyn Fn(FlashProgress) + Send + Sync>,
 ) -> Result<(), FlashError>
 where
-    IO: DfuIo<Read = usize, Write = usize, Reset = (), Error = E> + 'static,
+    IO: DfuIo<Read = usize, Write = usize, Reset = (), Error = E>,
     E: From<std::io::Error> + From<dfu_core::Error> + std::fmt::Display,
     F: FnMut(u8) -> Result<IO, E>,
 {
@@ -117,4 +117,180 @@ where
             .map_err(|e| FlashError::Reset(e.to_string()))?;
     }
     Ok(())
+}
+
+/// What a whole flash of a camera reports as it goes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FlashEvent {
+    /// A step started.
+    Step(String),
+    /// Waiting for something, with the time left before giving up.
+    Waiting {
+        /// What for.
+        what: String,
+        /// Time left.
+        left: std::time::Duration,
+    },
+    /// Bytes written.
+    Progress(FlashProgress),
+}
+
+/// Deadlines of a whole flash.
+#[derive(Clone, Copy, Debug)]
+pub struct FlashDeadlines {
+    /// For the bootloader to appear after the camera is sent there.
+    pub enter_bootloader: std::time::Duration,
+    /// For the writes.
+    pub write: std::time::Duration,
+    /// For the firmware to answer after the reset.
+    pub reboot: std::time::Duration,
+}
+
+impl Default for FlashDeadlines {
+    fn default() -> Self {
+        FlashDeadlines {
+            enter_bootloader: std::time::Duration::from_secs(10),
+            write: std::time::Duration::from_secs(300),
+            reboot: std::time::Duration::from_secs(15),
+        }
+    }
+}
+
+/// Flashes `build` onto the camera behind `t` — a running firmware is sent into its
+/// bootloader first; a camera already in its bootloader is flashed as it is — then waits
+/// for the new firmware and reads its version back, which must be the build's.
+pub fn flash_camera<T: visreg_firmware::transport::Transport>(
+    t: T,
+    build: &visreg_firmware::catalog::Build,
+    writes: &[Write],
+    deadlines: FlashDeadlines,
+    on_event: Arc<dyn Fn(FlashEvent) + Send + Sync>,
+) -> Result<[u8; 3], FlashError> {
+    use std::time::{Duration, Instant};
+
+    use crate::client::{
+        probe,
+        v1::V1Client,
+        v2::{V2Client, V2Options},
+        Probed,
+    };
+    use crate::dfu_tunnel::{Tunnel, TunnelDfuIo};
+
+    let mut t = t;
+    let port = t.name();
+    let fail = |m: String| FlashError::Plan(format!("{port}: {m}"));
+    on_event(FlashEvent::Step("asking the camera what it runs".into()));
+    let t = match probe(&mut t, Duration::from_millis(400)) {
+        Ok(Probed::V2) => {
+            let c = V2Client::connect(t, V2Options::default()).map_err(|e| fail(e.to_string()))?;
+            let pid = (c.sys_info.usb_id & 0xFFFF) as u16;
+            if pid != build.board.firmware_pid() {
+                return Err(fail(format!(
+                    "the camera is a board with USB PID {pid:04X}, the build is for the {} ({:04X}); nothing was written",
+                    build.board,
+                    build.board.firmware_pid()
+                )));
+            }
+            on_event(FlashEvent::Step(format!(
+                "firmware {}.{}.{} running: entering the bootloader",
+                c.version.firmware[0], c.version.firmware[1], c.version.firmware[2]
+            )));
+            c.boot().map_err(|e| fail(e.to_string()))?
+        }
+        Ok(Probed::V1(v)) => {
+            let c =
+                V1Client::connect(t, Duration::from_secs(1)).map_err(|e| fail(e.to_string()))?;
+            if !c.arch.contains(&format!("[{}:", build.board.name())) {
+                return Err(fail(format!(
+                    "the camera says '{}', the build is for the {}; nothing was written",
+                    c.arch, build.board
+                )));
+            }
+            on_event(FlashEvent::Step(format!(
+                "firmware {}.{}.{} running: entering the bootloader",
+                v[0], v[1], v[2]
+            )));
+            c.reset_to_bootloader().map_err(|e| fail(e.to_string()))?
+        }
+        // No firmware answers: perhaps the bootloader is already waiting.
+        Err(_) => t,
+    };
+    let tunnel = Tunnel::new(
+        t,
+        Duration::from_millis(500),
+        Instant::now() + deadlines.enter_bootloader + deadlines.write,
+    );
+    let until = Instant::now() + deadlines.enter_bootloader;
+    let (vid, pid) = loop {
+        match tunnel.identify() {
+            Ok(id) => break id,
+            Err(_) if Instant::now() < until => {
+                on_event(FlashEvent::Waiting { what: "the DFU bootloader".into(), left: until.saturating_duration_since(Instant::now()) });
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => {
+                return Err(fail(format!(
+                    "no DFU bootloader answered within {:?} ({e}); a USB camera re-enumerates as a DFU device, which this version of visreg drives only for virtual cameras — use `dfu-util -w -d ,{:04X}:{:04X} -a 2 -D firmware.bin` for a real one",
+                    deadlines.enter_bootloader,
+                    visreg_firmware::board::OPENMV_VID,
+                    build.board.firmware_pid() + 0x8000
+                )))
+            }
+        }
+    };
+    let want = visreg_firmware::image::dfu_identity(build.board);
+    if (vid, pid) != want {
+        return Err(fail(format!("the bootloader is {vid:04X}:{pid:04X}, the build needs {:04X}:{:04X}; nothing was written", want.0, want.1)));
+    }
+    on_event(FlashEvent::Step(format!(
+        "writing {} partition(s)",
+        writes.len()
+    )));
+    let ev = on_event.clone();
+    flash_dfu(
+        build.board,
+        writes,
+        |alt| TunnelDfuIo::open(&tunnel, alt),
+        Arc::new(move |p| ev(FlashEvent::Progress(p))),
+    )?;
+    let mut t = tunnel.into_inner();
+    let until = Instant::now() + deadlines.reboot;
+    loop {
+        on_event(FlashEvent::Waiting {
+            what: format!("firmware {} to boot", build.name),
+            left: until.saturating_duration_since(Instant::now()),
+        });
+        match probe(&mut t, Duration::from_millis(300)) {
+            Ok(Probed::V2) => {
+                let c = V2Client::connect(t, V2Options::default()).map_err(|e| fail(e.to_string()))?;
+                return verify_version(build, c.version.firmware, &port);
+            }
+            Ok(Probed::V1(v)) => return verify_version(build, [v[0] as u8, v[1] as u8, v[2] as u8], &port),
+            Err(_) if Instant::now() < until => continue,
+            Err(e) => {
+                return Err(fail(format!(
+                    "the camera did not come back with firmware within {:?} ({e}): it may be stuck in its bootloader — run `visreg doctor`",
+                    deadlines.reboot
+                )))
+            }
+        }
+    }
+}
+
+fn verify_version(
+    build: &visreg_firmware::catalog::Build,
+    got: [u8; 3],
+    port: &str,
+) -> Result<[u8; 3], FlashError> {
+    let want = build
+        .version_triple()
+        .map_err(|e| FlashError::Plan(e.to_string()))?;
+    if got == want {
+        Ok(got)
+    } else {
+        Err(FlashError::Plan(format!(
+            "{port}: the camera reports firmware {}.{}.{} after flashing {} ({}.{}.{}): the flash did not take; run `visreg doctor`",
+            got[0], got[1], got[2], build.name, want[0], want[1], want[2]
+        )))
+    }
 }

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod dfu_tunnel;
 pub mod discovery;
 pub mod flash;
 pub mod link;

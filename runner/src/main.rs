@@ -7,6 +7,7 @@ mod cmd_detect;
 mod cmd_devices;
 mod cmd_eval;
 mod cmd_firmware;
+mod cmd_flash;
 mod cmd_sim;
 mod detector_args;
 
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         cli::Command::Sim(cmd) => cmd_sim::run(cmd),
         cli::Command::Devices(cmd) => cmd_devices::run(cmd),
         cli::Command::Firmware(cmd) => cmd_firmware::run(cmd),
+        cli::Command::Flash(cmd) => cmd_flash::run(cmd),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

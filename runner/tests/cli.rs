@@ -606,3 +606,83 @@ sha256 = "{}"
         "{out}"
     );
 }
+
+/// A running `visreg sim`, killed on drop.
+#[cfg(unix)]
+struct SimProcess {
+    child: std::process::Child,
+    port: String,
+}
+
+#[cfg(unix)]
+impl SimProcess {
+    fn start(s: &Sandbox, args: &[&str]) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_visreg"))
+            .arg("sim")
+            .args(args)
+            .env("VISREG_CACHE_DIR", s.path("cache"))
+            .env("VISREG_RUNTIME_DIR", s.path("run"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut port = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut port)
+            .unwrap();
+        SimProcess {
+            child,
+            port: port.trim().to_string(),
+        }
+    }
+}
+
+#[cfg(unix)]
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn flash_every_simulated_build_onto_visreg_sim_and_read_the_version_back() {
+    let s = Sandbox::new();
+    let sim = SimProcess::start(&s, &["--firmware", "5.0.0", "--preset", "qqvga"]);
+    let catalog = visreg_firmware::catalog::Catalog::builtin();
+    for b in &catalog.builds {
+        let (out, _) = s.expect(0, &["flash", &b.name, "--port", &sim.port]);
+        assert!(
+            out.contains(&format!("flashed {} onto {}", b.name, sim.port))
+                && out.contains(&format!("firmware {} (verified)", b.version)),
+            "{out}"
+        );
+    }
+    // A bad image is refused before the camera is touched.
+    std::fs::write(s.path("x.bin"), b"abcd").unwrap();
+    std::fs::write(
+        s.path("bad.toml"),
+        "[[build]]\nname = 'x'\nversion = '5.3.0'\nboard = 'H7Plus'\nprotocol = 'v2'\n[[build.image]]\npartition = 'FIRMWARE'\nfile = 'x.bin'\nsha256 = '0000000000000000000000000000000000000000000000000000000000000000'\n",
+    )
+    .unwrap();
+    let (_, err) = s.expect(
+        2,
+        &["flash", "x", "--catalog", "bad.toml", "--port", &sim.port],
+    );
+    assert!(
+        err.contains("refusing to flash") && err.contains("checksum mismatch"),
+        "{err}"
+    );
+    // The camera still runs what it ran.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_visreg"))
+        .args(["devices", "--json"])
+        .env("VISREG_RUNTIME_DIR", s.path("run"))
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let last = catalog.builds.last().unwrap();
+    assert_eq!(v["devices"][0]["firmware"], last.version.as_str());
+}

@@ -7,5 +7,6 @@ pub mod device;
 pub mod engine;
 pub mod faults;
 pub mod serve;
+pub mod unit;
 pub mod v1;
 pub mod v2;

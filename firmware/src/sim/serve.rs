@@ -23,6 +23,15 @@ pub enum ServeEnd {
     Disconnected(String),
 }
 
+/// What a served device wants after handling bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep serving.
+    Continue,
+    /// Stop serving: the device went away (its link is closed).
+    Gone,
+}
+
 /// Serves `cam` speaking `protocol` on `t` until `stop` is set, the transport fails or a
 /// disconnect fault fires.
 pub fn serve(
@@ -32,9 +41,46 @@ pub fn serve(
     faults: &FaultSpec,
     stop: &AtomicBool,
 ) -> Result<ServeEnd, TransportError> {
-    let mut faults = Faults::new(faults.clone());
     let mut v2 = V2Device::new();
     let mut v1 = V1Device::new();
+    serve_with(t, faults, stop, &mut |input, out| {
+        match input {
+            Some(data) => {
+                let control = match protocol {
+                    Protocol::V2 => v2.on_bytes(cam, data, out),
+                    Protocol::V1 => v1.on_bytes(cam, data, out),
+                };
+                if control != Control::Continue {
+                    tracing::info!("camera reset by the host ({control:?})");
+                }
+            }
+            None => {
+                if protocol == Protocol::V1 && v1.has_partial() {
+                    v1.idle_reset();
+                }
+            }
+        }
+        match protocol {
+            Protocol::V2 => v2.on_idle(cam, out),
+            Protocol::V1 => v1.on_idle(cam),
+        }
+        Flow::Continue
+    })
+}
+
+/// What the serving loop calls with the bytes it read (`None` after a second of
+/// silence); it appends what to send.
+pub type Handler<'a> = dyn FnMut(Option<&[u8]>, &mut Vec<u8>) -> Flow + 'a;
+
+/// The serving loop: reads from `t` under a 20 ms deadline, hands bytes (or `None` after a
+/// second of silence) to `handle`, sends what it produced, applies `faults`.
+pub fn serve_with(
+    t: &mut dyn Transport,
+    faults: &FaultSpec,
+    stop: &AtomicBool,
+    handle: &mut Handler<'_>,
+) -> Result<ServeEnd, TransportError> {
+    let mut faults = Faults::new(faults.clone());
     let mut buf = vec![0u8; 64 * 1024];
     let mut out = Vec::new();
     let mut first_byte: Option<Instant> = None;
@@ -60,35 +106,24 @@ pub fn serve(
                 }
             }
         }
-        match t.recv(&mut buf, Instant::now() + Duration::from_millis(20)) {
+        let flow = match t.recv(&mut buf, Instant::now() + Duration::from_millis(20)) {
             Ok(n) => {
                 first_byte.get_or_insert_with(Instant::now);
                 last_byte = Instant::now();
                 let data = faults.incoming(&buf[..n]);
-                let control = match protocol {
-                    Protocol::V2 => v2.on_bytes(cam, &data, &mut out),
-                    Protocol::V1 => v1.on_bytes(cam, &data, &mut out),
-                };
-                if control == Control::Reset {
-                    tracing::info!("camera reset by the host");
-                }
+                handle(Some(&data), &mut out)
             }
             Err(TransportError::Timeout) => {
                 // usbdbg's parser forgets a partial command after an idle second.
-                if protocol == Protocol::V1
-                    && v1.has_partial()
-                    && last_byte.elapsed() > Duration::from_secs(1)
-                {
-                    v1.idle_reset();
+                let idle = last_byte.elapsed() > Duration::from_secs(1);
+                if idle {
+                    last_byte = Instant::now();
                 }
+                handle(if idle { None } else { Some(&[]) }, &mut out)
             }
             Err(TransportError::Disconnected(why)) => return Ok(ServeEnd::Disconnected(why)),
             Err(e) => return Err(e),
-        }
-        match protocol {
-            Protocol::V2 => v2.on_idle(cam, &mut out),
-            Protocol::V1 => v1.on_idle(cam),
-        }
+        };
         if !out.is_empty() {
             let bytes = faults.outgoing(&out);
             out.clear();
@@ -101,6 +136,9 @@ pub fn serve(
                 Err(TransportError::Disconnected(why)) => return Ok(ServeEnd::Disconnected(why)),
                 Err(e) => return Err(e),
             }
+        }
+        if flow == Flow::Gone {
+            return Ok(ServeEnd::Disconnected("the device went away".into()));
         }
     }
 }

@@ -59,7 +59,11 @@ impl V1Device {
                     cmd::SYS_RESET | cmd::SYS_RESET_TO_BL => {
                         cam.soft_reset();
                         *self = V1Device::new();
-                        control = Control::Reset;
+                        control = if command == cmd::SYS_RESET_TO_BL {
+                            Control::Boot
+                        } else {
+                            Control::Reset
+                        };
                     }
                     _ => {}
                 },

@@ -39,8 +39,10 @@ pub struct Stats {
 pub enum Control {
     /// Keep serving.
     Continue,
-    /// SYS_RESET or SYS_BOOT: the camera reboots (the port goes away on a real one).
+    /// SYS_RESET: the camera reboots (the port goes away on a real one).
     Reset,
+    /// SYS_BOOT: the camera reboots into its bootloader.
+    Boot,
 }
 
 /// Device-side protocol v2 state.
@@ -94,8 +96,9 @@ impl V2Device {
             match item {
                 Decoded::Packet(p) => {
                     self.stats.received += 1;
-                    if self.handle(cam, p, out) == Control::Reset {
-                        control = Control::Reset;
+                    let c = self.handle(cam, p, out);
+                    if c != Control::Continue {
+                        control = c;
                     }
                 }
                 Decoded::PayloadCrc { .. } | Decoded::HeaderCrc { .. } => self.stats.checksum += 1,
@@ -251,7 +254,11 @@ impl V2Device {
             (0, op::SYS_RESET) | (0, op::SYS_BOOT) => {
                 cam.soft_reset();
                 *self = V2Device::new();
-                return Control::Reset;
+                return if p.opcode == op::SYS_BOOT {
+                    Control::Boot
+                } else {
+                    Control::Reset
+                };
             }
             (0, op::SYS_INFO) => {
                 let board = cam.board();

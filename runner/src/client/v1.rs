@@ -95,6 +95,12 @@ impl<T: Transport> V1Client<T> {
         self.write(cmd::SCRIPT_EXEC, &s, "run a script")
     }
 
+    /// Resets the camera into its bootloader (SYS_RESET_TO_BL) and gives the transport back.
+    pub fn reset_to_bootloader(mut self) -> Result<T, ClientError> {
+        self.write(cmd::SYS_RESET_TO_BL, &[], "enter the bootloader")?;
+        Ok(self.t)
+    }
+
     /// Stops the script.
     pub fn stop(&mut self) -> Result<(), ClientError> {
         self.write(cmd::SCRIPT_STOP, &[], "stop the script")

@@ -110,6 +110,23 @@ impl<T: Transport> V2Client<T> {
         Ok(c)
     }
 
+    /// Sends the camera into its bootloader (SYS_BOOT; no reply) and gives the transport
+    /// back.
+    pub fn boot(mut self) -> Result<T, ClientError> {
+        let p = Packet {
+            seq: self.seq,
+            channel: 0,
+            flags: 0,
+            opcode: op::SYS_BOOT,
+            payload: Vec::new(),
+        };
+        let bytes = p.encode(self.caps.crc);
+        self.t
+            .send(&bytes, Instant::now() + self.opts.packet_timeout)
+            .map_err(|e| self.transport_err("enter the bootloader", e))?;
+        Ok(self.t)
+    }
+
     /// The port.
     pub fn port(&self) -> &str {
         &self.port

@@ -1,0 +1,236 @@
+//! A whole virtual camera as one process serves it: its flash and DFU bootloader, and the
+//! firmware build installed there. While firmware runs it speaks that build's protocol
+//! (v1 or v2); SYS_BOOT (v2) or SYS_RESET_TO_BL (v1) sends it into its bootloader, which
+//! answers USB control transfers through the virtual-USB tunnel
+//! ([`crate::protocol::vusb`]); a DFU reset boots whatever FIRMWARE now holds — or stays in
+//! the bootloader when it holds no valid image, as after a power loss mid-flash.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use visreg_datasets::Dataset;
+
+use crate::board::OPENMV_VID;
+use crate::catalog::{Catalog, Protocol, SIM_IMAGE_PAYLOAD};
+use crate::protocol::vusb::{self, kind, status, Reply};
+use crate::sim::bootloader::{sim_image, DfuSimError, DfuTiming, Mode, VirtualBootloader};
+use crate::sim::device::{VirtualCamera, VirtualSensor};
+use crate::sim::faults::FaultSpec;
+use crate::sim::serve::{serve_with, Flow, ServeEnd};
+use crate::sim::v1::V1Device;
+use crate::sim::v2::{Control, V2Device};
+use crate::transport::{Transport, TransportError};
+
+/// How long a power loss lasts before the (simulated) user plugs the camera in again.
+pub const POWER_OFF: Duration = Duration::from_secs(1);
+
+/// A virtual camera with flash, bootloader and firmware.
+pub struct VirtualUnit {
+    /// Flash and bootloader.
+    pub flash: Arc<Mutex<VirtualBootloader>>,
+    catalog: Catalog,
+    dataset: Option<Dataset>,
+    run_seed: u64,
+}
+
+enum Running {
+    Firmware {
+        cam: Box<VirtualCamera>,
+        protocol: Protocol,
+        v2: V2Device,
+        v1: V1Device,
+    },
+    Bootloader {
+        buf: Vec<u8>,
+    },
+    Off {
+        since: Instant,
+    },
+}
+
+impl VirtualUnit {
+    /// A camera with `build` installed (the factory state), seeing `dataset`.
+    pub fn new(
+        catalog: Catalog,
+        build: &str,
+        dataset: Option<Dataset>,
+        timing: DfuTiming,
+        run_seed: u64,
+    ) -> Result<Self, String> {
+        let b = catalog.build(build).map_err(|e| e.to_string())?.clone();
+        let mut flash = VirtualBootloader::new(b.board, timing);
+        flash.preload("FIRMWARE", &sim_image(&b, SIM_IMAGE_PAYLOAD));
+        flash.reset();
+        Ok(VirtualUnit {
+            flash: Arc::new(Mutex::new(flash)),
+            catalog,
+            dataset,
+            run_seed,
+        })
+    }
+
+    fn boot(&self) -> Running {
+        let mode = self
+            .flash
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .mode()
+            .clone();
+        match mode {
+            Mode::Firmware(name) => match self.catalog.build(&name).ok().and_then(|b| {
+                VirtualCamera::new(
+                    b.clone(),
+                    self.dataset.clone().map(VirtualSensor::new),
+                    self.run_seed,
+                )
+                .ok()
+                .map(|c| (c, b.protocol))
+            }) {
+                Some((cam, protocol)) => {
+                    tracing::info!("booted firmware {name}");
+                    Running::Firmware {
+                        cam: Box::new(cam),
+                        protocol,
+                        v2: V2Device::new(),
+                        v1: V1Device::new(),
+                    }
+                }
+                None => {
+                    tracing::warn!("FIRMWARE holds build {name}, which the catalog does not know: staying in the bootloader");
+                    Running::Bootloader { buf: Vec::new() }
+                }
+            },
+            Mode::Bootloader => Running::Bootloader { buf: Vec::new() },
+            Mode::Off => Running::Off {
+                since: Instant::now(),
+            },
+        }
+    }
+
+    fn tunnel(&self, req: vusb::Request) -> Reply {
+        let mut dev = self.flash.lock().unwrap_or_else(|p| p.into_inner());
+        let result: Result<Vec<u8>, DfuSimError> = match req.kind {
+            kind::CONTROL_OUT => dev
+                .control_out(req.request, req.value, &req.data)
+                .map(|_| Vec::new()),
+            kind::CONTROL_IN => {
+                let mut buf = vec![0u8; usize::from(req.length)];
+                dev.control_in(req.request, req.value, &mut buf)
+                    .map(|n| buf[..n].to_vec())
+            }
+            kind::SET_ALT => dev.set_alt(req.value as u8).map(|_| Vec::new()),
+            kind::RESET => {
+                dev.reset();
+                Ok(Vec::new())
+            }
+            kind::IDENTIFY => {
+                let pid = dev.board().firmware_pid() + 0x8000;
+                let mut d = OPENMV_VID.to_le_bytes().to_vec();
+                d.extend_from_slice(&pid.to_le_bytes());
+                Ok(d)
+            }
+            _ => Err(DfuSimError::Stall("unknown tunnel request")),
+        };
+        match result {
+            Ok(data) => Reply {
+                status: status::OK,
+                data,
+            },
+            Err(DfuSimError::Stall(_)) => Reply {
+                status: status::STALL,
+                data: Vec::new(),
+            },
+            Err(_) => Reply {
+                status: status::GONE,
+                data: Vec::new(),
+            },
+        }
+    }
+
+    /// Serves the camera on `t` until `stop` is set or the transport fails.
+    pub fn serve(
+        &self,
+        t: &mut dyn Transport,
+        faults: &FaultSpec,
+        stop: &AtomicBool,
+    ) -> Result<ServeEnd, TransportError> {
+        let mut running = self.boot();
+        serve_with(t, faults, stop, &mut |input, out| {
+            let mut next: Option<Running> = None;
+            match &mut running {
+                Running::Firmware {
+                    cam,
+                    protocol,
+                    v2,
+                    v1,
+                } => {
+                    if let Some(data) = input {
+                        let control = match protocol {
+                            Protocol::V2 => v2.on_bytes(cam, data, out),
+                            Protocol::V1 => v1.on_bytes(cam, data, out),
+                        };
+                        match control {
+                            Control::Boot => {
+                                tracing::info!("entering the DFU bootloader");
+                                self.flash
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .enter_bootloader();
+                                next = Some(Running::Bootloader { buf: Vec::new() });
+                            }
+                            Control::Reset => next = Some(self.boot()),
+                            Control::Continue => {}
+                        }
+                    } else if *protocol == Protocol::V1 && v1.has_partial() {
+                        v1.idle_reset();
+                    }
+                    if next.is_none() {
+                        match protocol {
+                            Protocol::V2 => v2.on_idle(cam, out),
+                            Protocol::V1 => v1.on_idle(cam),
+                        }
+                    }
+                }
+                Running::Bootloader { buf } => {
+                    if let Some(data) = input {
+                        buf.extend_from_slice(data);
+                    }
+                    while let Some(req) = vusb::take_request(buf) {
+                        let is_reset = req.kind == kind::RESET;
+                        let reply = self.tunnel(req);
+                        out.extend_from_slice(&reply.encode());
+                        let mode = self
+                            .flash
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .mode()
+                            .clone();
+                        if mode == Mode::Off {
+                            tracing::warn!("power lost mid-flash");
+                            next = Some(Running::Off {
+                                since: Instant::now(),
+                            });
+                            break;
+                        }
+                        if is_reset {
+                            next = Some(self.boot());
+                            break;
+                        }
+                    }
+                }
+                Running::Off { since } => {
+                    // Nothing answers while unpowered; then the user plugs it in again.
+                    if since.elapsed() >= POWER_OFF {
+                        self.flash.lock().unwrap_or_else(|p| p.into_inner()).reset();
+                        next = Some(self.boot());
+                    }
+                }
+            }
+            if let Some(n) = next {
+                running = n;
+            }
+            Flow::Continue
+        })
+    }
+}

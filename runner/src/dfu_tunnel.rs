@@ -1,0 +1,208 @@
+//! `dfu-core`'s I/O over visreg's virtual-USB tunnel ([`visreg_firmware::protocol::vusb`]):
+//! how the flasher reaches a `visreg sim` camera's DFU bootloader through its serial
+//! port. Every request waits for its reply under a deadline, and the whole flash under
+//! the caller's.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use dfu_core::functional_descriptor::FunctionalDescriptor;
+use dfu_core::memory_layout::MemoryLayout;
+use dfu_core::{DfuIo, DfuProtocol};
+use visreg_firmware::protocol::vusb::{self, kind, status, Reply, Request};
+use visreg_firmware::transport::{Transport, TransportError};
+
+/// Errors of the tunnel.
+#[derive(Debug, thiserror::Error)]
+pub enum TunnelError {
+    /// A DFU protocol error.
+    #[error("DFU protocol: {0}")]
+    Dfu(#[from] dfu_core::Error),
+    /// I/O.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The transport failed.
+    #[error("{0}")]
+    Transport(String),
+    /// The bootloader stalled a request.
+    #[error("the bootloader refused the request (stall)")]
+    Stall,
+    /// The device vanished (power lost, left DFU).
+    #[error("the bootloader vanished from the bus (power lost or the camera left DFU)")]
+    Gone,
+    /// The flash ran out of time.
+    #[error("no answer before the deadline")]
+    Deadline,
+}
+
+/// A tunnel to a bootloader on a transport.
+pub struct Tunnel<T: Transport> {
+    t: Mutex<(T, Vec<u8>)>,
+    /// Each request's own deadline.
+    pub request_timeout: Duration,
+    /// The deadline of everything.
+    pub deadline: Instant,
+}
+
+impl<T: Transport> Tunnel<T> {
+    /// A tunnel over `t`.
+    pub fn new(t: T, request_timeout: Duration, deadline: Instant) -> Self {
+        Tunnel {
+            t: Mutex::new((t, Vec::new())),
+            request_timeout,
+            deadline,
+        }
+    }
+
+    /// Gives the transport back.
+    pub fn into_inner(self) -> T {
+        self.t.into_inner().unwrap_or_else(|p| p.into_inner()).0
+    }
+
+    /// One request and its reply.
+    pub fn call(&self, req: Request) -> Result<Vec<u8>, TunnelError> {
+        let now = Instant::now();
+        if now > self.deadline {
+            return Err(TunnelError::Deadline);
+        }
+        let until = (now + self.request_timeout).min(self.deadline);
+        let mut g = self.t.lock().unwrap_or_else(|p| p.into_inner());
+        let (t, buf) = &mut *g;
+        t.send(&req.encode(), until).map_err(map_err)?;
+        let mut chunk = [0u8; 8192];
+        loop {
+            if let Some(Reply { status: s, data }) = vusb::take_reply(buf) {
+                return match s {
+                    status::OK => Ok(data),
+                    status::STALL => Err(TunnelError::Stall),
+                    _ => Err(TunnelError::Gone),
+                };
+            }
+            let n = t.recv(&mut chunk, until).map_err(map_err)?;
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The USB identity the bootloader presents (VID, PID).
+    pub fn identify(&self) -> Result<(u16, u16), TunnelError> {
+        let d = self.call(Request {
+            kind: kind::IDENTIFY,
+            request: 0,
+            value: 0,
+            length: 0,
+            data: vec![],
+        })?;
+        if d.len() < 4 {
+            return Err(TunnelError::Transport("short identity".into()));
+        }
+        Ok((
+            u16::from_le_bytes([d[0], d[1]]),
+            u16::from_le_bytes([d[2], d[3]]),
+        ))
+    }
+}
+
+fn map_err(e: TransportError) -> TunnelError {
+    match e {
+        TransportError::Timeout => TunnelError::Deadline,
+        other => TunnelError::Transport(other.to_string()),
+    }
+}
+
+/// `dfu-core` I/O for one alternate setting through a [`Tunnel`].
+pub struct TunnelDfuIo<'a, T: Transport> {
+    tunnel: &'a Tunnel<T>,
+    descriptor: FunctionalDescriptor,
+    protocol: DfuProtocol<MemoryLayout>,
+}
+
+impl<'a, T: Transport> TunnelDfuIo<'a, T> {
+    /// Selects `alt` and returns its I/O. The OpenMV bootloader's descriptor: DFU 1.1,
+    /// 4096-byte transfers, manifestation tolerant.
+    pub fn open(tunnel: &'a Tunnel<T>, alt: u8) -> Result<Self, TunnelError> {
+        tunnel.call(Request {
+            kind: kind::SET_ALT,
+            request: 0,
+            value: u16::from(alt),
+            length: 0,
+            data: vec![],
+        })?;
+        Ok(TunnelDfuIo {
+            tunnel,
+            descriptor: FunctionalDescriptor {
+                can_download: true,
+                can_upload: true,
+                manifestation_tolerant: true,
+                will_detach: false,
+                detach_timeout: 1000,
+                transfer_size: 4096,
+                dfu_version: (0x01, 0x10),
+            },
+            protocol: DfuProtocol::Dfu,
+        })
+    }
+}
+
+impl<T: Transport> DfuIo for TunnelDfuIo<'_, T> {
+    type Read = usize;
+    type Write = usize;
+    type Reset = ();
+    type Error = TunnelError;
+    type MemoryLayout = MemoryLayout;
+
+    fn read_control(
+        &self,
+        _request_type: u8,
+        request: u8,
+        value: u16,
+        buffer: &mut [u8],
+    ) -> Result<usize, TunnelError> {
+        let d = self.tunnel.call(Request {
+            kind: kind::CONTROL_IN,
+            request,
+            value,
+            length: buffer.len() as u16,
+            data: vec![],
+        })?;
+        let n = d.len().min(buffer.len());
+        buffer[..n].copy_from_slice(&d[..n]);
+        Ok(n)
+    }
+
+    fn write_control(
+        &self,
+        _request_type: u8,
+        request: u8,
+        value: u16,
+        buffer: &[u8],
+    ) -> Result<usize, TunnelError> {
+        self.tunnel.call(Request {
+            kind: kind::CONTROL_OUT,
+            request,
+            value,
+            length: buffer.len() as u16,
+            data: buffer.to_vec(),
+        })?;
+        Ok(buffer.len())
+    }
+
+    fn usb_reset(self) -> Result<(), TunnelError> {
+        self.tunnel
+            .call(Request {
+                kind: kind::RESET,
+                request: 0,
+                value: 0,
+                length: 0,
+                data: vec![],
+            })
+            .map(|_| ())
+    }
+
+    fn protocol(&self) -> &DfuProtocol<MemoryLayout> {
+        &self.protocol
+    }
+
+    fn functional_descriptor(&self) -> &FunctionalDescriptor {
+        &self.descriptor
+    }
+}
