@@ -47,6 +47,75 @@ pub enum Command {
     Firmware(FirmwareCommand),
     /// Flash a build onto a camera and verify the version it reports afterwards.
     Flash(FlashArgs),
+    /// Quick check after an update: a short pose test, PASS or FAIL with the reason.
+    Verify(VerifyArgs),
+    /// Diagnose a camera that does not connect or no longer finds a pose.
+    Doctor(DoctorArgs),
+    /// Bring back a camera whose update was interrupted.
+    Recover(RecoverArgs),
+}
+
+/// `visreg verify`
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Example:
+  visreg verify --port /dev/ttyACM0
+
+Replays frames of the built-in qvga-basic dataset through the camera's own
+find_apriltags and scores tags and 3D pose against ground truth. Exit 0 PASS, 1 FAIL,
+2 could not run.")]
+pub struct VerifyArgs {
+    /// The camera's serial port.
+    #[arg(long)]
+    pub port: String,
+    /// Frames to replay.
+    #[arg(long, default_value_t = 12)]
+    pub frames: usize,
+    /// Deadline of the whole check, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub timeout_s: u64,
+}
+
+/// `visreg doctor`
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  visreg doctor
+  visreg doctor --port /dev/ttyACM0
+
+Names the state of each camera — none found, ST ROM DFU (bricked), bootloader waiting,
+firmware running (then a short pose check) — with the next step. Exit 0 when every camera
+is healthy, 1 when one is not, 2 when the doctor itself could not run.")]
+pub struct DoctorArgs {
+    /// Only this port.
+    #[arg(long)]
+    pub port: Option<String>,
+    /// Deadline of each pose check, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub timeout_s: u64,
+}
+
+/// `visreg recover`
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  visreg recover --port /dev/ttyACM0
+  visreg recover --port /dev/ttyACM0 --firmware 5.0.1
+
+For a camera left in its bootloader by an interrupted update: writes a known-good build
+(by default the newest without known defects), waits for it to boot, checks its version
+and its pose function. Without a port it explains the BOOT0 recovery of a camera that
+shows no port at all.")]
+pub struct RecoverArgs {
+    /// The camera's serial port.
+    #[arg(long)]
+    pub port: Option<String>,
+    /// Build to install.
+    #[arg(long)]
+    pub firmware: Option<String>,
+    /// A catalog file.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
 }
 
 /// `visreg flash`
@@ -139,7 +208,9 @@ Examples:
 
 The first line of stdout is the port to open (e.g. /dev/pts/4). Faults: corrupt=P and
 drop=P per byte, stall=DURATION@WHEN, disconnect@WHEN, seed=N; WHEN is a time since the
-first byte (3s, 500ms) or a count of bytes sent (200KB).")]
+first byte (3s, 500ms) or a count of bytes sent (200KB). power-loss@N cuts the power
+after N flash blocks of the next update (the camera comes back a second later, in its
+bootloader).")]
 pub struct SimArgs {
     /// Simulated firmware build from the catalog.
     #[arg(long, default_value = "5.0.0")]

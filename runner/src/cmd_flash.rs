@@ -47,7 +47,12 @@ pub fn run(args: FlashArgs) -> anyhow::Result<Outcome> {
         write: std::time::Duration::from_secs(args.timeout_s),
         ..FlashDeadlines::default()
     };
-    let v = flash_camera(t, &build, &writes, deadlines, events)?;
+    let v = flash_camera(t, &build, &writes, deadlines, events).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}\nthe camera may be left in its bootloader: `visreg doctor --port {0}` tells, `visreg recover --port {0}` repairs it",
+            args.port
+        )
+    })?;
     bar.finish_and_clear();
     println!(
         "flashed {} onto {}: the camera now reports firmware {}.{}.{} (verified)",

@@ -5,6 +5,7 @@ mod cli;
 mod cmd_dataset;
 mod cmd_detect;
 mod cmd_devices;
+mod cmd_doctor;
 mod cmd_eval;
 mod cmd_firmware;
 mod cmd_flash;
@@ -21,8 +22,7 @@ use clap::Parser;
 pub enum Outcome {
     /// Ran, nothing to flag.
     Clean,
-    /// Ran, found a regression (exit code 1). Used by `run` and `compare` later.
-    #[allow(dead_code)]
+    /// Ran, found a regression or an unhealthy camera (exit code 1).
     Regression,
 }
 
@@ -37,6 +37,9 @@ fn main() -> ExitCode {
         cli::Command::Devices(cmd) => cmd_devices::run(cmd),
         cli::Command::Firmware(cmd) => cmd_firmware::run(cmd),
         cli::Command::Flash(cmd) => cmd_flash::run(cmd),
+        cli::Command::Verify(cmd) => cmd_doctor::verify(cmd),
+        cli::Command::Doctor(cmd) => cmd_doctor::doctor(cmd),
+        cli::Command::Recover(cmd) => cmd_doctor::recover(cmd),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -686,3 +686,74 @@ fn flash_every_simulated_build_onto_visreg_sim_and_read_the_version_back() {
     let last = catalog.builds.last().unwrap();
     assert_eq!(v["devices"][0]["firmware"], last.version.as_str());
 }
+
+#[cfg(unix)]
+#[test]
+fn an_interrupted_flash_is_diagnosed_by_doctor_and_repaired_by_recover() {
+    let s = Sandbox::new();
+    let sim = SimProcess::start(&s, &["--firmware", "5.0.0", "--faults", "power-loss@5"]);
+    let (_, err) = s.expect(2, &["flash", "5.0.1", "--port", &sim.port]);
+    assert!(
+        err.contains("writing partition FIRMWARE") && err.contains("power lost"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("visreg doctor --port {}", sim.port)),
+        "{err}"
+    );
+    // The camera comes back a second later, in its bootloader: half an image is no firmware.
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    let (out, _) = s.expect(1, &["doctor", "--port", &sim.port]);
+    assert!(
+        out.contains("in its DFU bootloader (37C5:924A) and no firmware boots")
+            && out.contains("visreg recover"),
+        "{out}"
+    );
+    let (out, _) = s.expect(0, &["recover", "--port", &sim.port]);
+    assert!(
+        out.contains("recovered:") && out.contains("pose check passes"),
+        "{out}"
+    );
+    let (out, _) = s.expect(0, &["doctor", "--port", &sim.port]);
+    assert!(out.contains("healthy"), "{out}");
+}
+
+#[cfg(unix)]
+#[test]
+fn verify_passes_a_good_build_and_names_the_broken_pose() {
+    let s = Sandbox::new();
+    let sim = SimProcess::start(&s, &["--firmware", "5.0.1"]);
+    let (out, _) = s.expect(0, &["verify", "--port", &sim.port]);
+    assert!(out.contains("PASS"), "{out}");
+    let sim = SimProcess::start(&s, &["--firmware", "5.1.0-rc2"]);
+    let (out, _) = s.expect(1, &["verify", "--port", &sim.port]);
+    assert!(
+        out.contains("FAIL") && out.contains("no usable 3D pose"),
+        "{out}"
+    );
+    let (out, _) = s.expect(1, &["doctor", "--port", &sim.port]);
+    assert!(
+        out.contains("pose estimation is broken") && out.contains("visreg flash"),
+        "{out}"
+    );
+}
+
+#[test]
+fn doctor_with_no_camera_says_what_to_try() {
+    let s = Sandbox::new();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_visreg"))
+        .arg("doctor")
+        .env("VISREG_RUNTIME_DIR", s.path("empty-run"))
+        .env("VISREG_CACHE_DIR", s.path("cache"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // On a machine with a real OpenMV camera attached this test says nothing useful.
+    if text.contains("no camera found") {
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text.contains("data cable") && text.contains("Device Descriptor Request Failed"),
+            "{text}"
+        );
+    }
+}

@@ -29,6 +29,8 @@ pub struct FaultSpec {
     pub disconnect: Option<Trigger>,
     /// Seed of the byte faults.
     pub seed: u64,
+    /// Power fails after this many flash blocks are programmed (once).
+    pub power_loss_after_blocks: Option<u32>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -78,6 +80,13 @@ impl std::str::FromStr for FaultSpec {
                 spec.disconnect = Some(parse_trigger(at)?);
                 continue;
             }
+            if let Some(n) = item.strip_prefix("power-loss@") {
+                let blocks = n.strip_suffix("blocks").unwrap_or(n).parse().map_err(|_| {
+                    format!("power-loss@{n}: expected a count of flash blocks, e.g. power-loss@5")
+                })?;
+                spec.power_loss_after_blocks = Some(blocks);
+                continue;
+            }
             let (key, value) = item
                 .split_once('=')
                 .ok_or_else(|| format!("'{item}': expected key=value or disconnect@WHEN"))?;
@@ -91,7 +100,7 @@ impl std::str::FromStr for FaultSpec {
                 }
                 other => {
                     return Err(format!(
-                        "unknown fault '{other}' (known: corrupt=P, drop=P, stall=DUR@WHEN, disconnect@WHEN, seed=N; WHEN is a time like 3s or a byte count like 200KB)"
+                        "unknown fault '{other}' (known: corrupt=P, drop=P, stall=DUR@WHEN, disconnect@WHEN, power-loss@BLOCKS, seed=N; WHEN is a time like 3s or a byte count like 200KB)"
                     ))
                 }
             }
@@ -210,6 +219,8 @@ mod tests {
         );
         assert_eq!(s.disconnect, Some(Trigger::AfterBytes(200_000)));
         assert_eq!(s.seed, 4);
+        let p: FaultSpec = "power-loss@5".parse().unwrap();
+        assert_eq!(p.power_loss_after_blocks, Some(5));
         let e = "jitter=3".parse::<FaultSpec>().unwrap_err();
         assert!(
             e.contains("unknown fault 'jitter'") && e.contains("corrupt=P"),

@@ -156,6 +156,7 @@ impl VirtualUnit {
         stop: &AtomicBool,
     ) -> Result<ServeEnd, TransportError> {
         let mut running = self.boot();
+        let mut power_loss = faults.power_loss_after_blocks;
         serve_with(t, faults, stop, &mut |input, out| {
             let mut next: Option<Running> = None;
             match &mut running {
@@ -173,10 +174,13 @@ impl VirtualUnit {
                         match control {
                             Control::Boot => {
                                 tracing::info!("entering the DFU bootloader");
-                                self.flash
-                                    .lock()
-                                    .unwrap_or_else(|p| p.into_inner())
-                                    .enter_bootloader();
+                                let mut flash =
+                                    self.flash.lock().unwrap_or_else(|p| p.into_inner());
+                                flash.enter_bootloader();
+                                if let Some(n) = power_loss.take() {
+                                    flash.power_loss_after(n);
+                                }
+                                drop(flash);
                                 next = Some(Running::Bootloader { buf: Vec::new() });
                             }
                             Control::Reset => next = Some(self.boot()),

@@ -1,0 +1,241 @@
+//! `visreg verify`, `visreg doctor`, `visreg recover`: the user whose camera no longer
+//! connects or no longer finds a pose after an update. Each names the state the camera is
+//! in, in plain words, with the next step; no wait is without a deadline.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use visreg::check::{pose_check, PoseCheck};
+use visreg::client::probe;
+use visreg::dfu_tunnel::Tunnel;
+use visreg::discovery::{list_sims, usb_devices, DeviceState};
+use visreg::link::{SerialTransport, DEBUG_BAUD};
+use visreg_datasets::cache::ensure_preset;
+use visreg_datasets::{preset, Dataset};
+
+use crate::cli::{DoctorArgs, RecoverArgs, VerifyArgs};
+use crate::Outcome;
+
+fn check_dataset() -> anyhow::Result<Dataset> {
+    let p = preset::find("qvga-basic")?;
+    Ok(ensure_preset(p, preset::DEFAULT_SEED, &|_| {})?)
+}
+
+fn open(port: &str) -> anyhow::Result<SerialTransport> {
+    SerialTransport::open(port, DEBUG_BAUD).map_err(|e| {
+        anyhow::anyhow!("{port}: {e}\n(is another program, such as the OpenMV IDE, holding it? `visreg devices` lists the cameras)")
+    })
+}
+
+fn report(c: &PoseCheck) {
+    let m = &c.metrics;
+    println!(
+        "  firmware {}.{}.{} (protocol {}): {}/{} tags found in {} frames, {} with a 3D pose{}",
+        c.firmware[0],
+        c.firmware[1],
+        c.firmware[2],
+        c.protocol,
+        m.detected,
+        m.tags,
+        c.frames,
+        c.with_pose,
+        match (m.trans_err_pct_median, m.rot_err_deg_median) {
+            (Some(t), Some(r)) => format!("; pose error {t:.1} % of range, {r:.1}° (medians)"),
+            _ => String::new(),
+        }
+    );
+}
+
+pub fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
+    let ds = check_dataset()?;
+    let t = open(&args.port)?;
+    println!(
+        "verifying {}: replaying {} frames of {} through the camera's find_apriltags",
+        args.port, args.frames, ds.manifest.name
+    );
+    let c = pose_check(t, &ds, args.frames, Duration::from_secs(args.timeout_s))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.port))?;
+    report(&c);
+    if c.passed() {
+        println!("PASS: tags found and their 3D pose matches ground truth");
+        Ok(Outcome::Clean)
+    } else {
+        for p in &c.problems {
+            println!("FAIL: {p}");
+        }
+        Ok(Outcome::Regression)
+    }
+}
+
+/// The diagnosis of one port.
+fn diagnose_port(port: &str, timeout: Duration) -> anyhow::Result<bool> {
+    let mut t = open(port)?;
+    if probe(&mut t, Duration::from_millis(500)).is_ok() {
+        println!("{port}: firmware is running; checking its pose function…");
+        let ds = check_dataset()?;
+        return match pose_check(t, &ds, 8, timeout) {
+            Ok(c) => {
+                report(&c);
+                if c.passed() {
+                    println!("  healthy: tags and 3D pose are right. Next: `visreg run` to benchmark it.");
+                    Ok(true)
+                } else {
+                    for p in &c.problems {
+                        println!("  problem: {p}");
+                    }
+                    println!("  next: flash a known-good build (`visreg firmware list`, then `visreg flash BUILD --port {port}`)");
+                    Ok(false)
+                }
+            }
+            Err(e) => {
+                println!("  the firmware answers but the pose check could not run: {e}\n  next: power-cycle the camera and run `visreg doctor` again");
+                Ok(false)
+            }
+        };
+    }
+    let tunnel = Tunnel::new(
+        t,
+        Duration::from_millis(500),
+        std::time::Instant::now() + Duration::from_secs(2),
+    );
+    if let Ok((vid, pid)) = tunnel.identify() {
+        println!(
+            "{port}: the camera is in its DFU bootloader ({vid:04X}:{pid:04X}) and no firmware boots — an update was interrupted (power loss or unplugged mid-flash).\n  next: `visreg recover --port {port}` writes a known-good firmware and checks it"
+        );
+        return Ok(false);
+    }
+    println!(
+        "{port}: the port opens but nothing answers, neither firmware (protocol v1/v2) nor a bootloader.\n  next: unplug the camera, plug it in again (a data cable, no hub), and run `visreg doctor`; if it still says nothing, `visreg recover` explains the BOOT0 recovery"
+    );
+    Ok(false)
+}
+
+pub fn doctor(args: DoctorArgs) -> anyhow::Result<Outcome> {
+    let timeout = Duration::from_secs(args.timeout_s);
+    if let Some(port) = &args.port {
+        let ok = diagnose_port(port, timeout)?;
+        return Ok(if ok {
+            Outcome::Clean
+        } else {
+            Outcome::Regression
+        });
+    }
+    let usb = usb_devices().unwrap_or_else(|e| {
+        println!("USB: {e}");
+        Vec::new()
+    });
+    let sims = list_sims();
+    if usb.is_empty() && sims.is_empty() {
+        println!(
+            "no camera found: no OpenMV camera is on USB in any state (firmware, bootloader, ST ROM), and no virtual camera runs.\n  next: plug the camera in with a data cable (charge-only cables enumerate nothing), try another USB port without a hub; on Windows an \"Unknown USB Device (Device Descriptor Request Failed)\" means a cable or board fault. For a virtual camera, start `visreg sim`."
+        );
+        return Ok(Outcome::Regression);
+    }
+    let mut all_ok = true;
+    for d in &usb {
+        match (&d.identity.state, &d.port) {
+            (
+                DeviceState::Firmware | DeviceState::LegacyFirmware | DeviceState::ArduinoApp,
+                Some(port),
+            ) => all_ok &= diagnose_port(port, timeout)?,
+            _ => {
+                all_ok = false;
+                println!(
+                    "{:04X}:{:04X}: {}\n  next: {}",
+                    d.vid, d.pid, d.identity.description, d.identity.next_step
+                );
+            }
+        }
+    }
+    for s in &sims {
+        all_ok &= diagnose_port(&s.port, timeout)?;
+    }
+    Ok(if all_ok {
+        Outcome::Clean
+    } else {
+        Outcome::Regression
+    })
+}
+
+pub fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
+    let (cat, base) = crate::cmd_firmware::catalog(args.catalog.as_deref())?;
+    let build = match &args.firmware {
+        Some(b) => cat.build(b)?.clone(),
+        None => cat
+            .builds
+            .iter()
+            .rev()
+            .find(|b| {
+                b.sim.as_ref().is_none_or(|s| s.defects.is_empty())
+                    && b.protocol == visreg_firmware::catalog::Protocol::V2
+            })
+            .cloned()
+            .context("the catalog has no build without known defects; name one with --firmware")?,
+    };
+    let writes = build
+        .plan(&base)
+        .context("refusing to flash the recovery build")?;
+    let Some(port) = args.port.clone() else {
+        let st = usb_devices()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|d| d.identity.state == DeviceState::StRomDfu);
+        if st.is_some() {
+            bail!(
+                "the camera is in ST's ROM bootloader (0483:DF11): its own bootloader is gone. Writing it through ST's DfuSe ROM is not in this version of visreg yet; meanwhile: `dfu-util -w -d ,0483:df11 -a 0 -s 0x08000000 -D bootloader.bin` (a non-zero exit after the last block is normal), remove the BOOT0 jumper, reconnect, then `visreg recover --port PORT`"
+            );
+        }
+        bail!(
+            "give the camera's port with --port (see `visreg devices`). If no port appears at all: power the camera off, connect BOOT0 to 3.3 V (the jumper next to the SD card slot), power it on — it then shows as 0483:DF11 in `visreg devices`"
+        );
+    };
+    let mut t = open(&port)?;
+    if probe(&mut t, Duration::from_millis(500)).is_ok() {
+        println!("{port}: firmware is running; nothing to recover. To change builds: `visreg flash BUILD --port {port}`; to check it: `visreg verify --port {port}`");
+        return Ok(Outcome::Clean);
+    }
+    println!(
+        "{port}: recovering with {} ({})",
+        build.name,
+        if build.notes.is_empty() {
+            "the newest build without known defects"
+        } else {
+            &build.notes
+        }
+    );
+    let events = std::sync::Arc::new(|e: visreg::flash::FlashEvent| match e {
+        visreg::flash::FlashEvent::Step(s) => eprintln!("  {s}"),
+        visreg::flash::FlashEvent::Waiting { what, left } => eprintln!(
+            "  waiting for {what}: {:.0} s left",
+            left.as_secs_f64().ceil()
+        ),
+        visreg::flash::FlashEvent::Progress(_) => {}
+    });
+    let v = visreg::flash::flash_camera(
+        t,
+        &build,
+        &writes,
+        visreg::flash::FlashDeadlines::default(),
+        events,
+    )?;
+    println!(
+        "  firmware {}.{}.{} is back; checking its pose function…",
+        v[0], v[1], v[2]
+    );
+    let ds = check_dataset()?;
+    let c = pose_check(open(&port)?, &ds, 8, Duration::from_secs(30))
+        .map_err(|e| anyhow::anyhow!("{port}: {e}"))?;
+    report(&c);
+    if c.passed() {
+        println!(
+            "recovered: {port} runs {} and its pose check passes",
+            build.name
+        );
+        Ok(Outcome::Clean)
+    } else {
+        for p in &c.problems {
+            println!("FAIL: {p}");
+        }
+        Ok(Outcome::Regression)
+    }
+}
