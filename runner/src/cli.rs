@@ -66,8 +66,11 @@ find_apriltags and scores tags and 3D pose against ground truth. Exit 0 PASS, 1 
 2 could not run.")]
 pub struct VerifyArgs {
     /// The camera's serial port.
-    #[arg(long)]
-    pub port: String,
+    #[arg(long, required_unless_present = "serial")]
+    pub port: Option<String>,
+    /// The camera's USB serial number instead of its port.
+    #[arg(long, conflicts_with = "port")]
+    pub serial: Option<String>,
     /// Frames to replay.
     #[arg(long, default_value_t = 12)]
     pub frames: usize,
@@ -90,6 +93,9 @@ pub struct DoctorArgs {
     /// Only this port.
     #[arg(long)]
     pub port: Option<String>,
+    /// Only the camera with this USB serial number.
+    #[arg(long, conflicts_with = "port")]
+    pub serial: Option<String>,
     /// Deadline of each pose check, seconds.
     #[arg(long, default_value_t = 60)]
     pub timeout_s: u64,
@@ -110,6 +116,9 @@ pub struct RecoverArgs {
     /// The camera's serial port.
     #[arg(long)]
     pub port: Option<String>,
+    /// The camera's USB serial number instead of its port.
+    #[arg(long, conflicts_with = "port")]
+    pub serial: Option<String>,
     /// Build to install.
     #[arg(long)]
     pub firmware: Option<String>,
@@ -132,8 +141,11 @@ pub struct FlashArgs {
     /// Build name from the catalog.
     pub build: String,
     /// The camera's serial port (see `visreg devices`).
-    #[arg(long)]
-    pub port: String,
+    #[arg(long, required_unless_present = "serial")]
+    pub port: Option<String>,
+    /// The camera's USB serial number instead of its port.
+    #[arg(long, conflicts_with = "port")]
+    pub serial: Option<String>,
     /// A catalog file of your own builds.
     #[arg(long)]
     pub catalog: Option<PathBuf>,

@@ -16,6 +16,17 @@ use visreg_datasets::{preset, Dataset};
 use crate::cli::{DoctorArgs, RecoverArgs, VerifyArgs};
 use crate::Outcome;
 
+/// The port from `--port`, or from `--serial` through discovery.
+pub fn port_arg(port: Option<String>, serial: Option<&str>) -> anyhow::Result<Option<String>> {
+    match (port, serial) {
+        (Some(p), _) => Ok(Some(p)),
+        (None, Some(s)) => visreg::discovery::port_of_serial(s)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!(e)),
+        (None, None) => Ok(None),
+    }
+}
+
 fn check_dataset() -> anyhow::Result<Dataset> {
     let p = preset::find("qvga-basic")?;
     Ok(ensure_preset(p, preset::DEFAULT_SEED, &|_| {})?)
@@ -47,14 +58,16 @@ fn report(c: &PoseCheck) {
 }
 
 pub fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
+    let port =
+        port_arg(args.port.clone(), args.serial.as_deref())?.context("give --port or --serial")?;
     let ds = check_dataset()?;
-    let t = open(&args.port)?;
+    let t = open(&port)?;
     println!(
-        "verifying {}: replaying {} frames of {} through the camera's find_apriltags",
-        args.port, args.frames, ds.manifest.name
+        "verifying {port}: replaying {} frames of {} through the camera's find_apriltags",
+        args.frames, ds.manifest.name
     );
     let c = pose_check(t, &ds, args.frames, Duration::from_secs(args.timeout_s))
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.port))?;
+        .map_err(|e| anyhow::anyhow!("{port}: {e}"))?;
     report(&c);
     if c.passed() {
         println!("PASS: tags found and their 3D pose matches ground truth");
@@ -112,8 +125,8 @@ fn diagnose_port(port: &str, timeout: Duration) -> anyhow::Result<bool> {
 
 pub fn doctor(args: DoctorArgs) -> anyhow::Result<Outcome> {
     let timeout = Duration::from_secs(args.timeout_s);
-    if let Some(port) = &args.port {
-        let ok = diagnose_port(port, timeout)?;
+    if let Some(port) = port_arg(args.port.clone(), args.serial.as_deref())? {
+        let ok = diagnose_port(&port, timeout)?;
         return Ok(if ok {
             Outcome::Clean
         } else {
@@ -175,7 +188,7 @@ pub fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
     let writes = build
         .plan(&base)
         .context("refusing to flash the recovery build")?;
-    let Some(port) = args.port.clone() else {
+    let Some(port) = port_arg(args.port.clone(), args.serial.as_deref())? else {
         let st = usb_devices()
             .unwrap_or_default()
             .into_iter()

@@ -19,10 +19,12 @@ pub fn run(args: FlashArgs) -> anyhow::Result<Outcome> {
     // Everything a camera must not receive is refused here, before the port is opened.
     let writes = build.plan(&base).context("refusing to flash")?;
     let total: u64 = writes.iter().map(|w| w.data.len() as u64).sum();
-    let t = SerialTransport::open(&args.port, DEBUG_BAUD).map_err(|e| {
+    let port = crate::cmd_doctor::port_arg(args.port.clone(), args.serial.as_deref())?
+        .context("give --port or --serial")?;
+    let t = SerialTransport::open(&port, DEBUG_BAUD).map_err(|e| {
         anyhow::anyhow!(
             "{}: {e}\n(run `visreg devices` to see the cameras and their ports)",
-            args.port
+            port
         )
     })?;
     let bar = ProgressBar::new(total);
@@ -50,13 +52,13 @@ pub fn run(args: FlashArgs) -> anyhow::Result<Outcome> {
     let v = flash_camera(t, &build, &writes, deadlines, events).map_err(|e| {
         anyhow::anyhow!(
             "{e}\nthe camera may be left in its bootloader: `visreg doctor --port {0}` tells, `visreg recover --port {0}` repairs it",
-            args.port
+            port
         )
     })?;
     bar.finish_and_clear();
     println!(
         "flashed {} onto {}: the camera now reports firmware {}.{}.{} (verified)",
-        build.name, args.port, v[0], v[1], v[2]
+        build.name, port, v[0], v[1], v[2]
     );
     Ok(Outcome::Clean)
 }

@@ -757,3 +757,32 @@ fn doctor_with_no_camera_says_what_to_try() {
         );
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_camera_can_be_named_by_its_serial_number() {
+    let s = Sandbox::new();
+    let sim = SimProcess::start(&s, &["--firmware", "5.0.0", "--preset", "qqvga"]);
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_visreg"))
+            .args(args)
+            .env("VISREG_RUNTIME_DIR", s.path("run"))
+            .env("VISREG_CACHE_DIR", s.path("cache"))
+            .output()
+            .unwrap()
+    };
+    let v: Value = serde_json::from_slice(&run(&["devices", "--json"]).stdout).unwrap();
+    let serial = v["devices"][0]["serial"].as_str().unwrap().to_string();
+    assert_eq!(v["devices"][0]["port"], sim.port.as_str());
+    let out = run(&["verify", "--serial", &serial, "--frames", "4"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("verifying {}", sim.port)));
+    let out = run(&["verify", "--serial", "NOPE"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no camera with serial NOPE"));
+}
