@@ -315,6 +315,32 @@ pub fn list_sims() -> Vec<SimInfo> {
     out
 }
 
+/// The serial port of the camera with USB serial number `serial` (a USB camera with a
+/// port, or a running virtual camera). Errors say what was found instead.
+pub fn port_of_serial(serial: &str) -> Result<String, String> {
+    let mut hits: Vec<String> = usb_devices()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| {
+            d.serial
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case(serial))
+        })
+        .filter_map(|d| d.port)
+        .collect();
+    hits.extend(
+        list_sims()
+            .into_iter()
+            .filter(|s| s.serial.eq_ignore_ascii_case(serial))
+            .map(|s| s.port),
+    );
+    match hits.len() {
+        1 => Ok(hits.remove(0)),
+        0 => Err(format!("no camera with serial {serial} has a serial port (is it in its bootloader? `visreg devices` lists every state)")),
+        _ => Err(format!("{} cameras report serial {serial}: {}; pass --port", hits.len(), hits.join(", "))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,31 +415,5 @@ mod tests {
         std::fs::create_dir_all(dev.join("1-1:1.1")).unwrap();
         assert_eq!(tty_of(&dev), Some("/dev/ttyACM3".into()));
         assert_eq!(tty_of(&dir.path().join("missing")), None);
-    }
-}
-
-/// The serial port of the camera with USB serial number `serial` (a USB camera with a
-/// port, or a running virtual camera). Errors say what was found instead.
-pub fn port_of_serial(serial: &str) -> Result<String, String> {
-    let mut hits: Vec<String> = usb_devices()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|d| {
-            d.serial
-                .as_deref()
-                .is_some_and(|s| s.eq_ignore_ascii_case(serial))
-        })
-        .filter_map(|d| d.port)
-        .collect();
-    hits.extend(
-        list_sims()
-            .into_iter()
-            .filter(|s| s.serial.eq_ignore_ascii_case(serial))
-            .map(|s| s.port),
-    );
-    match hits.len() {
-        1 => Ok(hits.remove(0)),
-        0 => Err(format!("no camera with serial {serial} has a serial port (is it in its bootloader? `visreg devices` lists every state)")),
-        _ => Err(format!("{} cameras report serial {serial}: {}; pass --port", hits.len(), hits.join(", "))),
     }
 }
