@@ -210,7 +210,20 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
                 "firmware {}.{}.{} running: entering the bootloader",
                 v[0], v[1], v[2]
             )));
-            c.reset_to_bootloader().map_err(|e| fail(e.to_string()))?
+            // A 4.x camera reboots into its legacy CDC bootloader on the same port.
+            let mut t = c.reset_to_bootloader().map_err(|e| fail(e.to_string()))?;
+            on_event(FlashEvent::Step(format!(
+                "writing FIRMWARE through the legacy CDC bootloader ({} bytes)",
+                writes.iter().map(|w| w.data.len()).sum::<usize>()
+            )));
+            let ev = on_event.clone();
+            crate::flash_cdc::flash_cdc(
+                &mut t,
+                writes,
+                Instant::now() + deadlines.write,
+                &move |p| ev(FlashEvent::Progress(p)),
+            )?;
+            return wait_for_firmware(t, build, &port, deadlines, &on_event);
         }
         // No firmware answers: perhaps the bootloader is already waiting.
         Err(_) => t,
@@ -253,7 +266,28 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
         |alt| TunnelDfuIo::open(&tunnel, alt),
         Arc::new(move |p| ev(FlashEvent::Progress(p))),
     )?;
-    let mut t = tunnel.into_inner();
+    let t = tunnel.into_inner();
+    wait_for_firmware(t, build, &port, deadlines, &on_event)
+}
+
+/// After a reset: waits (with a visible countdown) for the firmware to answer and checks
+/// that it reports the build's version.
+fn wait_for_firmware<T: visreg_firmware::transport::Transport>(
+    mut t: T,
+    build: &visreg_firmware::catalog::Build,
+    port: &str,
+    deadlines: FlashDeadlines,
+    on_event: &Arc<dyn Fn(FlashEvent) + Send + Sync>,
+) -> Result<[u8; 3], FlashError> {
+    use std::time::{Duration, Instant};
+
+    use crate::client::{
+        probe,
+        v2::{V2Client, V2Options},
+        Probed,
+    };
+
+    let fail = |m: String| FlashError::Plan(format!("{port}: {m}"));
     let until = Instant::now() + deadlines.reboot;
     loop {
         on_event(FlashEvent::Waiting {
@@ -263,9 +297,9 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
         match probe(&mut t, Duration::from_millis(300)) {
             Ok(Probed::V2) => {
                 let c = V2Client::connect(t, V2Options::default()).map_err(|e| fail(e.to_string()))?;
-                return verify_version(build, c.version.firmware, &port);
+                return verify_version(build, c.version.firmware, port);
             }
-            Ok(Probed::V1(v)) => return verify_version(build, [v[0] as u8, v[1] as u8, v[2] as u8], &port),
+            Ok(Probed::V1(v)) => return verify_version(build, [v[0] as u8, v[1] as u8, v[2] as u8], port),
             Err(_) if Instant::now() < until => continue,
             Err(e) => {
                 return Err(fail(format!(

@@ -8,5 +8,6 @@ pub mod client;
 pub mod dfu_tunnel;
 pub mod discovery;
 pub mod flash;
+pub mod flash_cdc;
 pub mod link;
 pub mod workload;

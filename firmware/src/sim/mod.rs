@@ -3,6 +3,7 @@
 //! scripts, and the wire protocols v1 and v2 — served over any [`crate::transport`].
 
 pub mod bootloader;
+pub mod cdc_bootloader;
 pub mod device;
 pub mod engine;
 pub mod faults;

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use visreg_datasets::Dataset;
 
 use crate::board::OPENMV_VID;
-use crate::catalog::{Catalog, Protocol, SIM_IMAGE_PAYLOAD};
+use crate::catalog::{Catalog, Flasher, Protocol, SIM_IMAGE_PAYLOAD};
 use crate::protocol::vusb::{self, kind, status, Reply};
 use crate::sim::bootloader::{sim_image, DfuSimError, DfuTiming, Mode, VirtualBootloader};
+use crate::sim::cdc_bootloader::{CdcBootloader, CdcControl};
 use crate::sim::device::{VirtualCamera, VirtualSensor};
 use crate::sim::faults::FaultSpec;
 use crate::sim::serve::{serve_with, Flow, ServeEnd};
@@ -43,6 +44,9 @@ enum Running {
     },
     Bootloader {
         buf: Vec<u8>,
+    },
+    CdcBootloader {
+        state: CdcBootloader,
     },
     Off {
         since: Instant,
@@ -173,7 +177,7 @@ impl VirtualUnit {
                         };
                         match control {
                             Control::Boot => {
-                                tracing::info!("entering the DFU bootloader");
+                                tracing::info!("entering the bootloader");
                                 let mut flash =
                                     self.flash.lock().unwrap_or_else(|p| p.into_inner());
                                 flash.enter_bootloader();
@@ -181,7 +185,14 @@ impl VirtualUnit {
                                     flash.power_loss_after(n);
                                 }
                                 drop(flash);
-                                next = Some(Running::Bootloader { buf: Vec::new() });
+                                // A 4.x camera has the legacy CDC bootloader, a 5.x one the DFU bootloader.
+                                next = Some(if cam.build().flasher() == Flasher::CdcBootloader {
+                                    Running::CdcBootloader {
+                                        state: CdcBootloader::new(),
+                                    }
+                                } else {
+                                    Running::Bootloader { buf: Vec::new() }
+                                });
                             }
                             Control::Reset => next = Some(self.boot()),
                             Control::Continue => {}
@@ -220,6 +231,16 @@ impl VirtualUnit {
                         if is_reset {
                             next = Some(self.boot());
                             break;
+                        }
+                    }
+                }
+                Running::CdcBootloader { state } => {
+                    if let Some(data) = input {
+                        let mut flash = self.flash.lock().unwrap_or_else(|p| p.into_inner());
+                        if state.on_bytes(&mut flash, data, out) == CdcControl::Boot {
+                            flash.reset();
+                            drop(flash);
+                            next = Some(self.boot());
                         }
                     }
                 }
