@@ -122,6 +122,9 @@ pub struct RecoverArgs {
     /// Build to install.
     #[arg(long)]
     pub firmware: Option<String>,
+    /// The OpenMV bootloader image to write when the camera is in ST's ROM DFU.
+    #[arg(long)]
+    pub bootloader: Option<PathBuf>,
     /// A catalog file.
     #[arg(long)]
     pub catalog: Option<PathBuf>,
@@ -242,6 +245,9 @@ pub struct SimArgs {
     /// Seed of the simulated latency noise (vary it to get run-to-run noise).
     #[arg(long, default_value_t = 1)]
     pub run_seed: u64,
+    /// Start bricked: bootloader and firmware erased, BOOT0 jumpered (ST's ROM DFU answers).
+    #[arg(long)]
+    pub bricked: bool,
 }
 
 /// `visreg dataset …`

@@ -111,6 +111,12 @@ fn diagnose_port(port: &str, timeout: Duration) -> anyhow::Result<bool> {
         Duration::from_millis(500),
         std::time::Instant::now() + Duration::from_secs(2),
     );
+    if let Ok((0x0483, 0xDF11)) = tunnel.identify() {
+        println!(
+            "{port}: the camera is in ST's ROM bootloader (0483:DF11): its own bootloader is gone or BOOT0 is jumpered — it is bricked, but recoverable.\n  next: `visreg recover --port {port}` writes the bootloader through the ROM, then the firmware"
+        );
+        return Ok(false);
+    }
     if let Ok((vid, pid)) = tunnel.identify() {
         println!(
             "{port}: the camera is in its DFU bootloader ({vid:04X}:{pid:04X}) and no firmware boots — an update was interrupted (power loss or unplugged mid-flash).\n  next: `visreg recover --port {port}` writes a known-good firmware and checks it"
@@ -216,6 +222,40 @@ pub fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
             &build.notes
         }
     );
+    // A camera in ST's ROM DFU gets its bootloader back first.
+    let tunnel = Tunnel::new(
+        t,
+        Duration::from_millis(500),
+        std::time::Instant::now() + Duration::from_secs(120),
+    );
+    let t = if let Ok((0x0483, 0xDF11)) = tunnel.identify() {
+        let image = match &args.bootloader {
+            Some(f) => std::fs::read(f)
+                .with_context(|| format!("reading the bootloader image {}", f.display()))?,
+            // Only a virtual camera answers through this port in ROM mode: give it its own.
+            None => visreg_firmware::sim::bootloader::sim_bootloader_image(build.board),
+        };
+        println!("  the camera is in ST's ROM DFU: writing the OpenMV bootloader ({} bytes) at 0x08000000 through DfuSe", image.len());
+        visreg::flash::flash_st_rom(&tunnel, &image, std::sync::Arc::new(|_| {}))?;
+        println!("  the ROM left DFU without answering its last status — normal for ST's ROM.\n  now remove the BOOT0 jumper and reconnect the camera");
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            match tunnel.identify() {
+                Ok((0x0483, 0xDF11)) | Err(_) if std::time::Instant::now() < until => {
+                    eprintln!("  waiting for the OpenMV bootloader: {:.0} s left", until.saturating_duration_since(std::time::Instant::now()).as_secs_f64().ceil());
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Ok((vid, pid)) if (vid, pid) != (0x0483, 0xDF11) => {
+                    println!("  the OpenMV bootloader is back ({vid:04X}:{pid:04X})");
+                    break;
+                }
+                _ => bail!("{port}: the OpenMV bootloader did not appear within 60 s: check that the BOOT0 jumper is off and reconnect the camera"),
+            }
+        }
+        tunnel.into_inner()
+    } else {
+        tunnel.into_inner()
+    };
     let events = std::sync::Arc::new(|e: visreg::flash::FlashEvent| match e {
         visreg::flash::FlashEvent::Step(s) => eprintln!("  {s}"),
         visreg::flash::FlashEvent::Waiting { what, left } => eprintln!(

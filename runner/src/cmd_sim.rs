@@ -47,6 +47,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<Outcome> {
         args.run_seed,
     )
     .map_err(|e| anyhow::anyhow!(e))?;
+    if args.bricked {
+        unit.brick();
+    }
     let mut pty = PtyDevice::open().context("opening a pseudo-terminal for the virtual camera")?;
     let port = pty.path().display().to_string();
     let stop = Arc::new(AtomicBool::new(false));
@@ -69,8 +72,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<Outcome> {
     println!("{port}");
     std::io::stdout().flush()?;
     eprintln!(
-        "virtual camera: OpenMV {} running firmware {} (protocol {}), serial {}, sensor showing {}{}\nopen {port} at 921600 baud; Ctrl-C stops",
+        "virtual camera: OpenMV {} {} firmware {} (protocol {}), serial {}, sensor showing {}{}\nopen {port} at 921600 baud; Ctrl-C stops",
         build.board,
+        if args.bricked { "BRICKED (ST ROM DFU, BOOT0 set); was running" } else { "running" },
         build.name,
         build.protocol,
         serial,

@@ -206,3 +206,33 @@ impl<T: Transport> DfuIo for TunnelDfuIo<'_, T> {
         &self.descriptor
     }
 }
+
+impl<'a, T: Transport> TunnelDfuIo<'a, T> {
+    /// I/O for ST's ROM system DFU (DfuSe, alt 0 = internal flash): 2048-byte transfers,
+    /// the H7's memory layout, leaves DFU after the download (will detach).
+    pub fn open_st_rom(tunnel: &'a Tunnel<T>) -> Result<Self, TunnelError> {
+        tunnel.call(Request {
+            kind: kind::SET_ALT,
+            request: 0,
+            value: 0,
+            length: 0,
+            data: vec![],
+        })?;
+        Ok(TunnelDfuIo {
+            tunnel,
+            descriptor: FunctionalDescriptor {
+                can_download: true,
+                can_upload: true,
+                manifestation_tolerant: false,
+                will_detach: true,
+                detach_timeout: 255,
+                transfer_size: visreg_firmware::sim::bootloader::ST_ROM_TRANSFER as u16,
+                dfu_version: (0x01, 0x1a),
+            },
+            protocol: DfuProtocol::new(
+                visreg_firmware::sim::bootloader::ST_ROM_LAYOUT,
+                (0x01, 0x1a),
+            )?,
+        })
+    }
+}

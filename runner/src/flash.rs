@@ -328,3 +328,43 @@ fn verify_version(
         )))
     }
 }
+
+/// Writes an OpenMV bootloader image at 0x08000000 through ST's ROM system DFU (DfuSe) on
+/// `tunnel`. The ROM leaves DFU after the last block without answering its final status;
+/// as dfu-util users are told, an error at that point — once every byte was written — is
+/// the normal end, not a failure.
+pub fn flash_st_rom<T: visreg_firmware::transport::Transport>(
+    tunnel: &crate::dfu_tunnel::Tunnel<T>,
+    image: &[u8],
+    on_progress: Arc<dyn Fn(FlashProgress) + Send + Sync>,
+) -> Result<(), FlashError> {
+    let io = crate::dfu_tunnel::TunnelDfuIo::open_st_rom(tunnel).map_err(|e| FlashError::Open {
+        partition: "BOOTLOADER",
+        alt: 0,
+        message: e.to_string(),
+    })?;
+    let total = image.len() as u64;
+    let done = Arc::new(AtomicU64::new(0));
+    let mut dfu = DfuSync::new(io);
+    {
+        let (done, on_progress) = (done.clone(), on_progress.clone());
+        dfu.with_progress(move |n| {
+            if n > 0 {
+                let d = done.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+                on_progress(FlashProgress {
+                    partition: "BOOTLOADER",
+                    done: d,
+                    total,
+                });
+            }
+        });
+    }
+    match dfu.download_from_slice(image) {
+        Ok(_) => Ok(()),
+        Err(_) if done.load(Ordering::Relaxed) == total => Ok(()),
+        Err(e) => Err(FlashError::Download {
+            partition: "BOOTLOADER",
+            message: e.to_string(),
+        }),
+    }
+}

@@ -786,3 +786,26 @@ fn a_camera_can_be_named_by_its_serial_number() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no camera with serial NOPE"));
 }
+
+#[cfg(unix)]
+#[test]
+fn a_bricked_camera_is_recovered_through_st_rom_dfu() {
+    let s = Sandbox::new();
+    let sim = SimProcess::start(&s, &["--bricked", "--preset", "qqvga"]);
+    let (out, _) = s.expect(1, &["doctor", "--port", &sim.port]);
+    assert!(
+        out.contains("ST's ROM bootloader (0483:DF11)") && out.contains("visreg recover"),
+        "{out}"
+    );
+    let (out, _) = s.expect(0, &["recover", "--port", &sim.port]);
+    assert!(
+        out.contains("through DfuSe") && out.contains("normal for ST's ROM"),
+        "{out}"
+    );
+    assert!(
+        out.contains("remove the BOOT0 jumper") && out.contains("recovered:"),
+        "{out}"
+    );
+    let (out, _) = s.expect(0, &["doctor", "--port", &sim.port]);
+    assert!(out.contains("healthy"), "{out}");
+}

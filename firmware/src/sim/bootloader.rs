@@ -24,6 +24,11 @@ use crate::image::{partitions, Partition};
 
 /// Transfer size of the OpenMV DFU bootloader.
 pub const BLOCK: usize = 4096;
+/// Transfer size of ST's ROM DFU.
+pub const ST_ROM_TRANSFER: usize = 2048;
+/// The interface string ST's ROM reports for the internal flash of an STM32H7 (DfuSe
+/// memory layout: 16 sectors of 128 KiB, erasable and writable).
+pub const ST_ROM_LAYOUT: &str = "@Internal Flash  /0x08000000/16*128Kg";
 /// Magic at the start of a simulated firmware image.
 pub const SIM_MAGIC: &[u8; 16] = b"VISREG-SIMFW\0\0\0\x01";
 /// Header length of a simulated firmware image.
@@ -51,6 +56,36 @@ pub fn sim_image(build: &Build, payload_len: usize) -> Vec<u8> {
     out.resize(SIM_HEADER, 0);
     out.extend_from_slice(&payload);
     out
+}
+
+/// Magic at the start of a simulated OpenMV bootloader image.
+pub const SIM_BL_MAGIC: &[u8; 16] = b"VISREG-SIMBL\0\0\0\x01";
+
+/// The image of a simulated OpenMV bootloader for `board`: magic, board PID, payload
+/// length and CRC, then 16 KiB of deterministic payload.
+pub fn sim_bootloader_image(board: Board) -> Vec<u8> {
+    let mut payload = vec![0u8; 16 * 1024];
+    ChaCha8Rng::seed_from_u64(u64::from(board.firmware_pid())).fill_bytes(&mut payload);
+    let mut out = SIM_BL_MAGIC.to_vec();
+    out.extend_from_slice(&board.firmware_pid().to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crate::image::dfuse::dfu_crc(&payload).to_le_bytes());
+    out.resize(64, 0);
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// Whether a BOOTLOADER partition holds an intact simulated bootloader.
+pub fn bootloader_valid(partition: &[u8]) -> bool {
+    if partition.len() < 64 || &partition[..16] != SIM_BL_MAGIC {
+        return false;
+    }
+    let len =
+        u32::from_le_bytes([partition[18], partition[19], partition[20], partition[21]]) as usize;
+    let crc = u32::from_le_bytes([partition[22], partition[23], partition[24], partition[25]]);
+    partition
+        .get(64..64 + len)
+        .is_some_and(|p| crate::image::dfuse::dfu_crc(p) == crc)
 }
 
 /// The build name in a partition holding a complete, intact simulated image.
@@ -142,6 +177,10 @@ pub enum Mode {
     Firmware(String),
     /// Unpowered (after a power loss, until power returns).
     Off,
+    /// ST's ROM system DFU (BOOT0 jumpered at power-on).
+    StRom,
+    /// No USB identity at all: the bootloader is gone and BOOT0 is not set.
+    Dead,
 }
 
 /// The virtual camera's flash and bootloader.
@@ -157,16 +196,27 @@ pub struct VirtualBootloader {
     pub stats: DfuStats,
     power_loss_after_blocks: Option<u32>,
     mode: Mode,
+    /// The BOOT0 jumper: at power-on the MCU starts ST's ROM bootloader.
+    pub boot0: bool,
+    rom_address: u32,
 }
 
 impl VirtualBootloader {
-    /// A camera of `board` in its bootloader with empty (erased) flash.
+    /// A camera of `board` in its bootloader: its bootloader installed, the rest erased.
     pub fn new(board: Board, timing: DfuTiming) -> Self {
         VirtualBootloader {
             board,
+            // Factory state: the board's bootloader installed, everything else erased.
             parts: partitions(board)
                 .into_iter()
-                .map(|p| (p, Vec::new()))
+                .map(|p| {
+                    let contents = if p.name == "BOOTLOADER" {
+                        sim_bootloader_image(board)
+                    } else {
+                        Vec::new()
+                    };
+                    (p, contents)
+                })
                 .collect(),
             alt: 0,
             state: State::Idle,
@@ -176,6 +226,8 @@ impl VirtualBootloader {
             stats: DfuStats::default(),
             power_loss_after_blocks: None,
             mode: Mode::Bootloader,
+            boot0: false,
+            rom_address: 0x0800_0000,
         }
     }
 
@@ -216,10 +268,146 @@ impl VirtualBootloader {
         self.status = 0;
         self.pending_block = None;
         self.power_loss_after_blocks = None;
-        self.mode = match self.partition("FIRMWARE").and_then(installed_build) {
-            Some(b) => Mode::Firmware(b),
-            None => Mode::Bootloader,
+        let bootloader_ok = self.partition("BOOTLOADER").is_some_and(bootloader_valid);
+        self.mode = if self.boot0 {
+            Mode::StRom
+        } else if !bootloader_ok {
+            Mode::Dead
+        } else {
+            match self.partition("FIRMWARE").and_then(installed_build) {
+                Some(b) => Mode::Firmware(b),
+                None => Mode::Bootloader,
+            }
         };
+    }
+
+    /// Writes `data` at absolute `address` of the internal flash (ST's ROM writes by
+    /// address, not by partition).
+    fn write_at(&mut self, address: u32, data: &[u8]) -> Result<(), u8> {
+        let (part, contents) = self
+            .parts
+            .iter_mut()
+            .find(|(p, _)| {
+                address >= p.start
+                    && u64::from(address) + data.len() as u64
+                        <= u64::from(p.start) + u64::from(p.size)
+            })
+            .ok_or(8u8)?;
+        let off = (address - part.start) as usize;
+        if contents.len() < off + data.len() {
+            contents.resize(off + data.len(), 0xFF);
+        }
+        contents[off..off + data.len()].copy_from_slice(data);
+        Ok(())
+    }
+
+    /// Erases `len` bytes at absolute `address`.
+    fn erase_at(&mut self, address: u32, len: u32) {
+        for (p, contents) in &mut self.parts {
+            let (a, b) = (address.max(p.start), (address + len).min(p.start + p.size));
+            if a < b {
+                let (from, to) = ((a - p.start) as usize, (b - p.start) as usize);
+                if from < contents.len() {
+                    let end = to.min(contents.len());
+                    contents[from..end].fill(0xFF);
+                }
+            }
+        }
+    }
+
+    /// ST's ROM system DFU (DfuSe): control transfers while in [`Mode::StRom`]. Block 0
+    /// carries commands (0x21 set address, 0x41 erase page); blocks n ≥ 2 write at the
+    /// address pointer + (n − 2) × 2048. A zero-length DNLOAD leaves DFU: the ROM jumps to
+    /// the new bootloader without answering the last GETSTATUS.
+    pub fn rom_control_out(
+        &mut self,
+        request: u8,
+        value: u16,
+        data: &[u8],
+    ) -> Result<usize, DfuSimError> {
+        match request {
+            1 if data.is_empty() => {
+                self.state = State::ManifestSync;
+                Ok(0)
+            }
+            1 if value == 0 => {
+                match (data.first(), data.len()) {
+                    (Some(0x21), 5) => {
+                        self.rom_address = u32::from_le_bytes([data[1], data[2], data[3], data[4]])
+                    }
+                    (Some(0x41), 5) => {
+                        let a = u32::from_le_bytes([data[1], data[2], data[3], data[4]]);
+                        self.erase_at(a, 128 * 1024); // the H7's sectors are 128 KiB
+                    }
+                    (Some(0x41), 1) => {
+                        for (_, c) in &mut self.parts {
+                            c.clear();
+                        }
+                    }
+                    _ => {
+                        self.fail(14);
+                        return Err(DfuSimError::Stall("unknown DfuSe command"));
+                    }
+                }
+                self.state = State::DnloadSync;
+                Ok(data.len())
+            }
+            1 => {
+                self.usb_time(data.len());
+                let addr = self.rom_address + u32::from(value - 2) * ST_ROM_TRANSFER as u32;
+                if let Err(code) = self.write_at(addr, data) {
+                    self.fail(code);
+                } else {
+                    self.stats.blocks += 1;
+                    self.stats.bytes += data.len() as u64;
+                    self.state = State::DnloadSync;
+                }
+                Ok(data.len())
+            }
+            4 | 6 => {
+                self.status = 0;
+                self.state = State::Idle;
+                Ok(0)
+            }
+            _ => Err(DfuSimError::Stall("unsupported request")),
+        }
+    }
+
+    /// ST's ROM: control transfers to the host.
+    pub fn rom_control_in(&mut self, request: u8, buf: &mut [u8]) -> Result<usize, DfuSimError> {
+        match request {
+            3 => {
+                let mut poll = 0u32;
+                match self.state {
+                    State::DnloadSync => {
+                        self.state = State::DnBusy;
+                        poll = self.timing.program_block_ms;
+                    }
+                    State::DnBusy => self.state = State::DnloadIdle,
+                    State::ManifestSync => {
+                        // The ROM leaves DFU and starts the new bootloader: no answer. The
+                        // user removes the BOOT0 jumper as `visreg recover` asks.
+                        self.boot0 = false;
+                        self.reset();
+                        return Err(DfuSimError::Gone);
+                    }
+                    _ => {}
+                }
+                self.stats.waiting += Duration::from_millis(u64::from(poll));
+                let p = poll.to_le_bytes();
+                let s = [self.status, p[0], p[1], p[2], self.state as u8, 0];
+                let n = buf.len().min(6);
+                buf[..n].copy_from_slice(&s[..n]);
+                Ok(n)
+            }
+            5 => {
+                if let Some(b) = buf.first_mut() {
+                    *b = self.state as u8;
+                }
+                Ok(buf.len().min(1))
+            }
+            _ => Err(DfuSimError::Stall("unsupported request")),
+        }
     }
 
     /// Enters the bootloader (SYS_BOOT from firmware, or held at power-on).

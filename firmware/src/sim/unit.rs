@@ -14,7 +14,9 @@ use visreg_datasets::Dataset;
 use crate::board::OPENMV_VID;
 use crate::catalog::{Catalog, Flasher, Protocol, SIM_IMAGE_PAYLOAD};
 use crate::protocol::vusb::{self, kind, status, Reply};
-use crate::sim::bootloader::{sim_image, DfuSimError, DfuTiming, Mode, VirtualBootloader};
+use crate::sim::bootloader::{
+    sim_bootloader_image, sim_image, DfuSimError, DfuTiming, Mode, VirtualBootloader,
+};
 use crate::sim::cdc_bootloader::{CdcBootloader, CdcControl};
 use crate::sim::device::{VirtualCamera, VirtualSensor};
 use crate::sim::faults::FaultSpec;
@@ -64,6 +66,7 @@ impl VirtualUnit {
     ) -> Result<Self, String> {
         let b = catalog.build(build).map_err(|e| e.to_string())?.clone();
         let mut flash = VirtualBootloader::new(b.board, timing);
+        flash.preload("BOOTLOADER", &sim_bootloader_image(b.board));
         flash.preload("FIRMWARE", &sim_image(&b, SIM_IMAGE_PAYLOAD));
         flash.reset();
         Ok(VirtualUnit {
@@ -72,6 +75,17 @@ impl VirtualUnit {
             dataset,
             run_seed,
         })
+    }
+
+    /// Bricks the camera: its bootloader and firmware erased (as a power loss while the
+    /// bootloader itself was being written leaves it) and the BOOT0 jumper set, so it
+    /// starts ST's ROM DFU — the state `visreg recover` starts from.
+    pub fn brick(&self) {
+        let mut f = self.flash.lock().unwrap_or_else(|p| p.into_inner());
+        f.preload("BOOTLOADER", &[]);
+        f.preload("FIRMWARE", &[]);
+        f.boot0 = true;
+        f.reset();
     }
 
     fn boot(&self) -> Running {
@@ -105,7 +119,11 @@ impl VirtualUnit {
                     Running::Bootloader { buf: Vec::new() }
                 }
             },
-            Mode::Bootloader => Running::Bootloader { buf: Vec::new() },
+            Mode::Bootloader | Mode::StRom => Running::Bootloader { buf: Vec::new() },
+            // Nothing answers at all; a power cycle with BOOT0 set is the way out.
+            Mode::Dead => Running::Off {
+                since: Instant::now(),
+            },
             Mode::Off => Running::Off {
                 since: Instant::now(),
             },
@@ -114,23 +132,36 @@ impl VirtualUnit {
 
     fn tunnel(&self, req: vusb::Request) -> Reply {
         let mut dev = self.flash.lock().unwrap_or_else(|p| p.into_inner());
+        let rom = dev.mode() == &Mode::StRom;
         let result: Result<Vec<u8>, DfuSimError> = match req.kind {
+            kind::CONTROL_OUT if rom => dev
+                .rom_control_out(req.request, req.value, &req.data)
+                .map(|_| Vec::new()),
             kind::CONTROL_OUT => dev
                 .control_out(req.request, req.value, &req.data)
                 .map(|_| Vec::new()),
             kind::CONTROL_IN => {
                 let mut buf = vec![0u8; usize::from(req.length)];
-                dev.control_in(req.request, req.value, &mut buf)
-                    .map(|n| buf[..n].to_vec())
+                let n = if rom {
+                    dev.rom_control_in(req.request, &mut buf)
+                } else {
+                    dev.control_in(req.request, req.value, &mut buf)
+                };
+                n.map(|n| buf[..n].to_vec())
             }
+            kind::SET_ALT if rom => Ok(Vec::new()),
             kind::SET_ALT => dev.set_alt(req.value as u8).map(|_| Vec::new()),
             kind::RESET => {
                 dev.reset();
                 Ok(Vec::new())
             }
             kind::IDENTIFY => {
-                let pid = dev.board().firmware_pid() + 0x8000;
-                let mut d = OPENMV_VID.to_le_bytes().to_vec();
+                let (vid, pid) = if rom {
+                    crate::image::ST_ROM_DFU
+                } else {
+                    (OPENMV_VID, dev.board().firmware_pid() + 0x8000)
+                };
+                let mut d = vid.to_le_bytes().to_vec();
                 d.extend_from_slice(&pid.to_le_bytes());
                 Ok(d)
             }
