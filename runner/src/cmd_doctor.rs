@@ -195,17 +195,11 @@ pub fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
         .plan(&base)
         .context("refusing to flash the recovery build")?;
     let Some(port) = port_arg(args.port.clone(), args.serial.as_deref())? else {
-        let st = usb_devices()
-            .unwrap_or_default()
-            .into_iter()
-            .find(|d| d.identity.state == DeviceState::StRomDfu);
-        if st.is_some() {
-            bail!(
-                "the camera is in ST's ROM bootloader (0483:DF11): its own bootloader is gone. Writing it through ST's DfuSe ROM is not in this version of visreg yet; meanwhile: `dfu-util -w -d ,0483:df11 -a 0 -s 0x08000000 -D bootloader.bin` (a non-zero exit after the last block is normal), remove the BOOT0 jumper, reconnect, then `visreg recover --port PORT`"
-            );
+        if let Some(info) = visreg::usb_dfu::find(0x0483, 0xDF11, None).ok().flatten() {
+            return recover_usb_st_rom(&info, &build, &writes, args.bootloader.as_deref());
         }
         bail!(
-            "give the camera's port with --port (see `visreg devices`). If no port appears at all: power the camera off, connect BOOT0 to 3.3 V (the jumper next to the SD card slot), power it on — it then shows as 0483:DF11 in `visreg devices`"
+            "give the camera's port with --port (see `visreg devices`). If no port appears at all: power the camera off, connect BOOT0 to 3.3 V (the jumper next to the SD card slot), power it on — it then shows as 0483:DF11 in `visreg devices`, and `visreg recover --bootloader FILE` writes it"
         );
     };
     let mut t = open(&port)?;
@@ -291,4 +285,59 @@ pub fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
         }
         Ok(Outcome::Regression)
     }
+}
+
+/// Recovers a real camera in ST's ROM DFU on USB: the OpenMV bootloader through DfuSe,
+/// then the firmware through the OpenMV DFU bootloader, then the version.
+fn recover_usb_st_rom(
+    info: &nusb::DeviceInfo,
+    build: &visreg_firmware::catalog::Build,
+    writes: &[visreg_firmware::image::Write],
+    bootloader: Option<&std::path::Path>,
+) -> anyhow::Result<Outcome> {
+    let Some(path) = bootloader else {
+        bail!(
+            "the camera is in ST's ROM DFU (0483:DF11): its bootloader must be written first. Give the OpenMV bootloader image for the {} with --bootloader FILE (from the OpenMV firmware release for the board)",
+            build.board
+        );
+    };
+    let image = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    println!(
+        "ST's ROM DFU on USB: writing the OpenMV bootloader ({} bytes) at 0x08000000 through DfuSe",
+        image.len()
+    );
+    let io = visreg::usb_dfu::UsbDfu::open(info, 0, Duration::from_secs(5), deadline)?;
+    visreg::flash::flash_rom_dfuse(io, &image, std::sync::Arc::new(|_| {}))?;
+    println!("the ROM left DFU without answering its last status — normal.\nnow remove the BOOT0 jumper and reconnect the camera");
+    let want = visreg_firmware::image::dfu_identity(build.board);
+    let until = std::time::Instant::now() + Duration::from_secs(120);
+    let dfu = loop {
+        if let Some(d) = visreg::usb_dfu::find(want.0, want.1, None)? {
+            break d;
+        }
+        if std::time::Instant::now() >= until {
+            bail!("the OpenMV bootloader ({:04X}:{:04X}) did not appear within 120 s: check that the BOOT0 jumper is off, reconnect, and run `visreg doctor`", want.0, want.1);
+        }
+        eprintln!(
+            "  waiting for the OpenMV bootloader: {:.0} s left",
+            until
+                .saturating_duration_since(std::time::Instant::now())
+                .as_secs_f64()
+                .ceil()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    visreg::flash::flash_dfu(
+        build.board,
+        writes,
+        |alt| visreg::usb_dfu::UsbDfu::open(&dfu, alt, Duration::from_secs(5), deadline),
+        std::sync::Arc::new(|_| {}),
+    )?;
+    println!(
+        "firmware {} written; the camera resets into it — check it with `visreg verify`",
+        build.name
+    );
+    Ok(Outcome::Clean)
 }

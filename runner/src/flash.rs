@@ -234,24 +234,30 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
         Instant::now() + deadlines.enter_bootloader + deadlines.write,
     );
     let until = Instant::now() + deadlines.enter_bootloader;
+    let want = visreg_firmware::image::dfu_identity(build.board);
     let (vid, pid) = loop {
         match tunnel.identify() {
             Ok(id) => break id,
-            Err(_) if Instant::now() < until => {
-                on_event(FlashEvent::Waiting { what: "the DFU bootloader".into(), left: until.saturating_duration_since(Instant::now()) });
-                std::thread::sleep(Duration::from_millis(100));
-            }
             Err(e) => {
-                return Err(fail(format!(
-                    "no DFU bootloader answered within {:?} ({e}); a USB camera re-enumerates as a DFU device, which this version of visreg drives only for virtual cameras — use `dfu-util -w -d ,{:04X}:{:04X} -a 2 -D firmware.bin` for a real one",
-                    deadlines.enter_bootloader,
-                    visreg_firmware::board::OPENMV_VID,
-                    build.board.firmware_pid() + 0x8000
-                )))
+                // A USB camera re-enumerates as a DFU device of its own: look for it there.
+                if let Ok(Some(info)) = crate::usb_dfu::find(want.0, want.1, None) {
+                    drop(tunnel);
+                    return flash_over_usb(&info, build, writes, deadlines, &on_event);
+                }
+                if Instant::now() >= until {
+                    return Err(fail(format!(
+                        "no DFU bootloader answered within {:?} ({e}), neither on this port nor as USB device {:04X}:{:04X}: run `visreg doctor`",
+                        deadlines.enter_bootloader, want.0, want.1
+                    )));
+                }
+                on_event(FlashEvent::Waiting {
+                    what: "the DFU bootloader".into(),
+                    left: until.saturating_duration_since(Instant::now()),
+                });
+                std::thread::sleep(Duration::from_millis(100));
             }
         }
     };
-    let want = visreg_firmware::image::dfu_identity(build.board);
     if (vid, pid) != want {
         return Err(fail(format!("the bootloader is {vid:04X}:{pid:04X}, the build needs {:04X}:{:04X}; nothing was written", want.0, want.1)));
     }
@@ -330,9 +336,7 @@ fn verify_version(
 }
 
 /// Writes an OpenMV bootloader image at 0x08000000 through ST's ROM system DFU (DfuSe) on
-/// `tunnel`. The ROM leaves DFU after the last block without answering its final status;
-/// as dfu-util users are told, an error at that point — once every byte was written — is
-/// the normal end, not a failure.
+/// `tunnel` (a virtual camera). See [`flash_rom_dfuse`].
 pub fn flash_st_rom<T: visreg_firmware::transport::Transport>(
     tunnel: &crate::dfu_tunnel::Tunnel<T>,
     image: &[u8],
@@ -343,6 +347,22 @@ pub fn flash_st_rom<T: visreg_firmware::transport::Transport>(
         alt: 0,
         message: e.to_string(),
     })?;
+    flash_rom_dfuse(io, image, on_progress)
+}
+
+/// Writes `image` through ST's ROM DfuSe bootloader on `io` (alt 0, the internal flash,
+/// from the address its memory layout starts at). The ROM leaves DFU after the last block
+/// without answering its final status; as dfu-util users are told, an error at that point
+/// — once every byte was written — is the normal end, not a failure.
+pub fn flash_rom_dfuse<IO, E>(
+    io: IO,
+    image: &[u8],
+    on_progress: Arc<dyn Fn(FlashProgress) + Send + Sync>,
+) -> Result<(), FlashError>
+where
+    IO: DfuIo<Read = usize, Write = usize, Reset = (), Error = E>,
+    E: From<std::io::Error> + From<dfu_core::Error> + std::fmt::Display,
+{
     let total = image.len() as u64;
     let done = Arc::new(AtomicU64::new(0));
     let mut dfu = DfuSync::new(io);
@@ -366,5 +386,65 @@ pub fn flash_st_rom<T: visreg_firmware::transport::Transport>(
             partition: "BOOTLOADER",
             message: e.to_string(),
         }),
+    }
+}
+
+/// The rest of a flash once the camera re-enumerated as a USB DFU device: write through
+/// `nusb`, let it reset, wait for its serial port to come back, check the version.
+fn flash_over_usb(
+    info: &nusb::DeviceInfo,
+    build: &visreg_firmware::catalog::Build,
+    writes: &[Write],
+    deadlines: FlashDeadlines,
+    on_event: &Arc<dyn Fn(FlashEvent) + Send + Sync>,
+) -> Result<[u8; 3], FlashError> {
+    use std::time::{Duration, Instant};
+
+    let name = format!("USB {:04X}:{:04X}", info.vendor_id(), info.product_id());
+    on_event(FlashEvent::Step(format!(
+        "DFU bootloader on {name}: writing {} partition(s)",
+        writes.len()
+    )));
+    let deadline = Instant::now() + deadlines.write;
+    let ev = on_event.clone();
+    flash_dfu(
+        build.board,
+        writes,
+        |alt| crate::usb_dfu::UsbDfu::open(info, alt, Duration::from_secs(5), deadline),
+        Arc::new(move |p| ev(FlashEvent::Progress(p))),
+    )?;
+    let until = Instant::now() + deadlines.reboot;
+    let runtime_pid = build.board.firmware_pid();
+    loop {
+        on_event(FlashEvent::Waiting {
+            what: format!("firmware {} to enumerate", build.name),
+            left: until.saturating_duration_since(Instant::now()),
+        });
+        let port = crate::discovery::usb_devices()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|d| d.vid == visreg_firmware::board::OPENMV_VID && d.pid == runtime_pid)
+            .and_then(|d| d.port);
+        if let Some(port) = port {
+            if let Ok(t) = crate::link::SerialTransport::open(&port, crate::link::DEBUG_BAUD) {
+                return wait_for_firmware(
+                    t,
+                    build,
+                    &port,
+                    FlashDeadlines {
+                        reboot: until.saturating_duration_since(Instant::now()),
+                        ..deadlines
+                    },
+                    on_event,
+                );
+            }
+        }
+        if Instant::now() >= until {
+            return Err(FlashError::Plan(format!(
+                "{name}: the camera did not come back as firmware within {:?}: run `visreg doctor`",
+                deadlines.reboot
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(250));
     }
 }

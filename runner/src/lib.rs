@@ -10,4 +10,5 @@ pub mod discovery;
 pub mod flash;
 pub mod flash_cdc;
 pub mod link;
+pub mod usb_dfu;
 pub mod workload;
