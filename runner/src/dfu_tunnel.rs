@@ -129,15 +129,7 @@ impl<'a, T: Transport> TunnelDfuIo<'a, T> {
         })?;
         Ok(TunnelDfuIo {
             tunnel,
-            descriptor: FunctionalDescriptor {
-                can_download: true,
-                can_upload: true,
-                manifestation_tolerant: true,
-                will_detach: false,
-                detach_timeout: 1000,
-                transfer_size: 4096,
-                dfu_version: (0x01, 0x10),
-            },
+            descriptor: visreg_firmware::sim::bootloader::openmv_dfu_descriptor(),
             protocol: DfuProtocol::Dfu,
         })
     }
@@ -220,15 +212,7 @@ impl<'a, T: Transport> TunnelDfuIo<'a, T> {
         })?;
         Ok(TunnelDfuIo {
             tunnel,
-            descriptor: FunctionalDescriptor {
-                can_download: true,
-                can_upload: true,
-                manifestation_tolerant: false,
-                will_detach: true,
-                detach_timeout: 255,
-                transfer_size: visreg_firmware::sim::bootloader::ST_ROM_TRANSFER as u16,
-                dfu_version: (0x01, 0x1a),
-            },
+            descriptor: visreg_firmware::sim::bootloader::st_rom_descriptor(),
             protocol: DfuProtocol::new(
                 visreg_firmware::sim::bootloader::ST_ROM_LAYOUT,
                 (0x01, 0x1a),

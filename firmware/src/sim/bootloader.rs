@@ -58,6 +58,34 @@ pub fn sim_image(build: &Build, payload_len: usize) -> Vec<u8> {
     out
 }
 
+/// The functional descriptor of the OpenMV DFU bootloader: DFU 1.1, 4096-byte transfers,
+/// download and upload, manifestation tolerant (it stays in DFU between partitions).
+pub fn openmv_dfu_descriptor() -> FunctionalDescriptor {
+    FunctionalDescriptor {
+        can_download: true,
+        can_upload: true,
+        manifestation_tolerant: true,
+        will_detach: false,
+        detach_timeout: 1000,
+        transfer_size: BLOCK as u16,
+        dfu_version: (0x01, 0x10),
+    }
+}
+
+/// The functional descriptor of ST's ROM system DFU: DfuSe (1.1a), 2048-byte transfers,
+/// leaves DFU after a download (will detach, not manifestation tolerant).
+pub fn st_rom_descriptor() -> FunctionalDescriptor {
+    FunctionalDescriptor {
+        can_download: true,
+        can_upload: true,
+        manifestation_tolerant: false,
+        will_detach: true,
+        detach_timeout: 255,
+        transfer_size: ST_ROM_TRANSFER as u16,
+        dfu_version: (0x01, 0x1a),
+    }
+}
+
 /// Magic at the start of a simulated OpenMV bootloader image.
 pub const SIM_BL_MAGIC: &[u8; 16] = b"VISREG-SIMBL\0\0\0\x01";
 
@@ -645,15 +673,7 @@ impl VirtualDfuIo {
         dev.lock().unwrap_or_else(|p| p.into_inner()).set_alt(alt)?;
         Ok(VirtualDfuIo {
             dev,
-            descriptor: FunctionalDescriptor {
-                can_download: true,
-                can_upload: true,
-                manifestation_tolerant: true,
-                will_detach: false,
-                detach_timeout: 1000,
-                transfer_size: BLOCK as u16,
-                dfu_version: (0x01, 0x10),
-            },
+            descriptor: openmv_dfu_descriptor(),
             protocol: DfuProtocol::Dfu,
             deadline,
         })
