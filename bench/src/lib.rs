@@ -3,10 +3,12 @@
 //! statistics ([`stats`]) and whole-dataset evaluation in parallel ([`eval`]).
 #![warn(missing_docs)]
 
+pub mod changepoint;
 pub mod detector;
 pub mod eval;
 pub mod scoring;
 pub mod stats;
+pub mod verdict;
 
 pub use detector::{DetectedTag, HostDetector};
 pub use eval::{evaluate, EvalError, EvalOptions, Evaluation, FrameResult};
