@@ -1,0 +1,408 @@
+//! The results store: every measurement of every run, written as it is measured so that a
+//! run that dies loses nothing already measured, with unique keys so that a resumed run
+//! never writes a frame twice. SQLite (one file, WAL journal) here; the schema is
+//! versioned and migrated forward on open.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+/// Errors of the store, naming the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("results store {store}: {source}")]
+    Sqlite {
+        /// Which store.
+        store: String,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// The store was written by a newer visreg.
+    #[error("results store {store} has schema version {found}; this visreg knows up to {known}: upgrade visreg")]
+    TooNew {
+        /// Which store.
+        store: String,
+        /// Its version.
+        found: i64,
+        /// Ours.
+        known: i64,
+    },
+}
+
+/// Schema migrations, in order; index + 1 is the version they bring the store to.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs and per-frame results.
+    "CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        started_unix_s REAL NOT NULL,
+        finished_unix_s REAL,
+        status TEXT NOT NULL,
+        host_json TEXT NOT NULL,
+        dataset_name TEXT NOT NULL,
+        dataset_hash TEXT NOT NULL,
+        camera TEXT NOT NULL,
+        baseline TEXT NOT NULL,
+        builds_json TEXT NOT NULL,
+        detector_json TEXT NOT NULL
+    );
+    CREATE TABLE frame_results (
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        build TEXT NOT NULL,
+        board TEXT NOT NULL,
+        camera_serial TEXT NOT NULL,
+        repeat INTEGER NOT NULL,
+        frame INTEGER NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('camera', 'host')),
+        latency_ms REAL,
+        detections_json TEXT NOT NULL,
+        score_json TEXT NOT NULL,
+        recorded_unix_s REAL NOT NULL,
+        UNIQUE (run_id, build, repeat, frame, source)
+    );
+    CREATE INDEX frame_results_run_build ON frame_results (run_id, build);",
+];
+
+/// A run as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Run id.
+    pub id: String,
+    /// Start, seconds since the Unix epoch.
+    pub started_unix_s: f64,
+    /// End, when finished.
+    pub finished_unix_s: Option<f64>,
+    /// `running`, `done`, `interrupted`, `failed`.
+    pub status: String,
+    /// The host (JSON).
+    pub host_json: String,
+    /// Dataset name.
+    pub dataset_name: String,
+    /// Dataset content hash.
+    pub dataset_hash: String,
+    /// Camera (port, serial or `sim`).
+    pub camera: String,
+    /// Baseline build.
+    pub baseline: String,
+    /// Builds in the run (JSON list).
+    pub builds_json: String,
+    /// Host detector settings (JSON).
+    pub detector_json: String,
+}
+
+/// One frame's result from one source.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FrameRecord {
+    /// Run id.
+    pub run_id: String,
+    /// Build.
+    pub build: String,
+    /// Board.
+    pub board: String,
+    /// Camera serial number.
+    pub camera_serial: String,
+    /// Repetition.
+    pub repeat: u32,
+    /// Frame index in the dataset.
+    pub frame: u32,
+    /// `camera` or `host`.
+    pub source: String,
+    /// Latency (on-device for the camera, host detection for the host), ms.
+    pub latency_ms: Option<f64>,
+    /// Detections in dataset conventions (JSON).
+    pub detections_json: String,
+    /// The frame's score (JSON).
+    pub score_json: String,
+    /// When recorded, seconds since the Unix epoch.
+    pub recorded_unix_s: f64,
+}
+
+/// A results store.
+pub struct Store {
+    conn: Connection,
+    name: String,
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn now_unix_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Store {
+    /// Opens (creating if needed) an SQLite store and migrates it forward.
+    pub fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
+        let name = path.display().to_string();
+        let err = |source| StoreError::Sqlite {
+            store: name.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        let mut s = Store { conn, name };
+        s.migrate()?;
+        Ok(s)
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            store: self.name.clone(),
+            source,
+        }
+    }
+
+    /// The schema version.
+    pub fn version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)",
+            )
+            .map_err(|e| self.err(e))?;
+        let have = self.version()?;
+        let known = MIGRATIONS.len() as i64;
+        if have > known {
+            return Err(StoreError::TooNew {
+                store: self.name.clone(),
+                found: have,
+                known,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(have as usize) {
+            let tx = self.conn.transaction().map_err(|e| StoreError::Sqlite {
+                store: self.name.clone(),
+                source: e,
+            })?;
+            tx.execute_batch(sql).map_err(|e| StoreError::Sqlite {
+                store: self.name.clone(),
+                source: e,
+            })?;
+            tx.execute(
+                "INSERT INTO schema_version (version) VALUES (?1)",
+                [i as i64 + 1],
+            )
+            .map_err(|e| StoreError::Sqlite {
+                store: self.name.clone(),
+                source: e,
+            })?;
+            tx.commit().map_err(|e| StoreError::Sqlite {
+                store: self.name.clone(),
+                source: e,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Records a new run.
+    pub fn create_run(&self, r: &RunRecord) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (id, started_unix_s, finished_unix_s, status, host_json, dataset_name, dataset_hash, camera, baseline, builds_json, detector_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![r.id, r.started_unix_s, r.finished_unix_s, r.status, r.host_json, r.dataset_name, r.dataset_hash, r.camera, r.baseline, r.builds_json, r.detector_json],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The run `id`, if stored.
+    pub fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, started_unix_s, finished_unix_s, status, host_json, dataset_name, dataset_hash, camera, baseline, builds_json, detector_json FROM runs WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(RunRecord {
+                        id: r.get(0)?,
+                        started_unix_s: r.get(1)?,
+                        finished_unix_s: r.get(2)?,
+                        status: r.get(3)?,
+                        host_json: r.get(4)?,
+                        dataset_name: r.get(5)?,
+                        dataset_hash: r.get(6)?,
+                        camera: r.get(7)?,
+                        baseline: r.get(8)?,
+                        builds_json: r.get(9)?,
+                        detector_json: r.get(10)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Marks a run finished with `status`.
+    pub fn finish_run(&self, id: &str, status: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET status = ?2, finished_unix_s = ?3 WHERE id = ?1",
+                params![id, status, now_unix_s()],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records one frame's result; returns false when it was already there (a resumed run
+    /// re-measuring it), which is not an error and writes nothing.
+    pub fn record_frame(&self, f: &FrameRecord) -> Result<bool, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO frame_results (run_id, build, board, camera_serial, repeat, frame, source, latency_ms, detections_json, score_json, recorded_unix_s)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (run_id, build, repeat, frame, source) DO NOTHING",
+                params![f.run_id, f.build, f.board, f.camera_serial, f.repeat, f.frame, f.source, f.latency_ms, f.detections_json, f.score_json, f.recorded_unix_s],
+            )
+            .map(|n| n == 1)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every frame result of `run_id` (and `build`, when given), in a stable order.
+    pub fn frames(
+        &self,
+        run_id: &str,
+        build: Option<&str>,
+    ) -> Result<Vec<FrameRecord>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT run_id, build, board, camera_serial, repeat, frame, source, latency_ms, detections_json, score_json, recorded_unix_s
+                 FROM frame_results WHERE run_id = ?1 AND (?2 IS NULL OR build = ?2) ORDER BY build, repeat, frame, source",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![run_id, build], |r| {
+                Ok(FrameRecord {
+                    run_id: r.get(0)?,
+                    build: r.get(1)?,
+                    board: r.get(2)?,
+                    camera_serial: r.get(3)?,
+                    repeat: r.get(4)?,
+                    frame: r.get(5)?,
+                    source: r.get(6)?,
+                    latency_ms: r.get(7)?,
+                    detections_json: r.get(8)?,
+                    score_json: r.get(9)?,
+                    recorded_unix_s: r.get(10)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// How many frame results `run_id` holds.
+    pub fn frame_count(&self, run_id: &str) -> Result<u64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM frame_results WHERE run_id = ?1",
+                [run_id],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: &str) -> RunRecord {
+        RunRecord {
+            id: id.into(),
+            started_unix_s: 1.0,
+            finished_unix_s: None,
+            status: "running".into(),
+            host_json: "{}".into(),
+            dataset_name: "qvga-basic".into(),
+            dataset_hash: "sha256:00".into(),
+            camera: "sim".into(),
+            baseline: "5.0.0".into(),
+            builds_json: "[\"5.0.0\"]".into(),
+            detector_json: "{}".into(),
+        }
+    }
+
+    fn frame(run_id: &str, repeat: u32, frame: u32, source: &str) -> FrameRecord {
+        FrameRecord {
+            run_id: run_id.into(),
+            build: "5.0.0".into(),
+            board: "H7 Plus".into(),
+            camera_serial: "S".into(),
+            repeat,
+            frame,
+            source: source.into(),
+            latency_ms: Some(42.5),
+            detections_json: "[]".into(),
+            score_json: "{}".into(),
+            recorded_unix_s: 2.0,
+        }
+    }
+
+    #[test]
+    fn runs_and_frames_survive_reopening_and_duplicates_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.sqlite");
+        {
+            let s = Store::open_sqlite(&path).unwrap();
+            assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
+            s.create_run(&run("r1")).unwrap();
+            assert!(s.record_frame(&frame("r1", 0, 0, "camera")).unwrap());
+            assert!(s.record_frame(&frame("r1", 0, 0, "host")).unwrap());
+            assert!(
+                !s.record_frame(&frame("r1", 0, 0, "camera")).unwrap(),
+                "a duplicate writes nothing"
+            );
+        }
+        let s = Store::open_sqlite(&path).unwrap();
+        assert_eq!(s.frame_count("r1").unwrap(), 2);
+        let f = s.frames("r1", Some("5.0.0")).unwrap();
+        assert_eq!(f[0], frame("r1", 0, 0, "camera"));
+        s.finish_run("r1", "done").unwrap();
+        let r = s.run("r1").unwrap().unwrap();
+        assert_eq!(r.status, "done");
+        assert!(r.finished_unix_s.is_some());
+        assert!(s.run("nope").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_store_from_a_newer_visreg_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.sqlite");
+        drop(Store::open_sqlite(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        c.execute("INSERT INTO schema_version (version) VALUES (99)", [])
+            .unwrap();
+        drop(c);
+        let e = Store::open_sqlite(&path).err().unwrap().to_string();
+        assert!(
+            e.contains("schema version 99") && e.contains("upgrade visreg"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_frame_of_an_unknown_run_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_sqlite(&dir.path().join("r.sqlite")).unwrap();
+        assert!(s.record_frame(&frame("ghost", 0, 0, "camera")).is_err());
+    }
+}
