@@ -3,16 +3,17 @@
 //! or one script per frame over v1), its results converted and scored against ground
 //! truth. PASS needs the tags found and a usable 3D pose for them; a FAIL says which.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use visreg_bench::{aggregate, score_frame, MatchConfig, Metrics};
-use visreg_datasets::Dataset;
+use visreg_datasets::{Dataset, DetectedTag};
 use visreg_firmware::transport::Transport;
 
 use crate::client::v1::V1Client;
 use crate::client::v2::{V2Client, V2Options};
 use crate::client::{probe, Probed};
-use crate::workload::{convert, fill_script, pack_frame, parse_result, Config};
+use crate::workload::{convert, fill_script, pack_frame, parse_result, Config, ResultLine};
 
 /// The replay workload script.
 pub const REPLAY: &str = include_str!("../../firmware/scripts/replay.py");
@@ -43,22 +44,33 @@ impl PoseCheck {
     }
 }
 
-/// Replays `frames` frames of `ds` through the camera on `t` and judges the results.
-pub fn pose_check<T: Transport>(
+/// One frame's result from the camera, converted to the dataset's conventions.
+pub struct CameraFrame {
+    /// Index in the dataset.
+    pub index: usize,
+    /// The camera's result line.
+    pub result: ResultLine,
+    /// Its tags in the dataset's conventions.
+    pub tags: Vec<DetectedTag>,
+}
+
+/// Replays the frames `indices` of `ds` through the camera on `t` (workload scripts over
+/// protocol v2, one script per frame over v1), calling `on_frame` with each result, all
+/// under `deadline`; stops early (without error) when `stop` is set. Returns the firmware
+/// version and the protocol.
+pub fn replay<T: Transport>(
     mut t: T,
     ds: &Dataset,
-    frames: usize,
+    indices: &[usize],
     deadline: Duration,
-) -> Result<PoseCheck, String> {
+    stop: &AtomicBool,
+    on_frame: &mut dyn FnMut(CameraFrame) -> Result<(), String>,
+) -> Result<([u32; 3], &'static str), String> {
     let until = Instant::now() + deadline;
     let k = ds.manifest.intrinsics();
     let family = ds.manifest.tags.family;
     let size = ds.manifest.tags.size_m;
-    let n = frames.min(ds.frames.len());
-    let mut scores = Vec::new();
-    let (firmware, protocol) = match probe(&mut t, Duration::from_millis(400))
-        .map_err(|e| e.to_string())?
-    {
+    match probe(&mut t, Duration::from_millis(400)).map_err(|e| e.to_string())? {
         Probed::V2 => {
             let mut c = V2Client::connect(t, V2Options::default()).map_err(|e| e.to_string())?;
             let v = c.version.firmware.map(u32::from);
@@ -76,7 +88,10 @@ pub fn pose_check<T: Transport>(
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            for i in 0..n {
+            for &i in indices {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 let f = ds.load_frame(i).map_err(|e| e.to_string())?;
                 c.channel_write(
                     "visreg",
@@ -89,26 +104,28 @@ pub fn pose_check<T: Transport>(
                             "the camera gave no result for frame {i} before the deadline"
                         ));
                     }
-                    std::thread::sleep(Duration::from_millis(2));
+                    std::thread::sleep(Duration::from_millis(1));
                 }
                 let line =
                     String::from_utf8_lossy(&c.channel_read("visreg").map_err(|e| e.to_string())?)
                         .into_owned();
-                let r = parse_result(&line).map_err(|e| e.to_string())?;
-                let tags = convert(&r, size).map_err(|e| e.to_string())?;
-                scores.push(score_frame(
-                    &ds.frames[i],
-                    &tags,
-                    None,
-                    &MatchConfig::default(),
-                ));
+                let result = parse_result(&line).map_err(|e| e.to_string())?;
+                let tags = convert(&result, size).map_err(|e| e.to_string())?;
+                on_frame(CameraFrame {
+                    index: i,
+                    result,
+                    tags,
+                })?;
             }
             let _ = c.stop();
-            (v, "v2")
+            Ok((v, "v2"))
         }
         Probed::V1(v) => {
             let mut c = V1Client::connect(t, Duration::from_secs(1)).map_err(|e| e.to_string())?;
-            for i in 0..n {
+            for &i in indices {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 let f = ds.load_frame(i).map_err(|e| e.to_string())?;
                 let mut cfg = Config::new(family, &k);
                 cfg.frame_index = Some(i as u32);
@@ -129,18 +146,39 @@ pub fn pose_check<T: Transport>(
                     .lines()
                     .find(|l| l.contains("\"frame\""))
                     .ok_or("no result line")?;
-                let r = parse_result(line).map_err(|e| e.to_string())?;
-                let tags = convert(&r, size).map_err(|e| e.to_string())?;
-                scores.push(score_frame(
-                    &ds.frames[i],
-                    &tags,
-                    None,
-                    &MatchConfig::default(),
-                ));
+                let result = parse_result(line).map_err(|e| e.to_string())?;
+                let tags = convert(&result, size).map_err(|e| e.to_string())?;
+                on_frame(CameraFrame {
+                    index: i,
+                    result,
+                    tags,
+                })?;
             }
-            (v, "v1")
+            Ok((v, "v1"))
         }
-    };
+    }
+}
+
+/// Replays `frames` frames of `ds` through the camera on `t` and judges the results.
+pub fn pose_check<T: Transport>(
+    t: T,
+    ds: &Dataset,
+    frames: usize,
+    deadline: Duration,
+) -> Result<PoseCheck, String> {
+    let n = frames.min(ds.frames.len());
+    let indices: Vec<usize> = (0..n).collect();
+    let mut scores = Vec::new();
+    let never = AtomicBool::new(false);
+    let (firmware, protocol) = replay(t, ds, &indices, deadline, &never, &mut |cf| {
+        scores.push(score_frame(
+            &ds.frames[cf.index],
+            &cf.tags,
+            None,
+            &MatchConfig::default(),
+        ));
+        Ok(())
+    })?;
     let metrics = aggregate(&scores);
     let matched = metrics.detected;
     let with_pose = scores

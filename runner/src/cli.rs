@@ -53,6 +53,52 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Bring back a camera whose update was interrupted.
     Recover(RecoverArgs),
+    /// The main job: flash each build, replay the dataset through the camera, score, judge.
+    Run(RunArgs),
+}
+
+/// `visreg run`
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  visreg run                                   # virtual camera, the catalog's 5.x builds, qvga-basic
+  visreg run --firmware 5.0.0,5.1.0-rc1 --baseline 5.0.0 --camera /dev/ttyACM0
+  visreg run --resume run-1764028800-1a2b      # finish an interrupted run
+
+Every frame result is stored as it is measured (--store, SQLite); Ctrl-C stops cleanly.
+Writes verdicts.json into --out (default reports/<run-id>/). Exit codes: 0 no
+regression, 1 regression, 2 could not run.")]
+pub struct RunArgs {
+    /// `sim` (default: a virtual camera), a port, or a USB serial number.
+    #[arg(long)]
+    pub camera: Option<String>,
+    /// Builds, comma-separated (default: the catalog's protocol v2 builds).
+    #[arg(long)]
+    pub firmware: Option<String>,
+    /// Baseline build (default: the first).
+    #[arg(long)]
+    pub baseline: Option<String>,
+    /// A catalog file of your own builds.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+    /// Dataset folder.
+    #[arg(long, conflicts_with = "preset")]
+    pub dataset: Option<PathBuf>,
+    /// Built-in preset (default qvga-basic).
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Repetitions of each build.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: u32,
+    /// Results store (SQLite file).
+    #[arg(long, default_value = "visreg-results.sqlite")]
+    pub store: PathBuf,
+    /// Output folder for verdicts.json.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Finish an interrupted run.
+    #[arg(long)]
+    pub resume: Option<String>,
 }
 
 /// `visreg verify`

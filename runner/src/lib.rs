@@ -10,5 +10,6 @@ pub mod discovery;
 pub mod flash;
 pub mod flash_cdc;
 pub mod link;
+pub mod run;
 pub mod usb_dfu;
 pub mod workload;

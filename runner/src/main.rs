@@ -9,6 +9,7 @@ mod cmd_doctor;
 mod cmd_eval;
 mod cmd_firmware;
 mod cmd_flash;
+mod cmd_run;
 mod cmd_sim;
 mod detector_args;
 
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
         cli::Command::Verify(cmd) => cmd_doctor::verify(cmd),
         cli::Command::Doctor(cmd) => cmd_doctor::doctor(cmd),
         cli::Command::Recover(cmd) => cmd_doctor::recover(cmd),
+        cli::Command::Run(cmd) => cmd_run::run(cmd),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -1,0 +1,252 @@
+//! `visreg run`: the main job. Parses the plan, starts a virtual camera when no real one
+//! is named, draws progress, writes verdicts.json, decides the exit code.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::Table;
+use indicatif::{ProgressBar, ProgressStyle};
+use visreg::run::{execute, verdicts, RunEvent, RunPlan};
+use visreg_bench::verdict::Verdict;
+use visreg_datasets::cache::ensure_preset;
+use visreg_datasets::{preset, Dataset};
+use visreg_firmware::catalog::Protocol;
+use visreg_firmware::sim::bootloader::DfuTiming;
+use visreg_firmware::sim::unit::VirtualUnit;
+use visreg_firmware::transport::PtyDevice;
+use visreg_reports::store::{now_unix_s, RunRecord, Store};
+use visreg_reports::HostInfo;
+
+use crate::cli::RunArgs;
+use crate::Outcome;
+
+pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
+    let (catalog, _) = crate::cmd_firmware::catalog(args.catalog.as_deref())?;
+    let builds: Vec<_> = match &args.firmware {
+        Some(list) => list
+            .split(',')
+            .map(|b| catalog.build(b.trim()).cloned())
+            .collect::<Result<_, _>>()?,
+        None => catalog
+            .builds
+            .iter()
+            .filter(|b| b.protocol == Protocol::V2)
+            .cloned()
+            .collect(),
+    };
+    if builds.is_empty() {
+        bail!("no builds to run: name them with --firmware B1,B2");
+    }
+    let baseline = args
+        .baseline
+        .clone()
+        .unwrap_or_else(|| builds[0].name.clone());
+    if !builds.iter().any(|b| b.name == baseline) {
+        bail!(
+            "the baseline {baseline} is not among the builds of the run ({})",
+            builds
+                .iter()
+                .map(|b| b.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let dataset = match (&args.dataset, &args.preset) {
+        (Some(dir), _) => Dataset::open(dir).map_err(|e| anyhow::anyhow!("{e}"))?,
+        (None, name) => {
+            let p = preset::find(name.as_deref().unwrap_or("qvga-basic"))?;
+            ensure_preset(p, preset::DEFAULT_SEED, &|_| {})?
+        }
+    };
+    let hash = dataset.content_hash()?;
+    let store = Store::open_sqlite(&args.store)?;
+    let run_id = match &args.resume {
+        Some(id) => {
+            let r = store
+                .run(id)?
+                .with_context(|| format!("no run {id} in {}", args.store.display()))?;
+            if r.dataset_hash != hash {
+                bail!("run {id} measured dataset {} ({}); give the same --dataset/--preset to resume it", r.dataset_name, r.dataset_hash);
+            }
+            id.clone()
+        }
+        None => format!(
+            "run-{}-{:04x}",
+            now_unix_s() as u64,
+            std::process::id() & 0xFFFF
+        ),
+    };
+    // The camera: a real one by port or serial, else a virtual one on a pty.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sim_stop = Arc::new(AtomicBool::new(false));
+    let (port, sim_thread) = match args.camera.as_deref() {
+        None | Some("sim") => {
+            let unit = VirtualUnit::new(
+                catalog.clone(),
+                &builds[0].name,
+                None,
+                DfuTiming::instant(),
+                now_unix_s() as u64,
+            )
+            .map_err(|e| anyhow::anyhow!(e))?;
+            let mut pty =
+                PtyDevice::open().context("opening a pseudo-terminal for the virtual camera")?;
+            let port = pty.path().display().to_string();
+            let s = sim_stop.clone();
+            let h = std::thread::spawn(move || {
+                let _ = unit.serve(&mut pty, &Default::default(), &s);
+            });
+            (port, Some(h))
+        }
+        Some(p) if p.starts_with('/') || p.starts_with("COM") => (p.to_string(), None),
+        Some(serial) => (
+            visreg::discovery::port_of_serial(serial).map_err(|e| anyhow::anyhow!(e))?,
+            None,
+        ),
+    };
+    {
+        let stop = stop.clone();
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
+    }
+    if args.resume.is_none() {
+        store.create_run(&RunRecord {
+            id: run_id.clone(),
+            started_unix_s: now_unix_s(),
+            finished_unix_s: None,
+            status: "running".into(),
+            host_json: serde_json::to_string(&HostInfo::current())?,
+            dataset_name: dataset.manifest.name.clone(),
+            dataset_hash: hash.clone(),
+            camera: args.camera.clone().unwrap_or_else(|| "sim".into()),
+            baseline: baseline.clone(),
+            builds_json: serde_json::to_string(
+                &builds.iter().map(|b| &b.name).collect::<Vec<_>>(),
+            )?,
+            detector_json: serde_json::to_string(&visreg_apriltag::DetectorSettings::reference(
+                dataset.manifest.tags.family,
+            ))?,
+        })?;
+    }
+    eprintln!(
+        "run {run_id}: {} build(s) × {} repetition(s) on {} ({}), baseline {baseline}, dataset {} ({} frames); store {}",
+        builds.len(),
+        args.repeat,
+        port,
+        args.camera.as_deref().unwrap_or("virtual camera"),
+        dataset.manifest.name,
+        dataset.frames.len(),
+        args.store.display()
+    );
+    let plan = RunPlan {
+        run_id: run_id.clone(),
+        port,
+        builds: builds.clone(),
+        baseline: baseline.clone(),
+        dataset,
+        repeats: args.repeat,
+    };
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>36} [{bar:30}] {pos}/{len} frames (eta {eta})")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    let b = bar.clone();
+    let result = execute(&plan, &store, &stop, &move |e| match e {
+        RunEvent::Phase {
+            build,
+            repeat,
+            phase,
+        } => b.set_message(format!("{build} (rep {}): {phase}", repeat + 1)),
+        RunEvent::Frame { done, total } => {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    });
+    bar.finish_and_clear();
+    sim_stop.store(true, Ordering::Relaxed);
+    if let Some(h) = sim_thread {
+        let _ = h.join();
+    }
+    if let Err(e) = result {
+        store.finish_run(&run_id, "failed")?;
+        bail!("{e}\nwhat was measured is kept: resume with `visreg run --resume {run_id}` (same --dataset/--preset and --store)");
+    }
+    if stop.load(Ordering::Relaxed) {
+        store.finish_run(&run_id, "interrupted")?;
+        eprintln!(
+            "interrupted: {} frame results kept; finish with `visreg run --resume {run_id}`",
+            store.frame_count(&run_id)?
+        );
+        return Ok(Outcome::Clean);
+    }
+    store.finish_run(&run_id, "done")?;
+    let names: Vec<String> = builds.iter().map(|b| b.name.clone()).collect();
+    let v = verdicts(&store, &run_id, &names, &baseline)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::write(
+        out.join("verdicts.json"),
+        serde_json::to_string_pretty(&v)? + "\n",
+    )?;
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header([
+        "build",
+        "metric",
+        "bucket",
+        "verdict",
+        "change",
+        "95 % interval",
+        "p",
+    ]);
+    let mut regressions = 0;
+    for e in &v {
+        if e.verdict == Verdict::Regressed {
+            regressions += 1;
+        }
+        if e.verdict == Verdict::Unchanged
+            || (e.bucket.is_some() && e.verdict == Verdict::Inconclusive)
+        {
+            continue;
+        }
+        let f = |x: Option<f64>| {
+            x.map(|x| format!("{:+.1} %", 100.0 * x))
+                .unwrap_or_else(|| "–".into())
+        };
+        t.add_row([
+            e.build.clone(),
+            e.metric.clone(),
+            e.bucket.clone().unwrap_or_else(|| "all".into()),
+            format!("{:?}", e.verdict).to_lowercase(),
+            f(e.change),
+            format!("{} … {}", f(e.ci_low), f(e.ci_high)),
+            e.p_value
+                .map(|p| format!("{p:.1e}"))
+                .unwrap_or_else(|| "–".into()),
+        ]);
+    }
+    if regressions == 0 {
+        println!(
+            "run {run_id}: no regression against {baseline} ({} checks unchanged or inconclusive)",
+            v.len()
+        );
+    } else {
+        println!("run {run_id}: {regressions} regression(s) against {baseline}\n{t}");
+    }
+    println!(
+        "verdicts written to {}",
+        out.join("verdicts.json").display()
+    );
+    Ok(if regressions > 0 {
+        Outcome::Regression
+    } else {
+        Outcome::Clean
+    })
+}

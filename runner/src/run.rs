@@ -1,0 +1,392 @@
+//! `visreg run`, the suite's main job: for each repetition, for each build in turn
+//! (interleaved, so slow drift hits every build alike) flash it, check its version, replay
+//! the dataset through the camera's find_apriltags, convert and score; the host reference
+//! detector sees the same frames once. Every frame's result is written to the store as it
+//! arrives, so a run that dies keeps what it measured and `--resume` finishes it without
+//! writing anything twice. Then every candidate is judged against the baseline.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use visreg_apriltag::{DetectorSettings, GrayImage};
+use visreg_bench::detector::PoseParams;
+use visreg_bench::scoring::FrameScore;
+use visreg_bench::verdict::{judge, Better, Change, JudgeConfig, Judgement, MetricRule, Verdict};
+use visreg_bench::{score_frame, BucketAxis, HostDetector, MatchConfig};
+use visreg_datasets::Dataset;
+use visreg_firmware::catalog::Build;
+use visreg_reports::store::{now_unix_s, FrameRecord, Store};
+
+use crate::check::replay;
+use crate::flash::{flash_camera, FlashDeadlines};
+use crate::link::{SerialTransport, DEBUG_BAUD};
+
+/// Progress of a run, as values.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunEvent {
+    /// A phase started for a build.
+    Phase {
+        /// Build.
+        build: String,
+        /// Repetition.
+        repeat: u32,
+        /// What.
+        phase: String,
+    },
+    /// A frame was measured.
+    Frame {
+        /// Frames measured so far (all builds, repetitions and the host).
+        done: u64,
+        /// Frames to measure in all.
+        total: u64,
+    },
+}
+
+/// What to run.
+pub struct RunPlan {
+    /// Run id.
+    pub run_id: String,
+    /// The camera's port.
+    pub port: String,
+    /// Builds, in order.
+    pub builds: Vec<Build>,
+    /// The baseline build's name.
+    pub baseline: String,
+    /// The dataset.
+    pub dataset: Dataset,
+    /// Repetitions.
+    pub repeats: u32,
+}
+
+/// Errors of a run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] visreg_reports::store::StoreError),
+    /// The camera failed.
+    #[error("{0}")]
+    Camera(String),
+}
+
+fn key(build: &str, repeat: u32, frame: u32, source: &str) -> String {
+    format!("{build}\u{1f}{repeat}\u{1f}{frame}\u{1f}{source}")
+}
+
+/// Runs `plan`, writing to `store`; stops cleanly (returning Ok) when `stop` is set.
+pub fn execute(
+    plan: &RunPlan,
+    store: &Store,
+    stop: &AtomicBool,
+    on_event: &dyn Fn(RunEvent),
+) -> Result<(), RunError> {
+    let ds = &plan.dataset;
+    let n = ds.frames.len();
+    let done_keys: HashSet<String> = store
+        .frames(&plan.run_id, None)?
+        .into_iter()
+        .map(|f| key(&f.build, f.repeat, f.frame, &f.source))
+        .collect();
+    let total = (n * (1 + plan.builds.len() * plan.repeats as usize)) as u64;
+    let mut done = done_keys.len() as u64;
+    // The host reference detector, once per frame.
+    let settings = DetectorSettings::reference(ds.manifest.tags.family);
+    let host = HostDetector::new(settings).map_err(|e| RunError::Camera(e.to_string()))?;
+    let pose = PoseParams {
+        intrinsics: ds.manifest.intrinsics(),
+        tag_size_m: ds.manifest.tags.size_m,
+    };
+    for i in 0..n {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        if done_keys.contains(&key("host", 0, i as u32, "host")) {
+            continue;
+        }
+        let f = ds
+            .load_frame(i)
+            .map_err(|e| RunError::Camera(e.to_string()))?;
+        let t0 = std::time::Instant::now();
+        let tags = host
+            .detect(GrayImage::new(f.width, f.height, &f.pixels), Some(pose))
+            .map_err(|e| RunError::Camera(e.to_string()))?;
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        let score = score_frame(&ds.frames[i], &tags, Some(ms), &MatchConfig::default());
+        store.record_frame(&FrameRecord {
+            run_id: plan.run_id.clone(),
+            build: "host".into(),
+            board: "host".into(),
+            camera_serial: "host".into(),
+            repeat: 0,
+            frame: i as u32,
+            source: "host".into(),
+            latency_ms: Some(ms),
+            detections_json: serde_json::to_string(&tags).unwrap_or_default(),
+            score_json: serde_json::to_string(&score).unwrap_or_default(),
+            recorded_unix_s: now_unix_s(),
+        })?;
+        done += 1;
+        on_event(RunEvent::Frame { done, total });
+    }
+    for repeat in 0..plan.repeats {
+        for build in &plan.builds {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let missing: Vec<usize> = (0..n)
+                .filter(|&i| !done_keys.contains(&key(&build.name, repeat, i as u32, "camera")))
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            on_event(RunEvent::Phase {
+                build: build.name.clone(),
+                repeat,
+                phase: "flashing".into(),
+            });
+            let writes = build
+                .plan(std::path::Path::new("."))
+                .map_err(|e| RunError::Camera(e.to_string()))?;
+            let t = SerialTransport::open(&plan.port, DEBUG_BAUD)
+                .map_err(|e| RunError::Camera(format!("{}: {e}", plan.port)))?;
+            flash_camera(
+                t,
+                build,
+                &writes,
+                FlashDeadlines::default(),
+                Arc::new(|_| {}),
+            )
+            .map_err(|e| RunError::Camera(e.to_string()))?;
+            on_event(RunEvent::Phase {
+                build: build.name.clone(),
+                repeat,
+                phase: "measuring".into(),
+            });
+            let t = SerialTransport::open(&plan.port, DEBUG_BAUD)
+                .map_err(|e| RunError::Camera(format!("{}: {e}", plan.port)))?;
+            let mut err = None;
+            replay(t, ds, &missing, Duration::from_secs(600), stop, &mut |cf| {
+                let latency_ms = cf.result.t_us.map(|us| us as f64 / 1e3);
+                let score = score_frame(
+                    &ds.frames[cf.index],
+                    &cf.tags,
+                    latency_ms,
+                    &MatchConfig::default(),
+                );
+                let r = store.record_frame(&FrameRecord {
+                    run_id: plan.run_id.clone(),
+                    build: build.name.clone(),
+                    board: build.board.to_string(),
+                    camera_serial: plan.port.clone(),
+                    repeat,
+                    frame: cf.index as u32,
+                    source: "camera".into(),
+                    latency_ms,
+                    detections_json: serde_json::to_string(&cf.tags).unwrap_or_default(),
+                    score_json: serde_json::to_string(&score).unwrap_or_default(),
+                    recorded_unix_s: now_unix_s(),
+                });
+                if let Err(e) = r {
+                    err = Some(e.to_string());
+                    return Err("the store failed".into());
+                }
+                done += 1;
+                on_event(RunEvent::Frame { done, total });
+                Ok(())
+            })
+            .map_err(|e| RunError::Camera(err.clone().unwrap_or(e)))?;
+        }
+    }
+    Ok(())
+}
+
+/// One line of `verdicts.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerdictEntry {
+    /// Candidate build.
+    pub build: String,
+    /// Baseline build.
+    pub baseline: String,
+    /// Metric (`latency_ms`, `recall`, `pose_coverage`, …).
+    pub metric: String,
+    /// Bucket (`angle:45-60`), or null for the whole dataset.
+    pub bucket: Option<String>,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// Change (relative for latency and errors, absolute for proportions).
+    pub change: Option<f64>,
+    /// Interval of the change.
+    pub ci_low: Option<f64>,
+    /// Interval of the change.
+    pub ci_high: Option<f64>,
+    /// Rank-test p-value.
+    pub p_value: Option<f64>,
+}
+
+/// The metrics judged, their rules and their samples from a build's frame scores.
+pub fn metric_rules() -> Vec<(&'static str, MetricRule)> {
+    vec![
+        (
+            "latency_ms",
+            MetricRule {
+                better: Better::Lower,
+                change: Change::RelativeMedian,
+                threshold: 0.03,
+            },
+        ),
+        (
+            "recall",
+            MetricRule {
+                better: Better::Higher,
+                change: Change::AbsoluteMean,
+                threshold: 0.02,
+            },
+        ),
+        (
+            "false_positives",
+            MetricRule {
+                better: Better::Lower,
+                change: Change::AbsoluteMean,
+                threshold: 0.05,
+            },
+        ),
+        (
+            "pose_coverage",
+            MetricRule {
+                better: Better::Higher,
+                change: Change::AbsoluteMean,
+                threshold: 0.02,
+            },
+        ),
+        (
+            "corner_err_px",
+            MetricRule {
+                better: Better::Lower,
+                change: Change::RelativeMedian,
+                threshold: 0.15,
+            },
+        ),
+        (
+            "trans_err_pct",
+            MetricRule {
+                better: Better::Lower,
+                change: Change::RelativeMedian,
+                threshold: 0.25,
+            },
+        ),
+        (
+            "rot_err_deg",
+            MetricRule {
+                better: Better::Lower,
+                change: Change::RelativeMedian,
+                threshold: 0.25,
+            },
+        ),
+    ]
+}
+
+fn samples(scores: &[FrameScore], metric: &str, angle: Option<(f64, f64)>) -> Vec<f64> {
+    let in_bucket = |a: f64| angle.is_none_or(|(lo, hi)| a >= lo && a < hi);
+    let tags = || {
+        scores
+            .iter()
+            .flat_map(|s| s.tags.iter())
+            .filter(|t| in_bucket(t.view_angle_deg))
+    };
+    match metric {
+        "latency_ms" => scores.iter().filter_map(|s| s.latency_ms).collect(),
+        "false_positives" => scores
+            .iter()
+            .map(|s| f64::from(s.false_positives))
+            .collect(),
+        "recall" => tags()
+            .map(|t| f64::from(u8::from(t.matched.is_some())))
+            .collect(),
+        "pose_coverage" => tags()
+            .filter_map(|t| t.matched)
+            .map(|m| f64::from(u8::from(m.trans_err_m.is_some())))
+            .collect(),
+        "corner_err_px" => tags()
+            .filter_map(|t| t.matched)
+            .map(|m| m.corner_rmse_px)
+            .collect(),
+        "trans_err_pct" => tags()
+            .filter_map(|t| t.matched)
+            .filter_map(|m| m.trans_err_pct)
+            .collect(),
+        "rot_err_deg" => tags()
+            .filter_map(|t| t.matched)
+            .filter_map(|m| m.rot_err_deg)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Judges every candidate build of `run_id` against `baseline`, overall and (for recall)
+/// per view-angle bucket.
+pub fn verdicts(
+    store: &Store,
+    run_id: &str,
+    builds: &[String],
+    baseline: &str,
+) -> Result<Vec<VerdictEntry>, RunError> {
+    let scores_of = |b: &str| -> Result<Vec<FrameScore>, RunError> {
+        Ok(store
+            .frames(run_id, Some(b))?
+            .into_iter()
+            .filter(|f| f.source == "camera")
+            .filter_map(|f| serde_json::from_str(&f.score_json).ok())
+            .collect())
+    };
+    let base = scores_of(baseline)?;
+    let cfg = JudgeConfig::default();
+    let edges = BucketAxis::Angle.edges();
+    let mut out = Vec::new();
+    for b in builds.iter().filter(|b| b.as_str() != baseline) {
+        let cand = scores_of(b)?;
+        let mut push = |metric: &str, bucket: Option<String>, j: Judgement| {
+            out.push(VerdictEntry {
+                build: b.clone(),
+                baseline: baseline.to_string(),
+                metric: metric.to_string(),
+                bucket,
+                verdict: j.verdict,
+                change: j.change,
+                ci_low: j.ci_low,
+                ci_high: j.ci_high,
+                p_value: j.p_value,
+            })
+        };
+        for (metric, rule) in metric_rules() {
+            push(
+                metric,
+                None,
+                judge(
+                    &samples(&base, metric, None),
+                    &samples(&cand, metric, None),
+                    &rule,
+                    &cfg,
+                ),
+            );
+        }
+        let recall = metric_rules()
+            .into_iter()
+            .find(|(m, _)| *m == "recall")
+            .map(|(_, r)| r)
+            .expect("recall rule");
+        for w in 0..edges.len() {
+            let (lo, hi) = (edges[w], edges.get(w + 1).copied().unwrap_or(90.0));
+            let j = judge(
+                &samples(&base, "recall", Some((lo, hi))),
+                &samples(&cand, "recall", Some((lo, hi))),
+                &recall,
+                &cfg,
+            );
+            push("recall", Some(format!("angle:{lo}-{hi}")), j);
+        }
+    }
+    Ok(out)
+}

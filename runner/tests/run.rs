@@ -1,0 +1,143 @@
+//! `visreg run` end to end on its embedded default: the virtual camera, the catalog's
+//! simulated 5.x builds, the qvga-basic preset.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn visreg(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_visreg"));
+    c.current_dir(dir)
+        .env("VISREG_CACHE_DIR", dir.join("cache"))
+        .env("VISREG_RUNTIME_DIR", dir.join("run"));
+    c
+}
+
+#[cfg(unix)]
+#[test]
+fn the_default_run_flags_exactly_the_planted_defects() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = visreg(dir.path())
+        .args(["run", "--out", "out"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a regression exits 1\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/verdicts.json")).unwrap(),
+    )
+    .unwrap();
+    for e in &v {
+        for key in [
+            "build", "baseline", "metric", "bucket", "verdict", "change", "ci_low", "ci_high",
+            "p_value",
+        ] {
+            assert!(e.get(key).is_some(), "{key} missing in {e}");
+        }
+    }
+    let mut regressed: Vec<(String, String, String)> = v
+        .iter()
+        .filter(|e| e["verdict"] == "regressed")
+        .map(|e| {
+            (
+                e["build"].as_str().unwrap().into(),
+                e["metric"].as_str().unwrap().into(),
+                e["bucket"].as_str().unwrap_or("all").into(),
+            )
+        })
+        .collect();
+    regressed.sort();
+    let want: Vec<(String, String, String)> = [
+        ("5.1.0-rc1", "latency_ms", "all"),
+        ("5.1.0-rc2", "pose_coverage", "all"),
+        ("5.1.0-rc3", "recall", "all"),
+        ("5.1.0-rc3", "recall", "angle:30-45"),
+        ("5.1.0-rc3", "recall", "angle:45-60"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(regressed, want, "{stdout}");
+    // The clean build is judged on every metric and flagged on none.
+    assert!(v.iter().any(|e| e["build"] == "5.0.1"
+        && e["metric"] == "latency_ms"
+        && e["verdict"] == "unchanged"));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_killed_run_keeps_its_measurements_and_resume_finishes_it_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "run",
+        "--firmware",
+        "5.0.0,5.0.1",
+        "--preset",
+        "qqvga",
+        "--repeat",
+        "2",
+        "--store",
+        "s.sqlite",
+        "--out",
+        "out",
+    ];
+    let mut child = visreg(dir.path())
+        .args(args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let run_id = first
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    let store = visreg_reports::store::Store::open_sqlite(&dir.path().join("s.sqlite")).unwrap();
+    let t0 = Instant::now();
+    while store.frame_count(&run_id).unwrap() < 150 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the run measured nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let kept = store.frame_count(&run_id).unwrap();
+    assert!(
+        kept >= 150,
+        "measurements written before the kill are kept ({kept})"
+    );
+    let total = 200 * (1 + 2 * 2);
+    assert!(
+        kept < total,
+        "the run was killed midway ({kept} of {total})"
+    );
+    let mut resume = args.to_vec();
+    resume.extend(["--resume", &run_id]);
+    let out = visreg(dir.path()).args(&resume).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        store.frame_count(&run_id).unwrap(),
+        total,
+        "every frame exactly once"
+    );
+    assert_eq!(store.run(&run_id).unwrap().unwrap().status, "done");
+}
