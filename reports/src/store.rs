@@ -309,6 +309,22 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// Every run, oldest first.
+    pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id FROM runs ORDER BY started_unix_s, id")
+            .map_err(|e| self.err(e))?;
+        let ids: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        ids.iter()
+            .filter_map(|id| self.run(id).transpose())
+            .collect()
+    }
+
     /// How many frame results `run_id` holds.
     pub fn frame_count(&self, run_id: &str) -> Result<u64, StoreError> {
         self.conn

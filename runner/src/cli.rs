@@ -55,6 +55,45 @@ pub enum Command {
     Recover(RecoverArgs),
     /// The main job: flash each build, replay the dataset through the camera, score, judge.
     Run(RunArgs),
+    /// Judge the builds of one stored run against the same builds in another.
+    Compare(CompareArgs),
+    /// A metric over the stored runs, with change points.
+    History(HistoryArgs),
+}
+
+/// `visreg compare`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  visreg compare run-1764028800-1a2b run-1764115200-3c4d\n\nExit 1 when a build regressed from the first run to the second."
+)]
+pub struct CompareArgs {
+    /// Baseline run.
+    pub run_a: String,
+    /// Candidate run.
+    pub run_b: String,
+    /// Results store.
+    #[arg(long, default_value = "visreg-results.sqlite")]
+    pub store: PathBuf,
+}
+
+/// `visreg history`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  visreg history --metric latency_ms --board H7Plus\n  visreg history --metric recall --build 5.0.0\n\nMetrics: latency_ms, recall, false_positives, pose_coverage, corner_err_px, trans_err_pct, rot_err_deg. Change points: E-Divisive means."
+)]
+pub struct HistoryArgs {
+    /// Metric.
+    #[arg(long)]
+    pub metric: String,
+    /// Only this board.
+    #[arg(long)]
+    pub board: Option<String>,
+    /// Only this build.
+    #[arg(long)]
+    pub build: Option<String>,
+    /// Results store.
+    #[arg(long, default_value = "visreg-results.sqlite")]
+    pub store: PathBuf,
 }
 
 /// `visreg run`

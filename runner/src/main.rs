@@ -9,6 +9,7 @@ mod cmd_doctor;
 mod cmd_eval;
 mod cmd_firmware;
 mod cmd_flash;
+mod cmd_history;
 mod cmd_run;
 mod cmd_sim;
 mod detector_args;
@@ -42,6 +43,8 @@ fn main() -> ExitCode {
         cli::Command::Doctor(cmd) => cmd_doctor::doctor(cmd),
         cli::Command::Recover(cmd) => cmd_doctor::recover(cmd),
         cli::Command::Run(cmd) => cmd_run::run(cmd),
+        cli::Command::Compare(cmd) => cmd_history::compare(cmd),
+        cli::Command::History(cmd) => cmd_history::history_cmd(cmd),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -390,3 +390,136 @@ pub fn verdicts(
     }
     Ok(out)
 }
+
+/// The camera's frame scores of `build` in `run_id`.
+fn camera_scores(store: &Store, run_id: &str, build: &str) -> Result<Vec<FrameScore>, RunError> {
+    Ok(store
+        .frames(run_id, Some(build))?
+        .into_iter()
+        .filter(|f| f.source == "camera")
+        .filter_map(|f| serde_json::from_str(&f.score_json).ok())
+        .collect())
+}
+
+/// Judges each build measured in both runs: `b` (candidate) against `a` (baseline).
+pub fn compare_runs(store: &Store, a: &str, b: &str) -> Result<Vec<VerdictEntry>, RunError> {
+    let builds = |id: &str| -> Result<Vec<String>, RunError> {
+        let r = store
+            .run(id)?
+            .ok_or_else(|| RunError::Camera(format!("no run {id} in the store")))?;
+        Ok(serde_json::from_str(&r.builds_json).unwrap_or_default())
+    };
+    let (ba, bb) = (builds(a)?, builds(b)?);
+    let cfg = JudgeConfig::default();
+    let mut out = Vec::new();
+    for build in bb.iter().filter(|x| ba.contains(x)) {
+        let (sa, sb) = (
+            camera_scores(store, a, build)?,
+            camera_scores(store, b, build)?,
+        );
+        for (metric, rule) in metric_rules() {
+            let j = judge(
+                &samples(&sa, metric, None),
+                &samples(&sb, metric, None),
+                &rule,
+                &cfg,
+            );
+            out.push(VerdictEntry {
+                build: build.clone(),
+                baseline: format!("{build}@{a}"),
+                metric: metric.to_string(),
+                bucket: None,
+                verdict: j.verdict,
+                change: j.change,
+                ci_low: j.ci_low,
+                ci_high: j.ci_high,
+                p_value: j.p_value,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// One point of a metric's history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPoint {
+    /// Run.
+    pub run_id: String,
+    /// When it started.
+    pub started_unix_s: f64,
+    /// Build.
+    pub build: String,
+    /// Median (or mean, for proportions) of the metric in that run.
+    pub value: f64,
+    /// Whether a change point starts here.
+    pub change_point: bool,
+}
+
+/// The history of `metric` for `build` (or every build) on `board` (or every board), one
+/// point per run and build, oldest first, with E-Divisive change points marked.
+pub fn history(
+    store: &Store,
+    board: Option<&str>,
+    build: Option<&str>,
+    metric: &str,
+) -> Result<Vec<HistoryPoint>, RunError> {
+    let rule = metric_rules()
+        .into_iter()
+        .find(|(m, _)| *m == metric)
+        .map(|(_, r)| r)
+        .ok_or_else(|| {
+            RunError::Camera(format!(
+                "unknown metric '{metric}' (known: {})",
+                metric_rules()
+                    .iter()
+                    .map(|(m, _)| *m)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+    let mut points = Vec::new();
+    for run in store.runs()? {
+        let builds: Vec<String> = serde_json::from_str(&run.builds_json).unwrap_or_default();
+        for b in builds.into_iter().filter(|b| build.is_none_or(|w| w == b)) {
+            let frames = store.frames(&run.id, Some(&b))?;
+            if board.is_some_and(|want| {
+                !frames.iter().any(|f| {
+                    f.board.eq_ignore_ascii_case(want)
+                        || f.board.replace(' ', "").eq_ignore_ascii_case(want)
+                })
+            }) {
+                continue;
+            }
+            let scores: Vec<FrameScore> = frames
+                .iter()
+                .filter(|f| f.source == "camera")
+                .filter_map(|f| serde_json::from_str(&f.score_json).ok())
+                .collect();
+            let xs = samples(&scores, metric, None);
+            let value = match rule.change {
+                Change::RelativeMedian => visreg_bench::stats::median(&xs),
+                Change::AbsoluteMean => visreg_bench::stats::mean(&xs),
+            };
+            if let Some(value) = value {
+                points.push(HistoryPoint {
+                    run_id: run.id.clone(),
+                    started_unix_s: run.started_unix_s,
+                    build: b,
+                    value,
+                    change_point: false,
+                });
+            }
+        }
+    }
+    let series: Vec<f64> = points.iter().map(|p| p.value).collect();
+    let cfg = visreg_bench::changepoint::ChangePointConfig {
+        min_segment: 3,
+        ..Default::default()
+    };
+    for cp in visreg_bench::changepoint::change_points(&series, &cfg) {
+        if let Some(p) = points.get_mut(cp.index) {
+            p.change_point = true;
+        }
+    }
+    Ok(points)
+}

@@ -141,3 +141,59 @@ fn a_killed_run_keeps_its_measurements_and_resume_finishes_it_without_duplicates
     );
     assert_eq!(store.run(&run_id).unwrap().unwrap().status, "done");
 }
+
+#[cfg(unix)]
+#[test]
+fn compare_and_history_read_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "run",
+        "--firmware",
+        "5.0.0,5.1.0-rc1",
+        "--preset",
+        "qqvga",
+        "--repeat",
+        "1",
+        "--out",
+        "out",
+    ];
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let out = visreg(dir.path()).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "rc1 is slower than 5.0.0");
+        let err = String::from_utf8_lossy(&out.stderr);
+        ids.push(
+            err.split_whitespace()
+                .nth(1)
+                .unwrap()
+                .trim_end_matches(':')
+                .to_string(),
+        );
+    }
+    let out = visreg(dir.path())
+        .args(["compare", &ids[0], &ids[1]])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the same builds twice: no regression\n{text}"
+    );
+    assert!(
+        text.contains("5.1.0-rc1") && text.contains("latency_ms"),
+        "{text}"
+    );
+    let out = visreg(dir.path())
+        .args(["history", "--metric", "latency_ms", "--build", "5.1.0-rc1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&ids[0]) && text.contains(&ids[1]), "{text}");
+    let out = visreg(dir.path())
+        .args(["history", "--metric", "speed"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown metric 'speed'"));
+}

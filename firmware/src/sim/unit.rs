@@ -35,6 +35,8 @@ pub struct VirtualUnit {
     catalog: Catalog,
     dataset: Option<Dataset>,
     run_seed: u64,
+    // Each boot draws fresh latency noise, as a real camera's timing varies boot to boot.
+    boots: std::sync::atomic::AtomicU64,
 }
 
 enum Running {
@@ -74,6 +76,7 @@ impl VirtualUnit {
             catalog,
             dataset,
             run_seed,
+            boots: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -100,7 +103,10 @@ impl VirtualUnit {
                 VirtualCamera::new(
                     b.clone(),
                     self.dataset.clone().map(VirtualSensor::new),
-                    self.run_seed,
+                    self.run_seed.wrapping_mul(1_000_003).wrapping_add(
+                        self.boots
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                    ),
                 )
                 .ok()
                 .map(|c| (c, b.protocol))

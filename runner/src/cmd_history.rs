@@ -1,0 +1,81 @@
+//! `visreg compare RUN_A RUN_B` and `visreg history`: judgements across stored runs.
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::Table;
+use visreg::run::{compare_runs, history};
+use visreg_bench::verdict::Verdict;
+use visreg_reports::store::Store;
+
+use crate::cli::{CompareArgs, HistoryArgs};
+use crate::Outcome;
+
+pub fn compare(args: CompareArgs) -> anyhow::Result<Outcome> {
+    let store = Store::open_sqlite(&args.store)?;
+    let v = compare_runs(&store, &args.run_a, &args.run_b)?;
+    if v.is_empty() {
+        anyhow::bail!(
+            "runs {} and {} have no build in common",
+            args.run_a,
+            args.run_b
+        );
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(["build", "metric", "verdict", "change", "95 % interval", "p"]);
+    let f = |x: Option<f64>| {
+        x.map(|x| format!("{:+.1} %", 100.0 * x))
+            .unwrap_or_else(|| "–".into())
+    };
+    for e in &v {
+        t.add_row([
+            e.build.clone(),
+            e.metric.clone(),
+            format!("{:?}", e.verdict).to_lowercase(),
+            f(e.change),
+            format!("{} … {}", f(e.ci_low), f(e.ci_high)),
+            e.p_value
+                .map(|p| format!("{p:.1e}"))
+                .unwrap_or_else(|| "–".into()),
+        ]);
+    }
+    println!(
+        "{} (candidate) against {} (baseline)\n{t}",
+        args.run_b, args.run_a
+    );
+    Ok(if v.iter().any(|e| e.verdict == Verdict::Regressed) {
+        Outcome::Regression
+    } else {
+        Outcome::Clean
+    })
+}
+
+pub fn history_cmd(args: HistoryArgs) -> anyhow::Result<Outcome> {
+    let store = Store::open_sqlite(&args.store)?;
+    let points = history(
+        &store,
+        args.board.as_deref(),
+        args.build.as_deref(),
+        &args.metric,
+    )?;
+    if points.is_empty() {
+        println!("no runs with {} in {}", args.metric, args.store.display());
+        return Ok(Outcome::Clean);
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(["run", "build", &args.metric, "change point"]);
+    for p in &points {
+        t.add_row([
+            p.run_id.clone(),
+            p.build.clone(),
+            format!("{:.4}", p.value),
+            if p.change_point {
+                "◀ change starts here".into()
+            } else {
+                String::new()
+            },
+        ]);
+    }
+    println!("{t}");
+    Ok(Outcome::Clean)
+}
