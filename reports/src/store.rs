@@ -19,6 +19,14 @@ pub enum StoreError {
         /// Why.
         source: rusqlite::Error,
     },
+    /// PostgreSQL failed.
+    #[error("results store {store}: {source}")]
+    Postgres {
+        /// Which store.
+        store: String,
+        /// Why.
+        source: postgres::Error,
+    },
     /// The store was written by a newer visreg.
     #[error("results store {store} has schema version {found}; this visreg knows up to {known}: upgrade visreg")]
     TooNew {
@@ -63,6 +71,36 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX frame_results_run_build ON frame_results (run_id, build);",
 ];
+
+/// The same schema for PostgreSQL (its own types), one entry per SQLite migration.
+const PG_MIGRATIONS: &[&str] = &["CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        started_unix_s DOUBLE PRECISION NOT NULL,
+        finished_unix_s DOUBLE PRECISION,
+        status TEXT NOT NULL,
+        host_json TEXT NOT NULL,
+        dataset_name TEXT NOT NULL,
+        dataset_hash TEXT NOT NULL,
+        camera TEXT NOT NULL,
+        baseline TEXT NOT NULL,
+        builds_json TEXT NOT NULL,
+        detector_json TEXT NOT NULL
+    );
+    CREATE TABLE frame_results (
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        build TEXT NOT NULL,
+        board TEXT NOT NULL,
+        camera_serial TEXT NOT NULL,
+        repeat BIGINT NOT NULL,
+        frame BIGINT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('camera', 'host')),
+        latency_ms DOUBLE PRECISION,
+        detections_json TEXT NOT NULL,
+        score_json TEXT NOT NULL,
+        recorded_unix_s DOUBLE PRECISION NOT NULL,
+        UNIQUE (run_id, build, repeat, frame, source)
+    );
+    CREATE INDEX frame_results_run_build ON frame_results (run_id, build);"];
 
 /// A run as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -118,10 +156,28 @@ pub struct FrameRecord {
     pub recorded_unix_s: f64,
 }
 
-/// A results store.
+/// A results store: an SQLite file, or a PostgreSQL database for labs where several hosts
+/// write at once (each write is one statement under a unique key, so concurrent writers
+/// never collide or duplicate).
 pub struct Store {
-    conn: Connection,
+    backend: Backend,
     name: String,
+}
+
+enum Backend {
+    Sqlite(Connection),
+    Postgres(std::sync::Mutex<postgres::Client>),
+}
+
+/// A store URL with any password hidden, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(a), Some(b)) if b > a => match url[a + 3..b].split_once(':') {
+            Some((user, _)) => format!("{}{}:***{}", &url[..a + 3], user, &url[b..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
 }
 
 /// Seconds since the Unix epoch, now.
@@ -133,6 +189,15 @@ pub fn now_unix_s() -> f64 {
 }
 
 impl Store {
+    /// Opens `spec`: a `postgres://…` URL, or an SQLite file path (created if needed).
+    pub fn open(spec: &str) -> Result<Self, StoreError> {
+        if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+            Self::open_postgres(spec)
+        } else {
+            Self::open_sqlite(Path::new(spec))
+        }
+    }
+
     /// Opens (creating if needed) an SQLite store and migrates it forward.
     pub fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
         let name = path.display().to_string();
@@ -150,7 +215,33 @@ impl Store {
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
-        let mut s = Store { conn, name };
+        let mut s = Store {
+            backend: Backend::Sqlite(conn),
+            name,
+        };
+        s.migrate()?;
+        Ok(s)
+    }
+
+    /// Connects to a PostgreSQL store and migrates it forward (under an advisory lock, so
+    /// hosts starting at once migrate it once).
+    pub fn open_postgres(url: &str) -> Result<Self, StoreError> {
+        let name = redact(url);
+        let mut config: postgres::Config = url.parse().map_err(|e| StoreError::Postgres {
+            store: name.clone(),
+            source: e,
+        })?;
+        config.connect_timeout(std::time::Duration::from_secs(10));
+        let client = config
+            .connect(postgres::NoTls)
+            .map_err(|e| StoreError::Postgres {
+                store: name.clone(),
+                source: e,
+            })?;
+        let mut s = Store {
+            backend: Backend::Postgres(std::sync::Mutex::new(client)),
+            name,
+        };
         s.migrate()?;
         Ok(s)
     }
@@ -162,9 +253,44 @@ impl Store {
         }
     }
 
+    fn pg_err(&self, source: postgres::Error) -> StoreError {
+        StoreError::Postgres {
+            store: self.name.clone(),
+            source,
+        }
+    }
+
+    fn pg(&self) -> Option<std::sync::MutexGuard<'_, postgres::Client>> {
+        match &self.backend {
+            Backend::Postgres(c) => Some(c.lock().unwrap_or_else(|p| p.into_inner())),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    fn conn(&self) -> &Connection {
+        match &self.backend {
+            Backend::Sqlite(c) => c,
+            Backend::Postgres(_) => unreachable!("callers check for PostgreSQL first"),
+        }
+    }
+
+    /// The store's name for messages (a URL's password hidden).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The schema version.
     pub fn version(&self) -> Result<i64, StoreError> {
-        self.conn
+        if let Some(mut c) = self.pg() {
+            let row = c
+                .query_one(
+                    "SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_version",
+                    &[],
+                )
+                .map_err(|e| self.pg_err(e))?;
+            return Ok(row.get(0));
+        }
+        self.conn()
             .query_row(
                 "SELECT COALESCE(MAX(version), 0) FROM schema_version",
                 [],
@@ -174,48 +300,98 @@ impl Store {
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
-        self.conn
-            .execute_batch(
-                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)",
-            )
-            .map_err(|e| self.err(e))?;
-        let have = self.version()?;
         let known = MIGRATIONS.len() as i64;
+        if let Some(mut c) = self.pg() {
+            let mut tx = c.transaction().map_err(|e| StoreError::Postgres {
+                store: self.name.clone(),
+                source: e,
+            })?;
+            let e = |source| StoreError::Postgres {
+                store: self.name.clone(),
+                source,
+            };
+            tx.execute("SELECT pg_advisory_xact_lock(7365761)", &[])
+                .map_err(e)?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY)",
+            )
+            .map_err(e)?;
+            let have: i64 = tx
+                .query_one(
+                    "SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_version",
+                    &[],
+                )
+                .map_err(e)?
+                .get(0);
+            if have > known {
+                return Err(StoreError::TooNew {
+                    store: self.name.clone(),
+                    found: have,
+                    known,
+                });
+            }
+            for (i, sql) in PG_MIGRATIONS.iter().enumerate().skip(have as usize) {
+                tx.batch_execute(sql).map_err(e)?;
+                tx.execute(
+                    "INSERT INTO schema_version (version) VALUES ($1)",
+                    &[&(i as i64 + 1)],
+                )
+                .map_err(e)?;
+            }
+            return tx.commit().map_err(e);
+        }
+        let Backend::Sqlite(conn) = &mut self.backend else {
+            unreachable!()
+        };
+        let name = self.name.clone();
+        let e = |source| StoreError::Sqlite {
+            store: name.clone(),
+            source,
+        };
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)",
+        )
+        .map_err(e)?;
+        let have: i64 = conn
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(e)?;
         if have > known {
             return Err(StoreError::TooNew {
-                store: self.name.clone(),
+                store: name.clone(),
                 found: have,
                 known,
             });
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(have as usize) {
-            let tx = self.conn.transaction().map_err(|e| StoreError::Sqlite {
-                store: self.name.clone(),
-                source: e,
-            })?;
-            tx.execute_batch(sql).map_err(|e| StoreError::Sqlite {
-                store: self.name.clone(),
-                source: e,
-            })?;
+            let tx = conn.transaction().map_err(e)?;
+            tx.execute_batch(sql).map_err(e)?;
             tx.execute(
                 "INSERT INTO schema_version (version) VALUES (?1)",
                 [i as i64 + 1],
             )
-            .map_err(|e| StoreError::Sqlite {
-                store: self.name.clone(),
-                source: e,
-            })?;
-            tx.commit().map_err(|e| StoreError::Sqlite {
-                store: self.name.clone(),
-                source: e,
-            })?;
+            .map_err(e)?;
+            tx.commit().map_err(e)?;
         }
         Ok(())
     }
 
     /// Records a new run.
     pub fn create_run(&self, r: &RunRecord) -> Result<(), StoreError> {
-        self.conn
+        if let Some(mut c) = self.pg() {
+            return c
+                .execute(
+                    "INSERT INTO runs (id, started_unix_s, finished_unix_s, status, host_json, dataset_name, dataset_hash, camera, baseline, builds_json, detector_json)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    &[&r.id, &r.started_unix_s, &r.finished_unix_s, &r.status, &r.host_json, &r.dataset_name, &r.dataset_hash, &r.camera, &r.baseline, &r.builds_json, &r.detector_json],
+                )
+                .map(|_| ())
+                .map_err(|e| self.pg_err(e));
+        }
+        self.conn()
             .execute(
                 "INSERT INTO runs (id, started_unix_s, finished_unix_s, status, host_json, dataset_name, dataset_hash, camera, baseline, builds_json, detector_json)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -227,33 +403,57 @@ impl Store {
 
     /// The run `id`, if stored.
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT id, started_unix_s, finished_unix_s, status, host_json, dataset_name, dataset_hash, camera, baseline, builds_json, detector_json FROM runs WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok(RunRecord {
-                        id: r.get(0)?,
-                        started_unix_s: r.get(1)?,
-                        finished_unix_s: r.get(2)?,
-                        status: r.get(3)?,
-                        host_json: r.get(4)?,
-                        dataset_name: r.get(5)?,
-                        dataset_hash: r.get(6)?,
-                        camera: r.get(7)?,
-                        baseline: r.get(8)?,
-                        builds_json: r.get(9)?,
-                        detector_json: r.get(10)?,
-                    })
-                },
-            )
+        const SQL: &str = "SELECT id, started_unix_s, finished_unix_s, status, host_json, dataset_name, dataset_hash, camera, baseline, builds_json, detector_json FROM runs WHERE id = ";
+        if let Some(mut c) = self.pg() {
+            let rows = c
+                .query(&format!("{SQL}$1"), &[&id])
+                .map_err(|e| self.pg_err(e))?;
+            return Ok(rows.first().map(|r| RunRecord {
+                id: r.get(0),
+                started_unix_s: r.get(1),
+                finished_unix_s: r.get(2),
+                status: r.get(3),
+                host_json: r.get(4),
+                dataset_name: r.get(5),
+                dataset_hash: r.get(6),
+                camera: r.get(7),
+                baseline: r.get(8),
+                builds_json: r.get(9),
+                detector_json: r.get(10),
+            }));
+        }
+        self.conn()
+            .query_row(&format!("{SQL}?1"), [id], |r| {
+                Ok(RunRecord {
+                    id: r.get(0)?,
+                    started_unix_s: r.get(1)?,
+                    finished_unix_s: r.get(2)?,
+                    status: r.get(3)?,
+                    host_json: r.get(4)?,
+                    dataset_name: r.get(5)?,
+                    dataset_hash: r.get(6)?,
+                    camera: r.get(7)?,
+                    baseline: r.get(8)?,
+                    builds_json: r.get(9)?,
+                    detector_json: r.get(10)?,
+                })
+            })
             .optional()
             .map_err(|e| self.err(e))
     }
 
     /// Marks a run finished with `status`.
     pub fn finish_run(&self, id: &str, status: &str) -> Result<(), StoreError> {
-        self.conn
+        if let Some(mut c) = self.pg() {
+            return c
+                .execute(
+                    "UPDATE runs SET status = $2, finished_unix_s = $3 WHERE id = $1",
+                    &[&id, &status, &now_unix_s()],
+                )
+                .map(|_| ())
+                .map_err(|e| self.pg_err(e));
+        }
+        self.conn()
             .execute(
                 "UPDATE runs SET status = ?2, finished_unix_s = ?3 WHERE id = ?1",
                 params![id, status, now_unix_s()],
@@ -265,7 +465,18 @@ impl Store {
     /// Records one frame's result; returns false when it was already there (a resumed run
     /// re-measuring it), which is not an error and writes nothing.
     pub fn record_frame(&self, f: &FrameRecord) -> Result<bool, StoreError> {
-        self.conn
+        if let Some(mut c) = self.pg() {
+            return c
+                .execute(
+                    "INSERT INTO frame_results (run_id, build, board, camera_serial, repeat, frame, source, latency_ms, detections_json, score_json, recorded_unix_s)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                     ON CONFLICT (run_id, build, repeat, frame, source) DO NOTHING",
+                    &[&f.run_id, &f.build, &f.board, &f.camera_serial, &i64::from(f.repeat), &i64::from(f.frame), &f.source, &f.latency_ms, &f.detections_json, &f.score_json, &f.recorded_unix_s],
+                )
+                .map(|n| n == 1)
+                .map_err(|e| self.pg_err(e));
+        }
+        self.conn()
             .execute(
                 "INSERT INTO frame_results (run_id, build, board, camera_serial, repeat, frame, source, latency_ms, detections_json, score_json, recorded_unix_s)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
@@ -282,12 +493,31 @@ impl Store {
         run_id: &str,
         build: Option<&str>,
     ) -> Result<Vec<FrameRecord>, StoreError> {
+        const SQL: &str = "SELECT run_id, build, board, camera_serial, repeat, frame, source, latency_ms, detections_json, score_json, recorded_unix_s FROM frame_results";
+        if let Some(mut c) = self.pg() {
+            let rows = c
+                .query(&format!("{SQL} WHERE run_id = $1 AND ($2::TEXT IS NULL OR build = $2) ORDER BY build, repeat, frame, source"), &[&run_id, &build])
+                .map_err(|e| self.pg_err(e))?;
+            return Ok(rows
+                .iter()
+                .map(|r| FrameRecord {
+                    run_id: r.get(0),
+                    build: r.get(1),
+                    board: r.get(2),
+                    camera_serial: r.get(3),
+                    repeat: r.get::<_, i64>(4) as u32,
+                    frame: r.get::<_, i64>(5) as u32,
+                    source: r.get(6),
+                    latency_ms: r.get(7),
+                    detections_json: r.get(8),
+                    score_json: r.get(9),
+                    recorded_unix_s: r.get(10),
+                })
+                .collect());
+        }
         let mut st = self
-            .conn
-            .prepare(
-                "SELECT run_id, build, board, camera_serial, repeat, frame, source, latency_ms, detections_json, score_json, recorded_unix_s
-                 FROM frame_results WHERE run_id = ?1 AND (?2 IS NULL OR build = ?2) ORDER BY build, repeat, frame, source",
-            )
+            .conn()
+            .prepare(&format!("{SQL} WHERE run_id = ?1 AND (?2 IS NULL OR build = ?2) ORDER BY build, repeat, frame, source"))
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map(params![run_id, build], |r| {
@@ -311,15 +541,24 @@ impl Store {
 
     /// Every run, oldest first.
     pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id FROM runs ORDER BY started_unix_s, id")
-            .map_err(|e| self.err(e))?;
-        let ids: Vec<String> = st
-            .query_map([], |r| r.get(0))
-            .map_err(|e| self.err(e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.err(e))?;
+        let ids: Vec<String> = if let Some(mut c) = self.pg() {
+            c.query("SELECT id FROM runs ORDER BY started_unix_s, id", &[])
+                .map_err(|e| self.pg_err(e))?
+                .iter()
+                .map(|r| r.get(0))
+                .collect()
+        } else {
+            let mut st = self
+                .conn()
+                .prepare("SELECT id FROM runs ORDER BY started_unix_s, id")
+                .map_err(|e| self.err(e))?;
+            let ids = st
+                .query_map([], |r| r.get(0))
+                .map_err(|e| self.err(e))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| self.err(e))?;
+            ids
+        };
         ids.iter()
             .filter_map(|id| self.run(id).transpose())
             .collect()
@@ -327,7 +566,17 @@ impl Store {
 
     /// How many frame results `run_id` holds.
     pub fn frame_count(&self, run_id: &str) -> Result<u64, StoreError> {
-        self.conn
+        if let Some(mut c) = self.pg() {
+            let n: i64 = c
+                .query_one(
+                    "SELECT COUNT(*) FROM frame_results WHERE run_id = $1",
+                    &[&run_id],
+                )
+                .map_err(|e| self.pg_err(e))?
+                .get(0);
+            return Ok(n as u64);
+        }
+        self.conn()
             .query_row(
                 "SELECT COUNT(*) FROM frame_results WHERE run_id = ?1",
                 [run_id],
@@ -420,5 +669,126 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open_sqlite(&dir.path().join("r.sqlite")).unwrap();
         assert!(s.record_frame(&frame("ghost", 0, 0, "camera")).is_err());
+    }
+}
+
+#[cfg(test)]
+mod postgres_tests {
+    use super::*;
+
+    /// The test server's URL (`.ci/run` starts one with `.ci/start-postgres`).
+    fn url() -> Option<String> {
+        match std::env::var("VISREG_TEST_POSTGRES") {
+            Ok(u) if !u.is_empty() => Some(u),
+            _ if std::env::var("VISREG_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
+                panic!("VISREG_TEST_POSTGRES is not set and VISREG_REQUIRE_POSTGRES=1")
+            }
+            _ => {
+                eprintln!(
+                    "skipped: VISREG_TEST_POSTGRES is not set (.ci/start-postgres starts a server)"
+                );
+                None
+            }
+        }
+    }
+
+    fn unique(prefix: &str) -> String {
+        format!(
+            "{prefix}-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        )
+    }
+
+    #[test]
+    fn postgres_round_trip_and_duplicates() {
+        let Some(url) = url() else { return };
+        let s = Store::open(&url).unwrap();
+        assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
+        let id = unique("pg");
+        let mut r = super::tests_support::run(&id);
+        r.finished_unix_s = None;
+        s.create_run(&r).unwrap();
+        let f = super::tests_support::frame(&id, 1, 7, "camera");
+        assert!(s.record_frame(&f).unwrap());
+        assert!(!s.record_frame(&f).unwrap());
+        assert_eq!(s.frames(&id, Some("5.0.0")).unwrap(), vec![f]);
+        assert_eq!(s.frame_count(&id).unwrap(), 1);
+        s.finish_run(&id, "done").unwrap();
+        assert_eq!(s.run(&id).unwrap().unwrap().status, "done");
+        assert!(s.runs().unwrap().iter().any(|x| x.id == id));
+        assert!(Store::open("postgres://nobody:secret@127.0.0.1:1/x")
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("nobody:***@127.0.0.1"));
+    }
+
+    #[test]
+    fn eight_concurrent_writers_store_every_row_exactly_once() {
+        let Some(url) = url() else { return };
+        let id = unique("pgc");
+        Store::open(&url)
+            .unwrap()
+            .create_run(&super::tests_support::run(&id))
+            .unwrap();
+        std::thread::scope(|scope| {
+            for w in 0..8u32 {
+                let (url, id) = (url.clone(), id.clone());
+                scope.spawn(move || {
+                    let s = Store::open(&url).unwrap();
+                    // Each worker writes its own 50 frames and then 10 of its neighbour's.
+                    for i in 0..50 {
+                        s.record_frame(&super::tests_support::frame(&id, w, i, "camera"))
+                            .unwrap();
+                    }
+                    for i in 0..10 {
+                        s.record_frame(&super::tests_support::frame(&id, (w + 1) % 8, i, "camera"))
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(Store::open(&url).unwrap().frame_count(&id).unwrap(), 400);
+    }
+}
+
+#[cfg(test)]
+mod tests_support {
+    use super::*;
+
+    pub fn run(id: &str) -> RunRecord {
+        RunRecord {
+            id: id.into(),
+            started_unix_s: 1.0,
+            finished_unix_s: None,
+            status: "running".into(),
+            host_json: "{}".into(),
+            dataset_name: "qvga-basic".into(),
+            dataset_hash: "sha256:00".into(),
+            camera: "sim".into(),
+            baseline: "5.0.0".into(),
+            builds_json: "[\"5.0.0\"]".into(),
+            detector_json: "{}".into(),
+        }
+    }
+
+    pub fn frame(run_id: &str, repeat: u32, frame: u32, source: &str) -> FrameRecord {
+        FrameRecord {
+            run_id: run_id.into(),
+            build: "5.0.0".into(),
+            board: "H7 Plus".into(),
+            camera_serial: "S".into(),
+            repeat,
+            frame,
+            source: source.into(),
+            latency_ms: Some(42.5),
+            detections_json: "[]".into(),
+            score_json: "{}".into(),
+            recorded_unix_s: 2.0,
+        }
     }
 }

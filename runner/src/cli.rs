@@ -71,9 +71,9 @@ pub struct CompareArgs {
     pub run_a: String,
     /// Candidate run.
     pub run_b: String,
-    /// Results store.
+    /// Results store: an SQLite file, or a postgres://user@host/db URL.
     #[arg(long, default_value = "visreg-results.sqlite")]
-    pub store: PathBuf,
+    pub store: String,
 }
 
 /// `visreg history`
@@ -91,9 +91,9 @@ pub struct HistoryArgs {
     /// Only this build.
     #[arg(long)]
     pub build: Option<String>,
-    /// Results store.
+    /// Results store: an SQLite file, or a postgres://user@host/db URL.
     #[arg(long, default_value = "visreg-results.sqlite")]
-    pub store: PathBuf,
+    pub store: String,
 }
 
 /// `visreg run`
@@ -129,9 +129,9 @@ pub struct RunArgs {
     /// Repetitions of each build.
     #[arg(long, default_value_t = 3)]
     pub repeat: u32,
-    /// Results store (SQLite file).
+    /// Results store: an SQLite file, or a postgres://user@host/db URL.
     #[arg(long, default_value = "visreg-results.sqlite")]
-    pub store: PathBuf,
+    pub store: String,
     /// Output folder for verdicts.json.
     #[arg(long)]
     pub out: Option<PathBuf>,

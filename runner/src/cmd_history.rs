@@ -10,7 +10,7 @@ use crate::cli::{CompareArgs, HistoryArgs};
 use crate::Outcome;
 
 pub fn compare(args: CompareArgs) -> anyhow::Result<Outcome> {
-    let store = Store::open_sqlite(&args.store)?;
+    let store = Store::open(&args.store)?;
     let v = compare_runs(&store, &args.run_a, &args.run_b)?;
     if v.is_empty() {
         anyhow::bail!(
@@ -50,7 +50,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<Outcome> {
 }
 
 pub fn history_cmd(args: HistoryArgs) -> anyhow::Result<Outcome> {
-    let store = Store::open_sqlite(&args.store)?;
+    let store = Store::open(&args.store)?;
     let points = history(
         &store,
         args.board.as_deref(),
@@ -58,7 +58,7 @@ pub fn history_cmd(args: HistoryArgs) -> anyhow::Result<Outcome> {
         &args.metric,
     )?;
     if points.is_empty() {
-        println!("no runs with {} in {}", args.metric, args.store.display());
+        println!("no runs with {} in {}", args.metric, store.name());
         return Ok(Outcome::Clean);
     }
     let mut t = Table::new();

@@ -62,12 +62,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         }
     };
     let hash = dataset.content_hash()?;
-    let store = Store::open_sqlite(&args.store)?;
+    let store = Store::open(&args.store)?;
     let run_id = match &args.resume {
         Some(id) => {
             let r = store
                 .run(id)?
-                .with_context(|| format!("no run {id} in {}", args.store.display()))?;
+                .with_context(|| format!("no run {id} in {}", store.name()))?;
             if r.dataset_hash != hash {
                 bail!("run {id} measured dataset {} ({}); give the same --dataset/--preset to resume it", r.dataset_name, r.dataset_hash);
             }
@@ -138,7 +138,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         args.camera.as_deref().unwrap_or("virtual camera"),
         dataset.manifest.name,
         dataset.frames.len(),
-        args.store.display()
+        store.name()
     );
     let plan = RunPlan {
         run_id: run_id.clone(),

@@ -71,9 +71,10 @@ fn the_default_run_flags_exactly_the_planted_defects() {
         && e["verdict"] == "unchanged"));
 }
 
+/// Starts a run on `store`, SIGKILLs it midway, resumes it, and checks every frame was
+/// stored exactly once.
 #[cfg(unix)]
-#[test]
-fn a_killed_run_keeps_its_measurements_and_resume_finishes_it_without_duplicates() {
+fn kill_and_resume(store_spec: &str) {
     let dir = tempfile::tempdir().unwrap();
     let args = [
         "run",
@@ -84,7 +85,7 @@ fn a_killed_run_keeps_its_measurements_and_resume_finishes_it_without_duplicates
         "--repeat",
         "2",
         "--store",
-        "s.sqlite",
+        store_spec,
         "--out",
         "out",
     ];
@@ -104,7 +105,12 @@ fn a_killed_run_keeps_its_measurements_and_resume_finishes_it_without_duplicates
         .unwrap()
         .trim_end_matches(':')
         .to_string();
-    let store = visreg_reports::store::Store::open_sqlite(&dir.path().join("s.sqlite")).unwrap();
+    let spec = if store_spec.starts_with("postgres") {
+        store_spec.to_string()
+    } else {
+        dir.path().join(store_spec).display().to_string()
+    };
+    let store = visreg_reports::store::Store::open(&spec).unwrap();
     let t0 = Instant::now();
     while store.frame_count(&run_id).unwrap() < 150 {
         assert!(
@@ -140,6 +146,23 @@ fn a_killed_run_keeps_its_measurements_and_resume_finishes_it_without_duplicates
         "every frame exactly once"
     );
     assert_eq!(store.run(&run_id).unwrap().unwrap().status, "done");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_killed_run_keeps_its_measurements_and_resume_finishes_it_without_duplicates() {
+    kill_and_resume("s.sqlite");
+}
+
+#[cfg(unix)]
+#[test]
+fn the_same_on_postgresql() {
+    match std::env::var("VISREG_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => kill_and_resume(&url),
+        _ => eprintln!(
+            "skipped: VISREG_TEST_POSTGRES is not set (.ci/start-postgres starts a server)"
+        ),
+    }
 }
 
 #[cfg(unix)]
