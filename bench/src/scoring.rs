@@ -77,6 +77,9 @@ pub struct FrameScore {
     pub scene: SceneParams,
     /// Detection latency for the frame, milliseconds.
     pub latency_ms: Option<f64>,
+    /// Free heap the camera reported after the frame, bytes (cameras only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_free_bytes: Option<f64>,
 }
 
 /// Scores one frame.
@@ -146,6 +149,7 @@ pub fn score_frame(
         id_errors,
         scene: truth.scene.clone(),
         latency_ms,
+        mem_free_bytes: None,
     }
 }
 

@@ -54,6 +54,36 @@ pub struct CameraFrame {
     pub tags: Vec<DetectedTag>,
 }
 
+/// Waits until the workload script has registered its channel. A script that dies
+/// first (a traceback on stdout) fails at once with what it printed; one that stays silent
+/// fails after [`WORKLOAD_START`] (or `until`, if sooner).
+fn await_workload<T: Transport>(c: &mut V2Client<T>, until: Instant) -> Result<(), String> {
+    let until = until.min(Instant::now() + WORKLOAD_START);
+    let mut printed = String::new();
+    while c.channel("visreg").map_err(|e| e.to_string())?.is_none() {
+        printed.push_str(&c.read_stdout().unwrap_or_default());
+        if printed.contains("Traceback") {
+            return Err(format!(
+                "the workload script failed on the camera:\n{}",
+                printed.trim()
+            ));
+        }
+        if Instant::now() > until {
+            return Err(format!(
+                "the workload script did not start on the camera within {} s; it printed: {}",
+                WORKLOAD_START.as_secs(),
+                printed.trim()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// How long a workload script may take to register its channel: a camera boots its
+/// sensor in well under a second; ten is generous for a slow first import.
+pub const WORKLOAD_START: Duration = Duration::from_secs(10);
+
 /// Replays the frames `indices` of `ds` through the camera on `t` (workload scripts over
 /// protocol v2, one script per frame over v1), calling `on_frame` with each result, all
 /// under `deadline`; stops early (without error) when `stop` is set. Returns the firmware
@@ -78,16 +108,7 @@ pub fn replay<T: Transport>(
                 &fill_script(REPLAY, &Config::new(family, &k), None).map_err(|e| e.to_string())?,
             )
             .map_err(|e| e.to_string())?;
-            while c.channel("visreg").map_err(|e| e.to_string())?.is_none() {
-                if Instant::now() > until {
-                    let out = c.read_stdout().unwrap_or_default();
-                    return Err(format!(
-                        "the workload script never started on the camera; it printed: {}",
-                        out.trim()
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            await_workload(&mut c, until)?;
             for &i in indices {
                 if stop.load(Ordering::Relaxed) {
                     break;
@@ -216,4 +237,72 @@ pub fn pose_check<T: Transport>(
         with_pose,
         problems,
     })
+}
+
+/// The live workload's script.
+pub const LIVE: &str = include_str!("../../firmware/scripts/live.py");
+
+/// Runs the live workload for `frames` captures on the camera on `t` (protocol v2: each
+/// result comes with the very frame it was computed on), calling `on_frame` with the
+/// result and the frame's pixels. The dataset index of capture n is n modulo the dataset
+/// length — what the virtual camera's sensor shows; a real sensor needs a rig with known
+/// truth.
+pub fn live<T: Transport>(
+    mut t: T,
+    ds: &Dataset,
+    frames: usize,
+    deadline: Duration,
+    stop: &AtomicBool,
+    on_frame: &mut dyn FnMut(CameraFrame, Vec<u8>) -> Result<(), String>,
+) -> Result<([u32; 3], &'static str), String> {
+    let until = Instant::now() + deadline;
+    let k = ds.manifest.intrinsics();
+    let size = ds.manifest.tags.size_m;
+    let Probed::V2 = probe(&mut t, Duration::from_millis(400)).map_err(|e| e.to_string())? else {
+        return Err("live mode needs protocol v2 (firmware ≥ 5.0): a 4.x camera cannot hand back the frames it processed".into());
+    };
+    let mut c = V2Client::connect(t, V2Options::default()).map_err(|e| e.to_string())?;
+    let v = c.version.firmware.map(u32::from);
+    let mut cfg = Config::new(ds.manifest.tags.family, &k);
+    cfg.frames = Some(frames as u32);
+    c.exec(&fill_script(LIVE, &cfg, None).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    await_workload(&mut c, until)?;
+    let mut got = 0;
+    while got < frames && !stop.load(Ordering::Relaxed) {
+        if Instant::now() > until {
+            return Err(format!(
+                "the camera delivered {got} of {frames} live frames before the deadline"
+            ));
+        }
+        if c.channel_size("visreg").map_err(|e| e.to_string())? == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        let b = c.channel_read("visreg").map_err(|e| e.to_string())?;
+        let n = b
+            .get(..4)
+            .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]) as usize)
+            .ok_or("short bundle")?;
+        let line = std::str::from_utf8(b.get(4..4 + n).ok_or("short bundle")?)
+            .map_err(|e| e.to_string())?;
+        let frame = b.get(4 + n..).ok_or("bundle without a frame")?;
+        if frame.len() < 32 || &frame[..4] != b"VRF1" {
+            return Err("the live bundle's frame has no VRF1 header".into());
+        }
+        let result = parse_result(line).map_err(|e| e.to_string())?;
+        let capture = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]) as usize;
+        let tags = convert(&result, size).map_err(|e| e.to_string())?;
+        on_frame(
+            CameraFrame {
+                index: capture % ds.frames.len(),
+                result,
+                tags,
+            },
+            frame[32..].to_vec(),
+        )?;
+        got += 1;
+    }
+    let _ = c.stop();
+    Ok((v, "v2"))
 }

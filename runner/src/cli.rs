@@ -129,6 +129,10 @@ pub struct RunArgs {
     /// Repetitions of each build.
     #[arg(long, default_value_t = 3)]
     pub repeat: u32,
+    /// replay: the host sends the dataset's frames; live: the camera captures (the virtual
+    /// camera's sensor shows the dataset).
+    #[arg(long, default_value = "replay", value_parser = ["replay", "live"])]
+    pub mode: String,
     /// Results store: an SQLite file, or a postgres://user@host/db URL.
     #[arg(long, default_value = "visreg-results.sqlite")]
     pub store: String,

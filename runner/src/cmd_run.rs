@@ -87,7 +87,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             let unit = VirtualUnit::new(
                 catalog.clone(),
                 &builds[0].name,
-                None,
+                Some(dataset.clone()),
                 DfuTiming::instant(),
                 now_unix_s() as u64,
             )
@@ -101,6 +101,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             });
             (port, Some(h))
         }
+        Some(_) if args.mode == "live" => bail!(
+            "live mode scores what the camera's own sensor sees against truth, which a real camera has only on a rig with a measured target (labs); use --mode replay"
+        ),
         Some(p) if p.starts_with('/') || p.starts_with("COM") => (p.to_string(), None),
         Some(serial) => (
             visreg::discovery::port_of_serial(serial).map_err(|e| anyhow::anyhow!(e))?,
@@ -147,6 +150,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         baseline: baseline.clone(),
         dataset,
         repeats: args.repeat,
+        live: args.mode == "live",
     };
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -181,7 +185,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             "interrupted: {} frame results kept; finish with `visreg run --resume {run_id}`",
             store.frame_count(&run_id)?
         );
-        return Ok(Outcome::Clean);
+        return Ok(Outcome::Incomplete);
     }
     store.finish_run(&run_id, "done")?;
     let names: Vec<String> = builds.iter().map(|b| b.name.clone()).collect();

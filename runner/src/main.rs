@@ -26,6 +26,9 @@ pub enum Outcome {
     Clean,
     /// Ran, found a regression or an unhealthy camera (exit code 1).
     Regression,
+    /// Could not finish (interrupted, or a camera failed and was quarantined): no verdict
+    /// can be given for what is missing (exit code 2, like a run that could not start).
+    Incomplete,
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Regression) => ExitCode::from(1),
+        Ok(Outcome::Incomplete) => ExitCode::from(2),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

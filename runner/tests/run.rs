@@ -220,3 +220,111 @@ fn compare_and_history_read_the_store() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown metric 'speed'"));
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_cleanly_keeps_what_was_measured_and_gives_no_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "run",
+        "--firmware",
+        "5.0.0,5.0.1",
+        "--preset",
+        "qqvga",
+        "--repeat",
+        "2",
+        "--store",
+        "s.sqlite",
+        "--out",
+        "out",
+    ];
+    let mut child = visreg(dir.path())
+        .args(args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let run_id = first
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    let store =
+        visreg_reports::store::Store::open(&dir.path().join("s.sqlite").display().to_string())
+            .unwrap();
+    let t0 = Instant::now();
+    while store.frame_count(&run_id).unwrap() < 250 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the run measured nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "an unfinished run gives no verdict\n{rest}"
+    );
+    assert!(rest.contains(&format!("--resume {run_id}")), "{rest}");
+    let kept = store.frame_count(&run_id).unwrap();
+    assert!((250..1000).contains(&kept), "kept {kept}");
+    assert_eq!(store.run(&run_id).unwrap().unwrap().status, "interrupted");
+    assert!(!dir.path().join("out/verdicts.json").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn live_mode_scores_the_frames_the_camera_captured() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = visreg(dir.path())
+        .args([
+            "run",
+            "--mode",
+            "live",
+            "--firmware",
+            "5.0.0,5.1.0-rc3",
+            "--preset",
+            "qqvga",
+            "--repeat",
+            "1",
+            "--out",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/verdicts.json")).unwrap(),
+    )
+    .unwrap();
+    let verdict = |metric: &str, bucket: Option<&str>| {
+        v.iter()
+            .find(|e| e["metric"] == metric && e["bucket"].as_str() == bucket)
+            .map(|e| e["verdict"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        verdict("recall", Some("angle:45-60")).as_deref(),
+        Some("regressed")
+    );
+    assert_eq!(verdict("pose_coverage", None).as_deref(), Some("unchanged"));
+    // The camera reports its free heap on 5.x: memory is judged.
+    assert!(verdict("mem_free_bytes", None).is_some(), "{v:?}");
+}
