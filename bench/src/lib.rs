@@ -6,6 +6,7 @@
 pub mod changepoint;
 pub mod detector;
 pub mod eval;
+pub mod metrics;
 pub mod scoring;
 pub mod stats;
 pub mod verdict;

@@ -5,6 +5,7 @@
 
 pub mod eval_doc;
 pub mod host;
+pub mod report;
 pub mod store;
 pub mod table;
 

@@ -59,6 +59,28 @@ pub enum Command {
     Compare(CompareArgs),
     /// A metric over the stored runs, with change points.
     History(HistoryArgs),
+    /// Write a run's report: index.html, summary.md, junit.xml, bmf.json.
+    Report(ReportArgs),
+}
+
+/// `visreg report`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  visreg report run-1764028800-1a2b\n  visreg report run-1764028800-1a2b --out site/ --store postgres://ci@db/visreg\n\nWrites index.html (self-contained: open it in any browser, no network), summary.md (for a CI job summary: cat it into $GITHUB_STEP_SUMMARY), junit.xml and bmf.json (Bencher Metric Format). visreg run writes the same files at its end."
+)]
+pub struct ReportArgs {
+    /// The run (its id, as visreg run printed it).
+    pub run: String,
+    /// Folder to write into [default: reports/<run>/].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Results store: an SQLite file, or a postgres://user@host/db URL.
+    #[arg(long, default_value = "visreg-results.sqlite")]
+    pub store: String,
+    /// The run's dataset folder, for the gallery's frames (a built-in preset is found by
+    /// its name).
+    #[arg(long)]
+    pub dataset: Option<PathBuf>,
 }
 
 /// `visreg compare`

@@ -22,11 +22,11 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<Outcome> {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header(["build", "metric", "verdict", "change", "95 % interval", "p"]);
-    let f = |x: Option<f64>| {
-        x.map(|x| format!("{:+.1} %", 100.0 * x))
-            .unwrap_or_else(|| "–".into())
-    };
     for e in &v {
+        let f = |x: Option<f64>| {
+            x.map(|x| visreg_bench::metrics::format_change(&e.metric, x))
+                .unwrap_or_else(|| "–".into())
+        };
         t.add_row([
             e.build.clone(),
             e.metric.clone(),
@@ -55,6 +55,7 @@ pub fn history_cmd(args: HistoryArgs) -> anyhow::Result<Outcome> {
         &store,
         args.board.as_deref(),
         args.build.as_deref(),
+        None,
         &args.metric,
     )?;
     if points.is_empty() {

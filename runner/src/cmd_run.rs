@@ -148,7 +148,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         port,
         builds: builds.clone(),
         baseline: baseline.clone(),
-        dataset,
+        dataset: dataset.clone(),
         repeats: args.repeat,
         live: args.mode == "live",
     };
@@ -221,7 +221,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             continue;
         }
         let f = |x: Option<f64>| {
-            x.map(|x| format!("{:+.1} %", 100.0 * x))
+            x.map(|x| visreg_bench::metrics::format_change(&e.metric, x))
                 .unwrap_or_else(|| "–".into())
         };
         t.add_row([
@@ -248,6 +248,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         "verdicts written to {}",
         out.join("verdicts.json").display()
     );
+    crate::cmd_report::write_report(&store, &run_id, Some(&dataset), Some(v.clone()), &out)?;
     Ok(if regressions > 0 {
         Outcome::Regression
     } else {

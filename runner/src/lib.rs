@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod flash;
 pub mod flash_cdc;
 pub mod link;
+pub mod report;
 pub mod run;
 pub mod usb_dfu;
 pub mod workload;

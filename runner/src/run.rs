@@ -10,14 +10,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use visreg_apriltag::{DetectorSettings, GrayImage};
 use visreg_bench::detector::PoseParams;
+use visreg_bench::metrics::{metric_rules, samples};
 use visreg_bench::scoring::FrameScore;
-use visreg_bench::verdict::{judge, Better, Change, JudgeConfig, Judgement, MetricRule, Verdict};
+use visreg_bench::verdict::{judge, Change, JudgeConfig, Judgement};
 use visreg_bench::{score_frame, BucketAxis, HostDetector, MatchConfig};
 use visreg_datasets::Dataset;
 use visreg_firmware::catalog::Build;
+pub use visreg_reports::report::{HistoryPoint, VerdictEntry};
 use visreg_reports::store::{now_unix_s, FrameRecord, Store};
 
 use crate::check::replay;
@@ -222,139 +223,6 @@ pub fn execute(
     Ok(())
 }
 
-/// One line of `verdicts.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct VerdictEntry {
-    /// Candidate build.
-    pub build: String,
-    /// Baseline build.
-    pub baseline: String,
-    /// Metric (`latency_ms`, `recall`, `pose_coverage`, …).
-    pub metric: String,
-    /// Bucket (`angle:45-60`), or null for the whole dataset.
-    pub bucket: Option<String>,
-    /// Verdict.
-    pub verdict: Verdict,
-    /// Change (relative for latency and errors, absolute for proportions).
-    pub change: Option<f64>,
-    /// Interval of the change.
-    pub ci_low: Option<f64>,
-    /// Interval of the change.
-    pub ci_high: Option<f64>,
-    /// Rank-test p-value.
-    pub p_value: Option<f64>,
-}
-
-/// The metrics judged, their rules and their samples from a build's frame scores.
-pub fn metric_rules() -> Vec<(&'static str, MetricRule)> {
-    vec![
-        (
-            "latency_ms",
-            MetricRule {
-                better: Better::Lower,
-                change: Change::RelativeMedian,
-                threshold: 0.03,
-            },
-        ),
-        (
-            "recall",
-            MetricRule {
-                better: Better::Higher,
-                change: Change::AbsoluteMean,
-                threshold: 0.02,
-            },
-        ),
-        (
-            "false_positives",
-            MetricRule {
-                better: Better::Lower,
-                change: Change::AbsoluteMean,
-                threshold: 0.05,
-            },
-        ),
-        (
-            "pose_coverage",
-            MetricRule {
-                better: Better::Higher,
-                change: Change::AbsoluteMean,
-                threshold: 0.02,
-            },
-        ),
-        (
-            "corner_err_px",
-            MetricRule {
-                better: Better::Lower,
-                change: Change::RelativeMedian,
-                threshold: 0.15,
-            },
-        ),
-        (
-            "trans_err_pct",
-            MetricRule {
-                better: Better::Lower,
-                change: Change::RelativeMedian,
-                threshold: 0.25,
-            },
-        ),
-        (
-            "rot_err_deg",
-            MetricRule {
-                better: Better::Lower,
-                change: Change::RelativeMedian,
-                threshold: 0.25,
-            },
-        ),
-        (
-            // Free heap after find_apriltags (gc.mem_free()): less free is worse. Judged
-            // only where the camera reports it.
-            "mem_free_bytes",
-            MetricRule {
-                better: Better::Higher,
-                change: Change::RelativeMedian,
-                threshold: 0.05,
-            },
-        ),
-    ]
-}
-
-fn samples(scores: &[FrameScore], metric: &str, angle: Option<(f64, f64)>) -> Vec<f64> {
-    let in_bucket = |a: f64| angle.is_none_or(|(lo, hi)| a >= lo && a < hi);
-    let tags = || {
-        scores
-            .iter()
-            .flat_map(|s| s.tags.iter())
-            .filter(|t| in_bucket(t.view_angle_deg))
-    };
-    match metric {
-        "latency_ms" => scores.iter().filter_map(|s| s.latency_ms).collect(),
-        "mem_free_bytes" => scores.iter().filter_map(|s| s.mem_free_bytes).collect(),
-        "false_positives" => scores
-            .iter()
-            .map(|s| f64::from(s.false_positives))
-            .collect(),
-        "recall" => tags()
-            .map(|t| f64::from(u8::from(t.matched.is_some())))
-            .collect(),
-        "pose_coverage" => tags()
-            .filter_map(|t| t.matched)
-            .map(|m| f64::from(u8::from(m.trans_err_m.is_some())))
-            .collect(),
-        "corner_err_px" => tags()
-            .filter_map(|t| t.matched)
-            .map(|m| m.corner_rmse_px)
-            .collect(),
-        "trans_err_pct" => tags()
-            .filter_map(|t| t.matched)
-            .filter_map(|m| m.trans_err_pct)
-            .collect(),
-        "rot_err_deg" => tags()
-            .filter_map(|t| t.matched)
-            .filter_map(|m| m.rot_err_deg)
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 /// Judges every candidate build of `run_id` against `baseline`, overall and (for recall)
 /// per view-angle bucket.
 pub fn verdicts(
@@ -466,27 +334,15 @@ pub fn compare_runs(store: &Store, a: &str, b: &str) -> Result<Vec<VerdictEntry>
     Ok(out)
 }
 
-/// One point of a metric's history.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct HistoryPoint {
-    /// Run.
-    pub run_id: String,
-    /// When it started.
-    pub started_unix_s: f64,
-    /// Build.
-    pub build: String,
-    /// Median (or mean, for proportions) of the metric in that run.
-    pub value: f64,
-    /// Whether a change point starts here.
-    pub change_point: bool,
-}
-
-/// The history of `metric` for `build` (or every build) on `board` (or every board), one
-/// point per run and build, oldest first, with E-Divisive change points marked.
+/// The history of `metric` for `build` (or every build) on `board` (or every board),
+/// optionally only on one dataset (by content hash): one point per run and build, oldest
+/// first, from every host and camera that wrote to the store. Change points (E-Divisive
+/// means) are found in each build's own series: builds are never mixed in one series.
 pub fn history(
     store: &Store,
     board: Option<&str>,
     build: Option<&str>,
+    dataset_hash: Option<&str>,
     metric: &str,
 ) -> Result<Vec<HistoryPoint>, RunError> {
     let rule = metric_rules()
@@ -504,7 +360,10 @@ pub fn history(
             ))
         })?;
     let mut points = Vec::new();
-    for run in store.runs()? {
+    let mut runs = store.runs()?;
+    runs.retain(|r| dataset_hash.is_none_or(|h| r.dataset_hash == h));
+    runs.sort_by(|a, b| a.started_unix_s.total_cmp(&b.started_unix_s));
+    for run in runs {
         let builds: Vec<String> = serde_json::from_str(&run.builds_json).unwrap_or_default();
         for b in builds.into_iter().filter(|b| build.is_none_or(|w| w == b)) {
             let frames = store.frames(&run.id, Some(&b))?;
@@ -537,14 +396,22 @@ pub fn history(
             }
         }
     }
-    let series: Vec<f64> = points.iter().map(|p| p.value).collect();
     let cfg = visreg_bench::changepoint::ChangePointConfig {
         min_segment: 3,
         ..Default::default()
     };
-    for cp in visreg_bench::changepoint::change_points(&series, &cfg) {
-        if let Some(p) = points.get_mut(cp.index) {
-            p.change_point = true;
+    let mut builds: Vec<String> = points.iter().map(|p| p.build.clone()).collect();
+    builds.sort();
+    builds.dedup();
+    for b in builds {
+        let at: Vec<usize> = (0..points.len())
+            .filter(|&i| points[i].build == b)
+            .collect();
+        let series: Vec<f64> = at.iter().map(|&i| points[i].value).collect();
+        for cp in visreg_bench::changepoint::change_points(&series, &cfg) {
+            if let Some(&i) = at.get(cp.index) {
+                points[i].change_point = true;
+            }
         }
     }
     Ok(points)

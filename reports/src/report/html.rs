@@ -1,0 +1,341 @@
+//! `index.html`: one self-contained page, read top-down — the verdict, per-build tables,
+//! charts, the worst misses drawn on their frames, and the history. No scripts, no
+//! network: styles inline, charts inline SVG, frames as data URLs.
+
+use std::fmt::Write;
+
+use base64::Engine;
+use visreg_bench::metrics::{metric_info, samples};
+use visreg_bench::scoring::{aggregate, BucketAxis, FrameScore};
+use visreg_bench::stats::median;
+use visreg_bench::verdict::Verdict;
+
+use super::{
+    build_colour, charts, check_name, describe_change, esc, fmt_opt, fmt_pct, verdict_word,
+    GalleryFrame, ReportInput, HOST_COLOUR, TRUTH_COLOUR,
+};
+
+const STYLE: &str = r#"
+:root { color-scheme: light; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1a1a1a; margin: 0 auto; max-width: 1100px; padding: 1.2rem 1.5rem 3rem; }
+h1 { font-size: 1.5rem; margin: 0 0 .3rem; } h2 { font-size: 1.2rem; margin: 2rem 0 .6rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
+.meta { color: #444; margin: 0; } code { font-size: .92em; }
+.verdict { border-left: 6px solid #0072B2; background: #f3f7fb; padding: .7rem 1rem; }
+.verdict.fail { border-color: #D55E00; background: #fdf3ee; }
+.headline { font-size: 1.15rem; font-weight: 600; margin: .2rem 0 .6rem; }
+table { border-collapse: collapse; margin: .4rem 0; font-variant-numeric: tabular-nums; }
+th, td { padding: .25rem .6rem; text-align: left; border-bottom: 1px solid #e4e4e4; vertical-align: top; }
+th { background: #fafafa; font-weight: 600; }
+td.num { text-align: right; }
+.badge { display: inline-block; padding: 0 .45rem; border-radius: .6rem; font-size: .85em; font-weight: 600; }
+.badge.regressed { background: #D55E00; color: #fff; } .badge.improved { background: #0072B2; color: #fff; }
+.badge.unchanged { background: #e6e6e6; color: #222; } .badge.inconclusive { background: #fff; color: #222; border: 1px dashed #777; }
+.swatch { display: inline-block; width: .8em; height: .8em; border-radius: 2px; margin-right: .35em; vertical-align: -.05em; }
+figure { margin: 1rem 0 1.6rem; } figcaption { color: #444; font-size: .9rem; margin-top: .2rem; max-width: 760px; }
+svg { max-width: 100%; height: auto; }
+.gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 1rem; }
+.gallery figure { margin: 0; }
+.legend span { margin-right: 1rem; white-space: nowrap; }
+details { margin: .6rem 0; } summary { cursor: pointer; color: #0050a0; }
+footer { margin-top: 2.5rem; color: #555; font-size: .85rem; overflow-wrap: anywhere; }
+"#;
+
+fn swatch(colour: &str) -> String {
+    format!(r#"<span class="swatch" style="background:{colour}" aria-hidden="true"></span>"#)
+}
+
+fn badge(v: Verdict) -> String {
+    let w = verdict_word(v);
+    format!(r#"<span class="badge {w}">{w}</span>"#)
+}
+
+fn verdict_rows(input: &ReportInput, entries: &[&super::VerdictEntry]) -> String {
+    let mut s = String::from(
+        "<table><thead><tr><th>build</th><th>check</th><th>verdict</th><th>change (95 % interval, p)</th></tr></thead><tbody>",
+    );
+    for e in entries {
+        let _ = write!(
+            s,
+            "<tr><td>{}{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            swatch(build_colour(input.colour_of(&e.build))),
+            esc(&e.build),
+            esc(&check_name(e)),
+            badge(e.verdict),
+            esc(&describe_change(e))
+        );
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+fn build_table(input: &ReportInput) -> String {
+    let mut s = String::from(
+        "<table><thead><tr><th>source</th><th>board</th><th>frames</th><th>recall</th><th>false pos.</th><th>id errors</th>\
+         <th>pose coverage</th><th>corner err. median / p90</th><th>transl. err. median</th><th>rot. err. median / p90</th>\
+         <th>time per frame median / p90</th><th>free heap median</th></tr></thead><tbody>",
+    );
+    let row = |s: &mut String, colour: &str, name: &str, board: &str, scores: &[FrameScore]| {
+        let m = aggregate(scores);
+        let cover = samples(scores, "pose_coverage", None);
+        let mem = median(&samples(scores, "mem_free_bytes", None));
+        let _ = write!(
+            s,
+            "<tr><td>{}{}</td><td>{}</td><td class=num>{}</td><td class=num>{} ({}/{})</td><td class=num>{}</td><td class=num>{}</td>\
+             <td class=num>{}</td><td class=num>{} / {}</td><td class=num>{}</td><td class=num>{} / {}</td><td class=num>{} / {}</td><td class=num>{}</td></tr>",
+            swatch(colour),
+            esc(name),
+            esc(board),
+            m.frames,
+            fmt_pct(m.recall),
+            m.detected,
+            m.tags,
+            m.false_positives.map(|x| x.to_string()).unwrap_or_default(),
+            m.id_errors.map(|x| x.to_string()).unwrap_or_default(),
+            fmt_pct(visreg_bench::stats::mean(&cover)),
+            fmt_opt(m.corner_err_px_median, 3, "px"),
+            fmt_opt(m.corner_err_px_p90, 3, "px"),
+            fmt_opt(m.trans_err_pct_median, 2, "%"),
+            fmt_opt(m.rot_err_deg_median, 2, "°"),
+            fmt_opt(m.rot_err_deg_p90, 2, "°"),
+            fmt_opt(m.latency_ms_median, 2, "ms"),
+            fmt_opt(m.latency_ms_p90, 2, "ms"),
+            fmt_opt(mem.map(|b| b / 1024.0), 1, "KiB"),
+        );
+    };
+    for (i, b) in input.builds.iter().enumerate() {
+        let name = if b.name == input.run.baseline {
+            format!("{} (baseline)", b.name)
+        } else {
+            b.name.clone()
+        };
+        row(&mut s, build_colour(i), &name, &b.board, &b.scores());
+    }
+    if !input.host.is_empty() {
+        row(
+            &mut s,
+            HOST_COLOUR,
+            "host reference detector",
+            "host",
+            &input.host,
+        );
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+fn polygon(o: &super::Outline, colour: &str, width: f64, dashed: bool) -> String {
+    let pts: Vec<String> =
+        o.1.iter()
+            .map(|c| format!("{:.2},{:.2}", c[0], c[1]))
+            .collect();
+    let dash = if dashed {
+        format!(
+            r#" stroke-dasharray="{:.2} {:.2}""#,
+            3.0 * width,
+            2.0 * width
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        r#"<polygon points="{}" fill="none" stroke="{colour}" stroke-width="{width:.2}"{dash}/><circle cx="{:.2}" cy="{:.2}" r="{:.2}" fill="{colour}"/>"#,
+        pts.join(" "),
+        o.1[0][0],
+        o.1[0][1],
+        1.4 * width
+    )
+}
+
+fn gallery_frame(input: &ReportInput, g: &GalleryFrame) -> String {
+    let w = f64::from(g.width) / 320.0;
+    let mut s = format!(
+        r#"<figure data-frame="{}"><svg viewBox="0 0 {} {}" width="{}" role="img" aria-label="frame {}: truth and detections"><image href="data:image/png;base64,{}" width="{}" height="{}" style="image-rendering:pixelated"/>"#,
+        g.frame,
+        g.width,
+        g.height,
+        2 * g.width.min(240),
+        g.frame,
+        base64::engine::general_purpose::STANDARD.encode(&g.png),
+        g.width,
+        g.height
+    );
+    for (source, tags) in &g.detections {
+        let colour = if source == "host" {
+            HOST_COLOUR
+        } else {
+            build_colour(input.colour_of(source))
+        };
+        for t in tags {
+            s.push_str(&polygon(t, colour, 1.4 * w, false));
+        }
+    }
+    // The truth on top: a miss shows as a yellow outline with nothing under it.
+    for t in &g.truth {
+        s.push_str(&polygon(t, TRUTH_COLOUR, 2.4 * w, true));
+    }
+    s.push_str("</svg><figcaption>");
+    s.push_str(&esc(&g.caption));
+    s.push_str("</figcaption></figure>");
+    s
+}
+
+/// The page.
+pub fn html(input: &ReportInput) -> String {
+    let run = &input.run;
+    let (reg, imp, inc, unch) = input.counts();
+    let mut s = String::with_capacity(256 * 1024);
+    let _ = write!(
+        s,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>visreg {} — {}</title><style>{STYLE}</style></head><body>"#,
+        esc(&run.id),
+        esc(&input.headline())
+    );
+    let _ = write!(
+        s,
+        "<header><h1>visreg run <code>{}</code></h1><p class=meta>dataset <b>{}</b> (<code>{}</code>), camera {}, baseline <b>{}</b>, status {}</p></header>",
+        esc(&run.id),
+        esc(&run.dataset_name),
+        esc(&run.dataset_hash.chars().take(16).collect::<String>()),
+        esc(&run.camera),
+        esc(&run.baseline),
+        esc(&run.status)
+    );
+
+    // 1. The verdict.
+    let _ = write!(
+        s,
+        r#"<section id="verdict" class="verdict{}"><h2>Verdict</h2><p class="headline" data-verdict="{}">{}</p>"#,
+        if reg > 0 { " fail" } else { "" },
+        if reg > 0 { "regressed" } else { "clean" },
+        esc(&input.headline())
+    );
+    let _ = write!(
+        s,
+        "<p>{reg} regressed, {imp} improved, {inc} inconclusive, {unch} unchanged of {} checks. A check is <i>regressed</i> only when a rank test (p &lt; 0.01) and the whole bootstrap interval agree that the change is beyond the metric's threshold.</p>",
+        input.verdicts.len()
+    );
+    let notable: Vec<_> = input
+        .verdicts
+        .iter()
+        .filter(|e| matches!(e.verdict, Verdict::Regressed | Verdict::Improved))
+        .collect();
+    if !notable.is_empty() {
+        s.push_str(&verdict_rows(input, &notable));
+    }
+    let all: Vec<_> = input.verdicts.iter().collect();
+    let _ = write!(
+        s,
+        "<details><summary>All {} checks</summary>{}</details></section>",
+        all.len(),
+        verdict_rows(input, &all)
+    );
+
+    // 2. Per-build tables.
+    s.push_str(r#"<section id="builds"><h2>Per build</h2><p>Camera results over every frame and repetition, converted to dataset conventions; the host reference detector saw the same frames once.</p>"#);
+    s.push_str(&build_table(input));
+    s.push_str("</section>");
+
+    // 3. Charts.
+    s.push_str(r#"<section id="charts"><h2>Charts</h2><p class="legend">"#);
+    for (i, b) in input.builds.iter().enumerate() {
+        let _ = write!(
+            s,
+            "<span>{}{}</span>",
+            swatch(build_colour(i)),
+            esc(&b.name)
+        );
+    }
+    let _ = write!(
+        s,
+        "<span>{}host reference (dashed)</span></p>",
+        swatch(HOST_COLOUR)
+    );
+    let figures = [
+        (
+            charts::latency_boxplot(input),
+            "On-device find_apriltags time per frame, every frame and repetition: box from the first to the third quartile, line at the median, whiskers to 1.5 IQR.",
+        ),
+        (
+            charts::recall_vs(input, BucketAxis::Angle),
+            "Share of truth tags found per view-angle bucket, each build's camera against the host reference and the truth.",
+        ),
+        (
+            charts::recall_vs(input, BucketAxis::Range),
+            "Share of truth tags found per range bucket.",
+        ),
+        (
+            charts::pose_error_vs(input, "trans_err_pct", BucketAxis::Range),
+            "Median translation error of found tags, in % of the true range, per range bucket (truth is zero).",
+        ),
+        (
+            charts::pose_error_vs(input, "rot_err_deg", BucketAxis::Angle),
+            "Median rotation error (geodesic) of found tags per view-angle bucket (truth is zero).",
+        ),
+        (
+            charts::corner_error_cdf(input),
+            "Distribution of corner errors (RMS over the four corners) of found tags; the camera reports integer corners, so its floor is about 0.4 px.",
+        ),
+    ];
+    for (svg, caption) in figures {
+        let _ = write!(
+            s,
+            "<figure>{svg}<figcaption>{}</figcaption></figure>",
+            esc(caption)
+        );
+    }
+    s.push_str("</section>");
+
+    // 4. The worst misses.
+    s.push_str(r#"<section id="gallery"><h2>Worst misses</h2>"#);
+    if input.gallery.is_empty() {
+        s.push_str("<p>No camera missed a truth tag.</p>");
+    } else {
+        let _ = write!(
+            s,
+            r#"<p class="legend"><span>{}truth (dashed)</span><span>solid: detections, in their build's colour; black: host</span><span>dot: the first corner</span></p><div class="gallery">"#,
+            swatch(TRUTH_COLOUR)
+        );
+        for g in &input.gallery {
+            s.push_str(&gallery_frame(input, g));
+        }
+        s.push_str("</div>");
+    }
+    s.push_str("</section>");
+
+    // 5. History.
+    s.push_str(r#"<section id="history"><h2>History</h2>"#);
+    let with_history: Vec<_> = input
+        .history
+        .iter()
+        .filter(|h| {
+            let mut runs: Vec<&str> = h.points.iter().map(|p| p.run_id.as_str()).collect();
+            runs.sort();
+            runs.dedup();
+            runs.len() > 1
+        })
+        .collect();
+    if with_history.is_empty() {
+        s.push_str("<p>The store holds no earlier run of these builds on this dataset yet: the trend appears from the second run on.</p>");
+    } else {
+        for h in with_history {
+            let cps = h.points.iter().filter(|p| p.change_point).count();
+            let _ = write!(
+                s,
+                "<figure>{}<figcaption>{} per run and build; {} change point(s) found by E-Divisive means (α = 0.01).</figcaption></figure>",
+                charts::history(h, input),
+                esc(metric_info(&h.metric).label),
+                cps
+            );
+        }
+    }
+    s.push_str("</section>");
+
+    let _ = writeln!(
+        s,
+        "<footer>Detector settings of the host reference: <code>{}</code>. Host: <code>{}</code>. Written by visreg {}.</footer></body></html>",
+        esc(&run.detector_json),
+        esc(&run.host_json),
+        env!("CARGO_PKG_VERSION")
+    );
+    s
+}

@@ -1,0 +1,132 @@
+//! `junit.xml`: one test suite per candidate build (properties: board, build, baseline,
+//! dataset and its hash, run), one test case per metric check (× bucket). A regression is
+//! a `<failure>` carrying the change and its interval; an inconclusive check is
+//! `<skipped>`; the others pass with their numbers in `<system-out>`. Valid against the
+//! Jenkins JUnit schema (`reports/tests/data/junit-4.xsd`).
+
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::Writer;
+use visreg_bench::verdict::Verdict;
+
+use super::{check_name, describe_change, verdict_word, ReportInput};
+
+type W = Writer<Vec<u8>>;
+
+fn start(w: &mut W, name: &str, attrs: &[(&str, &str)]) -> std::io::Result<()> {
+    let mut e = BytesStart::new(name);
+    for a in attrs {
+        e.push_attribute(*a);
+    }
+    w.write_event(Event::Start(e))
+}
+
+fn end(w: &mut W, name: &str) -> std::io::Result<()> {
+    w.write_event(Event::End(BytesEnd::new(name)))
+}
+
+fn text_element(w: &mut W, name: &str, attrs: &[(&str, &str)], text: &str) -> std::io::Result<()> {
+    start(w, name, attrs)?;
+    w.write_event(Event::Text(BytesText::new(text)))?;
+    end(w, name)
+}
+
+fn write(input: &ReportInput, w: &mut W) -> std::io::Result<()> {
+    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    let candidates: Vec<&str> = input
+        .builds
+        .iter()
+        .map(|b| b.name.as_str())
+        .filter(|b| *b != input.run.baseline)
+        .collect();
+    let n = |f: &dyn Fn(&super::VerdictEntry) -> bool| {
+        input.verdicts.iter().filter(|e| f(e)).count().to_string()
+    };
+    start(
+        w,
+        "testsuites",
+        &[
+            ("name", &format!("visreg {}", input.run.id)),
+            ("tests", &n(&|_| true)),
+            ("failures", &n(&|e| e.verdict == Verdict::Regressed)),
+            ("errors", "0"),
+        ],
+    )?;
+    for build in candidates {
+        let entries: Vec<_> = input.verdicts.iter().filter(|e| e.build == build).collect();
+        let count = |v: Verdict| {
+            entries
+                .iter()
+                .filter(|e| e.verdict == v)
+                .count()
+                .to_string()
+        };
+        let board = input
+            .builds
+            .iter()
+            .find(|b| b.name == build)
+            .map(|b| b.board.clone())
+            .unwrap_or_default();
+        start(
+            w,
+            "testsuite",
+            &[
+                ("name", &format!("{build} vs {}", input.run.baseline)),
+                ("tests", &entries.len().to_string()),
+                ("failures", &count(Verdict::Regressed)),
+                ("errors", "0"),
+                ("skipped", &count(Verdict::Inconclusive)),
+                ("package", "visreg"),
+            ],
+        )?;
+        start(w, "properties", &[])?;
+        for (k, v) in [
+            ("board", board.as_str()),
+            ("build", build),
+            ("baseline", input.run.baseline.as_str()),
+            ("dataset", input.run.dataset_name.as_str()),
+            ("dataset_hash", input.run.dataset_hash.as_str()),
+            ("run", input.run.id.as_str()),
+            ("camera", input.run.camera.as_str()),
+        ] {
+            w.write_event(Event::Empty({
+                let mut e = BytesStart::new("property");
+                e.push_attribute(("name", k));
+                e.push_attribute(("value", v));
+                e
+            }))?;
+        }
+        end(w, "properties")?;
+        for e in entries {
+            let name = check_name(e);
+            let classname = format!("visreg.{build}");
+            start(w, "testcase", &[("name", &name), ("classname", &classname)])?;
+            let what = format!("{name} {}: {}", verdict_word(e.verdict), describe_change(e));
+            match e.verdict {
+                Verdict::Regressed => text_element(
+                    w,
+                    "failure",
+                    &[("type", "regressed"), ("message", &what)],
+                    &format!(
+                        "{what}\nbuild {build} against {} on {} ({})",
+                        input.run.baseline, input.run.dataset_name, input.run.dataset_hash
+                    ),
+                )?,
+                Verdict::Inconclusive => text_element(w, "skipped", &[], &what)?,
+                _ => text_element(w, "system-out", &[], &what)?,
+            }
+            end(w, "testcase")?;
+        }
+        end(w, "testsuite")?;
+    }
+    end(w, "testsuites")
+}
+
+/// The JUnit document.
+pub fn junit_xml(input: &ReportInput) -> String {
+    let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
+    // Writing into a Vec cannot fail.
+    write(input, &mut w).expect("writing XML into memory");
+    let mut s = String::from_utf8(w.into_inner()).expect("quick-xml writes UTF-8");
+    s.push('\n');
+    s
+}

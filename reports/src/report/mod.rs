@@ -1,0 +1,504 @@
+//! The run report: what `visreg report` and the end of every `visreg run` write beside
+//! `verdicts.json` — `index.html` (self-contained, charts inline as SVG), `summary.md` (a
+//! CI job summary), `junit.xml` and `bmf.json` (Bencher Metric Format).
+//!
+//! Everything here is pure: the caller gathers a [`ReportInput`] from the store and the
+//! dataset, and each format is a function from it to a string.
+
+mod bmf;
+mod charts;
+mod html;
+mod junit;
+mod summary;
+
+pub use bmf::bmf_json;
+pub use html::html;
+pub use junit::junit_xml;
+pub use summary::summary_md;
+
+use serde::{Deserialize, Serialize};
+use visreg_bench::scoring::FrameScore;
+use visreg_bench::verdict::Verdict;
+use visreg_datasets::DetectedTag;
+
+use crate::store::RunRecord;
+
+/// One line of `verdicts.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerdictEntry {
+    /// Candidate build.
+    pub build: String,
+    /// Baseline build.
+    pub baseline: String,
+    /// Metric (`latency_ms`, `recall`, `pose_coverage`, …).
+    pub metric: String,
+    /// Bucket (`angle:45-60`), or null for the whole dataset.
+    pub bucket: Option<String>,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// Change (relative for latency and errors, absolute for proportions).
+    pub change: Option<f64>,
+    /// Interval of the change.
+    pub ci_low: Option<f64>,
+    /// Interval of the change.
+    pub ci_high: Option<f64>,
+    /// Rank-test p-value.
+    pub p_value: Option<f64>,
+}
+
+/// One point of a metric's history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPoint {
+    /// Run.
+    pub run_id: String,
+    /// When it started.
+    pub started_unix_s: f64,
+    /// Build.
+    pub build: String,
+    /// Median (or mean, for proportions) of the metric in that run.
+    pub value: f64,
+    /// Whether a change point starts here.
+    pub change_point: bool,
+}
+
+/// One camera frame result of a build.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoredFrame {
+    /// Dataset frame index.
+    pub frame: u32,
+    /// Repetition.
+    pub repeat: u32,
+    /// Its score.
+    pub score: FrameScore,
+}
+
+/// A build's camera results in the run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuildResults {
+    /// Build name.
+    pub name: String,
+    /// Board it ran on.
+    pub board: String,
+    /// Camera serial (or port) it ran on.
+    pub camera: String,
+    /// Every camera frame result, all repetitions.
+    pub frames: Vec<ScoredFrame>,
+}
+
+impl BuildResults {
+    /// The scores alone.
+    pub fn scores(&self) -> Vec<FrameScore> {
+        self.frames.iter().map(|f| f.score.clone()).collect()
+    }
+}
+
+/// A metric's history: one point per run and build.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistorySeries {
+    /// Metric name.
+    pub metric: String,
+    /// Points, oldest first, change points marked.
+    pub points: Vec<HistoryPoint>,
+}
+
+/// A tag outline on a gallery frame: id and corners in dataset order (pixels).
+pub type Outline = (u32, [[f64; 2]; 4]);
+
+/// One frame of the gallery of worst misses.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GalleryFrame {
+    /// Dataset frame index.
+    pub frame: u32,
+    /// Why it is shown.
+    pub caption: String,
+    /// Size, pixels.
+    pub width: u32,
+    /// Size, pixels.
+    pub height: u32,
+    /// The frame as PNG.
+    pub png: Vec<u8>,
+    /// Truth outlines.
+    pub truth: Vec<Outline>,
+    /// Detections drawn: (source — a build name or `host`, outlines).
+    pub detections: Vec<(String, Vec<Outline>)>,
+}
+
+/// Everything a report shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportInput {
+    /// The run.
+    pub run: RunRecord,
+    /// Its builds in run order (the baseline among them).
+    pub builds: Vec<BuildResults>,
+    /// The host reference detector's scores on the same frames.
+    pub host: Vec<FrameScore>,
+    /// The verdicts.
+    pub verdicts: Vec<VerdictEntry>,
+    /// History of the headline metrics (empty without history).
+    pub history: Vec<HistorySeries>,
+    /// The worst misses.
+    pub gallery: Vec<GalleryFrame>,
+}
+
+impl ReportInput {
+    /// Verdict counts: (regressed, improved, inconclusive, unchanged).
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let n = |v: Verdict| self.verdicts.iter().filter(|e| e.verdict == v).count();
+        (
+            n(Verdict::Regressed),
+            n(Verdict::Improved),
+            n(Verdict::Inconclusive),
+            n(Verdict::Unchanged),
+        )
+    }
+
+    /// The one-line verdict that heads every format.
+    pub fn headline(&self) -> String {
+        let (reg, imp, _, _) = self.counts();
+        let mut bad: Vec<&str> = self
+            .verdicts
+            .iter()
+            .filter(|e| e.verdict == Verdict::Regressed)
+            .map(|e| e.build.as_str())
+            .collect();
+        bad.dedup();
+        let candidates = self.builds.len().saturating_sub(1);
+        if reg == 0 {
+            format!(
+                "No regression: {candidates} build(s) against {} on {}{}",
+                self.run.baseline,
+                self.run.dataset_name,
+                if imp > 0 {
+                    format!(" ({imp} improvement(s))")
+                } else {
+                    String::new()
+                }
+            )
+        } else {
+            format!(
+                "{reg} regression(s) in {} of {candidates} build(s) against {}: {}",
+                bad.len(),
+                self.run.baseline,
+                bad.join(", ")
+            )
+        }
+    }
+
+    /// The colour index of a build (its place in the run), the same in every chart.
+    pub fn colour_of(&self, build: &str) -> usize {
+        self.builds
+            .iter()
+            .position(|b| b.name == build)
+            .unwrap_or(0)
+    }
+}
+
+/// Okabe & Ito's colour-blind-safe palette (without its black, kept for the host and
+/// yellow, too faint on white): builds take these in run order.
+pub const PALETTE: [&str; 6] = [
+    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9",
+];
+/// The host reference detector's colour.
+pub const HOST_COLOUR: &str = "#000000";
+/// The truth's colour on gallery frames: Okabe & Ito's yellow, which no build takes and
+/// which stands out on a gray frame.
+pub const TRUTH_COLOUR: &str = "#F0E442";
+/// The truth's reference line in charts (yellow is too faint on white).
+pub const TRUTH_LINE_COLOUR: &str = "#777777";
+
+/// The colour of build number `i` (wrapping; the line style tells builds 7+ apart).
+pub fn build_colour(i: usize) -> &'static str {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// Picks the gallery: the frames (of repetition 0) where a build's camera missed the most
+/// truth tags, preferring tags the host found (the camera's own misses), at most `k`
+/// distinct frames. Returns (build index, frame index, missed by the camera, of them
+/// found by the host).
+pub fn worst_misses(
+    builds: &[BuildResults],
+    host: &[FrameScore],
+    k: usize,
+) -> Vec<(usize, u32, usize, usize)> {
+    let mut cands = Vec::new();
+    for (bi, b) in builds.iter().enumerate() {
+        for f in b.frames.iter().filter(|f| f.repeat == 0) {
+            let missed: Vec<usize> = (0..f.score.tags.len())
+                .filter(|&t| f.score.tags[t].matched.is_none())
+                .collect();
+            if missed.is_empty() {
+                continue;
+            }
+            let host_found = missed
+                .iter()
+                .filter(|&&t| {
+                    host.get(f.frame as usize)
+                        .and_then(|h| h.tags.get(t))
+                        .is_some_and(|h| h.matched.is_some())
+                })
+                .count();
+            cands.push((bi, f.frame, missed.len(), host_found));
+        }
+    }
+    // Most camera-only misses first, then most misses; ties by build then frame, so the
+    // choice is stable.
+    cands.sort_by(|a, b| {
+        b.3.cmp(&a.3)
+            .then(b.2.cmp(&a.2))
+            .then(a.0.cmp(&b.0))
+            .then(a.1.cmp(&b.1))
+    });
+    let mut seen = std::collections::HashSet::new();
+    cands
+        .into_iter()
+        .filter(|c| seen.insert(c.1))
+        .take(k)
+        .collect()
+}
+
+/// Outlines of detections.
+pub fn outlines(tags: &[DetectedTag]) -> Vec<Outline> {
+    tags.iter()
+        .map(|t| (t.id, t.corners.map(|c| [c.x, c.y])))
+        .collect()
+}
+
+/// Escapes text for HTML and XML.
+pub(crate) fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// A value with its unit, or a dash.
+pub(crate) fn fmt_opt(x: Option<f64>, digits: usize, unit: &str) -> String {
+    match x {
+        Some(v) if v.is_finite() => {
+            if unit.is_empty() {
+                format!("{v:.digits$}")
+            } else {
+                format!("{v:.digits$} {unit}")
+            }
+        }
+        _ => "–".into(),
+    }
+}
+
+/// A proportion in %.
+pub(crate) fn fmt_pct(x: Option<f64>) -> String {
+    x.map(|v| format!("{:.1} %", 100.0 * v))
+        .unwrap_or_else(|| "–".into())
+}
+
+/// The verdict's word.
+pub(crate) fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Regressed => "regressed",
+        Verdict::Improved => "improved",
+        Verdict::Unchanged => "unchanged",
+        Verdict::Inconclusive => "inconclusive",
+    }
+}
+
+/// "+25.0 % (95 % CI +24.1 % … +26.0 %), p = 1.2e-8" for an entry.
+pub(crate) fn describe_change(e: &VerdictEntry) -> String {
+    use visreg_bench::metrics::format_change;
+    let c = |x: Option<f64>| {
+        x.map(|x| format_change(&e.metric, x))
+            .unwrap_or_else(|| "–".into())
+    };
+    // Rank-test p-values below f64's resolution come out as 0: say so rather than "0".
+    let p = e
+        .p_value
+        .map(|p| {
+            if p < 1e-15 {
+                ", p < 1e-15".to_string()
+            } else {
+                format!(", p = {p:.1e}")
+            }
+        })
+        .unwrap_or_default();
+    format!(
+        "{} (95 % CI {} … {}){p}",
+        c(e.change),
+        c(e.ci_low),
+        c(e.ci_high)
+    )
+}
+
+/// The metric and bucket of an entry, as a test or row name: `recall[angle:45-60]`.
+pub(crate) fn check_name(e: &VerdictEntry) -> String {
+    match &e.bucket {
+        Some(b) => format!("{}[{b}]", e.metric),
+        None => e.metric.clone(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testdata;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_headline_names_the_regressed_builds() {
+        let i = testdata::input();
+        assert_eq!(
+            i.headline(),
+            "3 regression(s) in 2 of 2 build(s) against 5.0.0: 5.1.0-rc1, 5.1.0-rc3"
+        );
+        let mut clean = i.clone();
+        clean.verdicts.retain(|e| e.verdict != Verdict::Regressed);
+        assert!(
+            clean.headline().starts_with("No regression"),
+            "{}",
+            clean.headline()
+        );
+    }
+
+    #[test]
+    fn the_html_puts_the_verdict_first_and_is_self_contained() {
+        let i = testdata::input();
+        let h = html(&i);
+        let verdict = h.find(r#"id="verdict""#).unwrap();
+        for later in [
+            r#"id="builds""#,
+            r#"id="charts""#,
+            r#"id="gallery""#,
+            r#"id="history""#,
+        ] {
+            assert!(
+                h.find(later).unwrap() > verdict,
+                "{later} after the verdict"
+            );
+        }
+        for chart in [
+            "latency",
+            "recall-angle",
+            "recall-range",
+            "trans_err_pct-range",
+            "rot_err_deg-angle",
+            "corner-error",
+            "history-latency_ms",
+        ] {
+            assert!(
+                h.contains(&format!(r#"data-chart="{chart}""#)),
+                "chart {chart} missing"
+            );
+        }
+        assert!(!h.contains("chart-error"), "every chart drew");
+        assert_eq!(
+            h.matches(r#"<svg role="img" aria-label="#).count(),
+            7,
+            "every chart has an accessible name"
+        );
+        assert!(!h.contains("http://www.w3.org/1999/xhtml\" src") && !h.contains("<script"));
+        assert!(
+            !h.contains("src=\"http") && !h.contains("href=\"http"),
+            "no external resources"
+        );
+        // Escaped user text: the camera name holds <&>.
+        assert!(h.contains("virtual camera &lt;&amp;&gt;"));
+        assert!(h.contains(r#"data-frame="3""#) && h.contains("data:image/png;base64,"));
+        // Units on the axes.
+        for unit in ["(ms)", "(%)", "(m)", "(deg)", "(px)"] {
+            assert!(h.contains(unit), "axis unit {unit}");
+        }
+    }
+
+    #[test]
+    fn builds_keep_their_colour_across_charts() {
+        let i = testdata::input();
+        let h = html(&i);
+        // rc1 is the second build: its colour appears in the box plot, the recall lines
+        // and its table swatch.
+        let c = build_colour(1);
+        for chart in ["latency", "recall-angle", "corner-error"] {
+            let at = h.find(&format!(r#"data-chart="{chart}""#)).unwrap();
+            let end = at + h[at..].find("</svg>").unwrap();
+            assert!(
+                h[at..end].contains(c) || h[at..end].contains(&c.to_lowercase()),
+                "{chart} draws rc1 in {c}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_summary_is_verdict_first_and_small() {
+        let i = testdata::input();
+        let s = summary_md(&i);
+        assert!(s.starts_with("## visreg: ❌ 3 regression(s)"), "{s}");
+        assert!(s.contains("| 5.1.0-rc1 | `latency_ms` | **regressed** | +25.0 % (95 % CI +24.0 % … +26.0 %), p = 1.0e-6 |"), "{s}");
+        assert!(s.contains("`recall[angle:45-60]`"));
+        assert!(
+            !s.contains("`rot_err_deg`"),
+            "inconclusive checks stay out of the table"
+        );
+        assert!(s.len() < summary::SUMMARY_LIMIT);
+    }
+
+    #[test]
+    fn junit_has_a_failure_per_regression_with_its_interval() {
+        let i = testdata::input();
+        let x = junit_xml(&i);
+        assert_eq!(
+            x.matches("<testsuite ").count(),
+            2,
+            "one suite per candidate"
+        );
+        assert_eq!(x.matches("<testcase ").count(), i.verdicts.len());
+        assert_eq!(x.matches("<failure ").count(), 3);
+        assert_eq!(x.matches("<skipped>").count(), 1);
+        assert!(x.contains(r#"failures="3""#));
+        assert!(x.contains(r#"<property name="dataset_hash" value="0123456789abcdef0123"/>"#));
+        assert!(x.contains(r#"<property name="board" value="OpenMV Cam H7 Plus"/>"#));
+        assert!(
+            x.contains("recall[angle:45-60] regressed: -60.0 pts (95 % CI -61.0 pts … -59.0 pts)"),
+            "{x}"
+        );
+        assert!(x.contains("virtual camera &lt;&amp;&gt;"));
+    }
+
+    #[test]
+    fn bmf_has_a_benchmark_per_build_and_the_host_with_units() {
+        let i = testdata::input();
+        let v: serde_json::Value = serde_json::from_str(&bmf_json(&i)).unwrap();
+        let o = v.as_object().unwrap();
+        assert_eq!(o.len(), 4);
+        let rc1 = &o["visreg/qvga-basic/5.1.0-rc1"];
+        // Latency in nanoseconds, Bencher's unit: 5.6 ms and up.
+        let lat = rc1["latency"]["value"].as_f64().unwrap();
+        assert!((5.6e6..5.7e6).contains(&lat), "{lat}");
+        assert!(rc1["latency"]["lower_value"].as_f64().unwrap() <= lat);
+        assert_eq!(rc1["recall"]["value"].as_f64().unwrap(), 100.0);
+        let rc3 = &o["visreg/qvga-basic/5.1.0-rc3"];
+        assert!(rc3["recall"]["value"].as_f64().unwrap() < 90.0);
+        assert!(
+            o["visreg/qvga-basic/host"].get("free-heap").is_none(),
+            "the host has no heap"
+        );
+    }
+
+    #[test]
+    fn the_gallery_prefers_misses_the_host_did_not_make() {
+        let i = testdata::input();
+        let w = worst_misses(&i.builds, &i.host, 4);
+        assert_eq!(w.len(), 4);
+        for (b, _, missed, host_found) in &w {
+            assert_eq!(i.builds[*b].name, "5.1.0-rc3");
+            assert!(*missed >= 1 && host_found == missed);
+        }
+        let frames: std::collections::HashSet<u32> = w.iter().map(|x| x.1).collect();
+        assert_eq!(frames.len(), 4, "distinct frames");
+    }
+}

@@ -1,0 +1,79 @@
+//! `visreg report RUN`: the run's report from the store, and the same files at the end of
+//! every `visreg run`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use visreg_datasets::cache::ensure_preset;
+use visreg_datasets::{preset, Dataset};
+use visreg_reports::store::Store;
+
+use crate::cli::ReportArgs;
+use crate::Outcome;
+
+pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
+    let store = Store::open(&args.store)?;
+    let record = store.run(&args.run)?.with_context(|| {
+        format!(
+            "no run {} in {} (list them with `visreg history --metric recall --store …`)",
+            args.run,
+            store.name()
+        )
+    })?;
+    let dataset = match &args.dataset {
+        Some(dir) => Some(Dataset::open(dir).map_err(|e| anyhow::anyhow!("{e}"))?),
+        None => preset::find(&record.dataset_name)
+            .ok()
+            .and_then(|p| ensure_preset(p, preset::DEFAULT_SEED, &|_| {}).ok()),
+    };
+    let dataset = match dataset {
+        Some(ds) if ds.content_hash()? == record.dataset_hash => Some(ds),
+        Some(_) => {
+            eprintln!(
+                "warning: that dataset is not the one run {} measured (hash {}): the gallery is left out",
+                args.run, record.dataset_hash
+            );
+            None
+        }
+        None => {
+            eprintln!(
+                "note: dataset {} is not a built-in preset; give --dataset DIR to draw the gallery",
+                record.dataset_name
+            );
+            None
+        }
+    };
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from("reports").join(&args.run));
+    let input = write_report(&store, &args.run, dataset.as_ref(), None, &out)?;
+    Ok(
+        if input
+            .verdicts
+            .iter()
+            .any(|e| e.verdict == visreg_bench::verdict::Verdict::Regressed)
+        {
+            Outcome::Regression
+        } else {
+            Outcome::Clean
+        },
+    )
+}
+
+/// Gathers and writes the report of `run_id` into `out`, saying where it went.
+pub fn write_report(
+    store: &Store,
+    run_id: &str,
+    dataset: Option<&Dataset>,
+    judged: Option<Vec<visreg::run::VerdictEntry>>,
+    out: &Path,
+) -> anyhow::Result<visreg_reports::report::ReportInput> {
+    let input = visreg::report::gather(store, run_id, dataset, judged)?;
+    visreg::report::write(&input, out)
+        .with_context(|| format!("writing the report into {}", out.display()))?;
+    println!(
+        "report written to {} (index.html, summary.md, junit.xml, bmf.json)",
+        out.display()
+    );
+    Ok(input)
+}

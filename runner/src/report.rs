@@ -1,0 +1,182 @@
+//! Gathers a run's report from the store (and the dataset, for the gallery's frames) and
+//! writes its files: `index.html`, `summary.md`, `junit.xml`, `bmf.json`. The formats
+//! themselves are pure functions in `visreg_reports::report`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use visreg_bench::scoring::FrameScore;
+use visreg_datasets::{Dataset, DetectedTag};
+use visreg_reports::report::{
+    bmf_json, html, junit_xml, outlines, summary_md, worst_misses, BuildResults, GalleryFrame,
+    HistorySeries, ReportInput, ScoredFrame,
+};
+use visreg_reports::store::Store;
+
+use crate::run::{history, verdicts, RunError, VerdictEntry};
+
+/// Frames in the gallery of worst misses.
+pub const GALLERY_FRAMES: usize = 6;
+
+/// Metrics whose history the report charts.
+pub const HISTORY_METRICS: [&str; 3] = ["latency_ms", "recall", "corner_err_px"];
+
+/// Reads run `run_id` back from `store`. `dataset` (the run's own, checked by hash) gives
+/// the gallery its frames; without it the gallery is left out. `judged` are the run's
+/// verdicts when the caller has them (the end of `visreg run`); else they are judged again
+/// from the store (deterministic: the bootstrap is seeded).
+pub fn gather(
+    store: &Store,
+    run_id: &str,
+    dataset: Option<&Dataset>,
+    judged: Option<Vec<VerdictEntry>>,
+) -> Result<ReportInput, RunError> {
+    let run = store
+        .run(run_id)?
+        .ok_or_else(|| RunError::Camera(format!("no run {run_id} in {}", store.name())))?;
+    let names: Vec<String> = serde_json::from_str(&run.builds_json).unwrap_or_default();
+    let mut builds = Vec::new();
+    let mut detections: HashMap<(String, u32), Vec<DetectedTag>> = HashMap::new();
+    for name in &names {
+        let records = store.frames(run_id, Some(name))?;
+        let first = records.iter().find(|r| r.source == "camera");
+        let mut b = BuildResults {
+            name: name.clone(),
+            board: first.map(|r| r.board.clone()).unwrap_or_default(),
+            camera: first.map(|r| r.camera_serial.clone()).unwrap_or_default(),
+            frames: Vec::new(),
+        };
+        for r in records.iter().filter(|r| r.source == "camera") {
+            if let Ok(score) = serde_json::from_str::<FrameScore>(&r.score_json) {
+                b.frames.push(ScoredFrame {
+                    frame: r.frame,
+                    repeat: r.repeat,
+                    score,
+                });
+            }
+            if r.repeat == 0 {
+                detections.insert(
+                    (name.clone(), r.frame),
+                    serde_json::from_str(&r.detections_json).unwrap_or_default(),
+                );
+            }
+        }
+        b.frames.sort_by_key(|f| (f.repeat, f.frame));
+        builds.push(b);
+    }
+    let mut host_records: Vec<_> = store
+        .frames(run_id, Some("host"))?
+        .into_iter()
+        .filter(|r| r.source == "host")
+        .collect();
+    host_records.sort_by_key(|r| r.frame);
+    let host: Vec<FrameScore> = host_records
+        .iter()
+        .filter_map(|r| serde_json::from_str(&r.score_json).ok())
+        .collect();
+    for r in &host_records {
+        detections.insert(
+            ("host".into(), r.frame),
+            serde_json::from_str(&r.detections_json).unwrap_or_default(),
+        );
+    }
+    let verdicts = match judged {
+        Some(v) => v,
+        None => verdicts(store, run_id, &names, &run.baseline)?,
+    };
+    let mut series = Vec::new();
+    for metric in HISTORY_METRICS {
+        let mut points = Vec::new();
+        for b in &names {
+            points.extend(history(
+                store,
+                None,
+                Some(b),
+                Some(&run.dataset_hash),
+                metric,
+            )?);
+        }
+        series.push(HistorySeries {
+            metric: metric.to_string(),
+            points,
+        });
+    }
+    let mut gallery = Vec::new();
+    if let Some(ds) = dataset {
+        for (bi, frame, missed, host_found) in worst_misses(&builds, &host, GALLERY_FRAMES) {
+            let i = frame as usize;
+            let (Some(truth), Ok(png)) = (ds.frames.get(i), std::fs::read(ds.frame_path(i))) else {
+                continue;
+            };
+            let (width, height) = image_size(&png).unwrap_or((0, 0));
+            let build = &builds[bi].name;
+            let mut drawn = vec![(
+                build.clone(),
+                outlines(
+                    detections
+                        .get(&(build.clone(), frame))
+                        .map_or(&[][..], |v| v),
+                ),
+            )];
+            if let Some(h) = detections.get(&("host".to_string(), frame)) {
+                drawn.push(("host".into(), outlines(h)));
+            }
+            gallery.push(GalleryFrame {
+                frame,
+                caption: format!(
+                    "frame {frame} ({}): {build} missed {missed} of {} truth tag(s), {host_found} of which the host found",
+                    truth.frame,
+                    truth.tags.len()
+                ),
+                width,
+                height,
+                png,
+                truth: truth
+                    .tags
+                    .iter()
+                    .map(|t| (t.id, t.corners.map(|c| [c.x, c.y])))
+                    .collect(),
+                detections: drawn,
+            });
+        }
+    }
+    Ok(ReportInput {
+        run,
+        builds,
+        host,
+        verdicts,
+        history: series,
+        gallery,
+    })
+}
+
+/// Width and height from a PNG's IHDR.
+fn image_size(png: &[u8]) -> Option<(u32, u32)> {
+    let be = |at: usize| {
+        png.get(at..at + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    (png.get(12..16) == Some(b"IHDR")).then_some(())?;
+    Some((be(16)?, be(20)?))
+}
+
+/// The files of a report.
+pub const REPORT_FILES: [&str; 4] = ["index.html", "summary.md", "junit.xml", "bmf.json"];
+
+/// Writes the report's files into `dir` (created if needed); returns their paths.
+pub fn write(input: &ReportInput, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let docs = [
+        html(input),
+        summary_md(input),
+        junit_xml(input),
+        bmf_json(input),
+    ];
+    let mut out = Vec::new();
+    for (name, text) in REPORT_FILES.iter().zip(docs) {
+        let p = dir.join(name);
+        std::fs::write(&p, text)?;
+        out.push(p);
+    }
+    Ok(out)
+}
