@@ -21,10 +21,12 @@ pub struct HostInfo {
 }
 
 impl HostInfo {
-    /// Describes this machine.
+    /// Describes this machine. `VISREG_HOST_NAME` overrides the host name (a lab host's
+    /// name in CI, where machines are ephemeral).
     pub fn current() -> Self {
-        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        let hostname = std::env::var("VISREG_HOST_NAME")
             .ok()
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
             .or_else(|| std::env::var("HOSTNAME").ok())
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())

@@ -70,10 +70,25 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (run_id, build, repeat, frame, source)
     );
     CREATE INDEX frame_results_run_build ON frame_results (run_id, build);",
+    // 2: what lab workers report of their cameras (append-only: no row is ever updated,
+    // so hosts writing at once cannot race).
+    "CREATE TABLE camera_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        lab_run TEXT NOT NULL,
+        host TEXT NOT NULL,
+        camera TEXT NOT NULL,
+        board TEXT NOT NULL,
+        run_id TEXT,
+        state TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        recorded_unix_s REAL NOT NULL
+    );
+    CREATE INDEX camera_events_camera ON camera_events (camera, recorded_unix_s);",
 ];
 
 /// The same schema for PostgreSQL (its own types), one entry per SQLite migration.
-const PG_MIGRATIONS: &[&str] = &["CREATE TABLE runs (
+const PG_MIGRATIONS: &[&str] = &[
+    "CREATE TABLE runs (
         id TEXT PRIMARY KEY,
         started_unix_s DOUBLE PRECISION NOT NULL,
         finished_unix_s DOUBLE PRECISION,
@@ -100,7 +115,41 @@ const PG_MIGRATIONS: &[&str] = &["CREATE TABLE runs (
         recorded_unix_s DOUBLE PRECISION NOT NULL,
         UNIQUE (run_id, build, repeat, frame, source)
     );
-    CREATE INDEX frame_results_run_build ON frame_results (run_id, build);"];
+    CREATE INDEX frame_results_run_build ON frame_results (run_id, build);",
+    "CREATE TABLE camera_events (
+        id BIGSERIAL PRIMARY KEY,
+        lab_run TEXT NOT NULL,
+        host TEXT NOT NULL,
+        camera TEXT NOT NULL,
+        board TEXT NOT NULL,
+        run_id TEXT,
+        state TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        recorded_unix_s DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX camera_events_camera ON camera_events (camera, recorded_unix_s);",
+];
+
+/// What a lab worker reported of its camera, at one moment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CameraEvent {
+    /// The lab run (one `visreg run --lab` on one host).
+    pub lab_run: String,
+    /// The host the worker ran on.
+    pub host: String,
+    /// The camera's name in `lab.toml`.
+    pub camera: String,
+    /// Its board.
+    pub board: String,
+    /// The camera's run in the store, when it has one.
+    pub run_id: Option<String>,
+    /// `healthy`, `measuring`, `error`, `power-cycled`, `quarantined`, `done`, …
+    pub state: String,
+    /// In plain words: a version, a verdict, an error.
+    pub detail: String,
+    /// When, seconds since the Unix epoch.
+    pub recorded_unix_s: f64,
+}
 
 /// A run as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -211,8 +260,20 @@ impl Store {
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
+        // Switching to WAL needs the database to itself for a moment and SQLite does not
+        // wait for that on its own: retry while another process has it, up to 10 s.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < until =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                r => break r.map_err(err)?,
+            }
+        }
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
         let mut s = Store {
@@ -348,11 +409,15 @@ impl Store {
             store: name.clone(),
             source,
         };
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)",
-        )
-        .map_err(e)?;
-        let have: i64 = conn
+        // One IMMEDIATE transaction for the check and the migrations: processes opening a
+        // new store at once then queue on the write lock (busy timeout) instead of both
+        // reading version 0 and failing to upgrade their read locks.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(e)?;
+        tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)")
+            .map_err(e)?;
+        let have: i64 = tx
             .query_row(
                 "SELECT COALESCE(MAX(version), 0) FROM schema_version",
                 [],
@@ -367,15 +432,14 @@ impl Store {
             });
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(have as usize) {
-            let tx = conn.transaction().map_err(e)?;
             tx.execute_batch(sql).map_err(e)?;
             tx.execute(
                 "INSERT INTO schema_version (version) VALUES (?1)",
                 [i as i64 + 1],
             )
             .map_err(e)?;
-            tx.commit().map_err(e)?;
         }
+        tx.commit().map_err(e)?;
         Ok(())
     }
 
@@ -564,6 +628,79 @@ impl Store {
             .collect()
     }
 
+    /// Appends a camera event.
+    pub fn record_camera_event(&self, e: &CameraEvent) -> Result<(), StoreError> {
+        if let Some(mut c) = self.pg() {
+            return c
+                .execute(
+                    "INSERT INTO camera_events (lab_run, host, camera, board, run_id, state, detail, recorded_unix_s)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    &[&e.lab_run, &e.host, &e.camera, &e.board, &e.run_id, &e.state, &e.detail, &e.recorded_unix_s],
+                )
+                .map(|_| ())
+                .map_err(|err| self.pg_err(err));
+        }
+        self.conn()
+            .execute(
+                "INSERT INTO camera_events (lab_run, host, camera, board, run_id, state, detail, recorded_unix_s)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![e.lab_run, e.host, e.camera, e.board, e.run_id, e.state, e.detail, e.recorded_unix_s],
+            )
+            .map(|_| ())
+            .map_err(|err| self.err(err))
+    }
+
+    /// Camera events, oldest first: of one lab run, or all.
+    pub fn camera_events(&self, lab_run: Option<&str>) -> Result<Vec<CameraEvent>, StoreError> {
+        const COLS: &str =
+            "lab_run, host, camera, board, run_id, state, detail, recorded_unix_s FROM camera_events";
+        if let Some(mut c) = self.pg() {
+            let rows = match lab_run {
+                Some(l) => c.query(
+                    &format!("SELECT {COLS} WHERE lab_run = $1 ORDER BY recorded_unix_s, id"),
+                    &[&l],
+                ),
+                None => c.query(&format!("SELECT {COLS} ORDER BY recorded_unix_s, id"), &[]),
+            }
+            .map_err(|e| self.pg_err(e))?;
+            return Ok(rows
+                .iter()
+                .map(|r| CameraEvent {
+                    lab_run: r.get(0),
+                    host: r.get(1),
+                    camera: r.get(2),
+                    board: r.get(3),
+                    run_id: r.get(4),
+                    state: r.get(5),
+                    detail: r.get(6),
+                    recorded_unix_s: r.get(7),
+                })
+                .collect());
+        }
+        let sql = match lab_run {
+            Some(_) => format!("SELECT {COLS} WHERE lab_run = ?1 ORDER BY recorded_unix_s, id"),
+            None => format!("SELECT {COLS} WHERE ?1 IS NULL ORDER BY recorded_unix_s, id"),
+        };
+        let mut st = self.conn().prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([lab_run], |r| {
+                Ok(CameraEvent {
+                    lab_run: r.get(0)?,
+                    host: r.get(1)?,
+                    camera: r.get(2)?,
+                    board: r.get(3)?,
+                    run_id: r.get(4)?,
+                    state: r.get(5)?,
+                    detail: r.get(6)?,
+                    recorded_unix_s: r.get(7)?,
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e));
+        rows
+    }
+
     /// How many frame results `run_id` holds.
     pub fn frame_count(&self, run_id: &str) -> Result<u64, StoreError> {
         if let Some(mut c) = self.pg() {
@@ -620,6 +757,33 @@ mod tests {
             score_json: "{}".into(),
             recorded_unix_s: 2.0,
         }
+    }
+
+    #[test]
+    fn camera_events_append_and_filter_by_lab_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_sqlite(&dir.path().join("e.sqlite")).unwrap();
+        let ev = |lab: &str, state: &str, t: f64| CameraEvent {
+            lab_run: lab.into(),
+            host: "bench-1".into(),
+            camera: "cam-a".into(),
+            board: "H7 Plus".into(),
+            run_id: None,
+            state: state.into(),
+            detail: String::new(),
+            recorded_unix_s: t,
+        };
+        s.record_camera_event(&ev("lab-1", "healthy", 1.0)).unwrap();
+        s.record_camera_event(&ev("lab-2", "quarantined", 3.0))
+            .unwrap();
+        s.record_camera_event(&ev("lab-1", "done", 2.0)).unwrap();
+        let all = s.camera_events(None).unwrap();
+        assert_eq!(
+            all.iter().map(|e| e.state.as_str()).collect::<Vec<_>>(),
+            ["healthy", "done", "quarantined"],
+            "oldest first"
+        );
+        assert_eq!(s.camera_events(Some("lab-2")).unwrap().len(), 1);
     }
 
     #[test]

@@ -61,16 +61,45 @@ pub enum Command {
     History(HistoryArgs),
     /// Write a run's report: index.html, summary.md, junit.xml, bmf.json.
     Report(ReportArgs),
+    /// Labs: the state of each camera of a lab inventory.
+    #[command(subcommand)]
+    Lab(LabCommand),
+}
+
+/// `visreg lab …`
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Each camera's state and last result, from the store (every host's workers write
+    /// there).
+    #[command(
+        after_help = "Examples:\n  visreg lab status --lab lab.toml\n  visreg lab status --store postgres://ci@db/visreg"
+    )]
+    Status {
+        /// The inventory (default: every camera the store has heard of).
+        #[arg(long)]
+        lab: Option<PathBuf>,
+        /// Results store: an SQLite file, or a postgres://user@host/db URL.
+        #[arg(long, default_value = "visreg-results.sqlite")]
+        store: String,
+    },
 }
 
 /// `visreg report`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  visreg report run-1764028800-1a2b\n  visreg report run-1764028800-1a2b --out site/ --store postgres://ci@db/visreg\n\nWrites index.html (self-contained: open it in any browser, no network), summary.md (for a CI job summary: cat it into $GITHUB_STEP_SUMMARY), junit.xml and bmf.json (Bencher Metric Format). visreg run writes the same files at its end."
+    after_help = "Examples:\n  visreg report run-1764028800-1a2b\n  visreg report run-1764028800-1a2b --out site/ --store postgres://ci@db/visreg\n  visreg report --history --store postgres://ci@db/visreg --out site/\n\nWrites index.html (self-contained: open it in any browser, no network), summary.md (for a CI job summary: cat it into $GITHUB_STEP_SUMMARY), junit.xml and bmf.json (Bencher Metric Format). visreg run writes the same files at its end."
 )]
 pub struct ReportArgs {
     /// The run (its id, as visreg run printed it).
-    pub run: String,
+    #[arg(required_unless_present = "history")]
+    pub run: Option<String>,
+    /// Instead of one run: the history of every stored run of a dataset (default: the
+    /// newest run's), from every host and camera, with change points (history.html).
+    #[arg(long, conflicts_with = "run")]
+    pub history: bool,
+    /// With --history: only runs on this board.
+    #[arg(long, requires = "history")]
+    pub board: Option<String>,
     /// Folder to write into [default: reports/<run>/].
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -78,7 +107,7 @@ pub struct ReportArgs {
     #[arg(long, default_value = "visreg-results.sqlite")]
     pub store: String,
     /// The run's dataset folder, for the gallery's frames (a built-in preset is found by
-    /// its name).
+    /// its name). With --history: the dataset whose runs to show.
     #[arg(long)]
     pub dataset: Option<PathBuf>,
 }
@@ -125,17 +154,25 @@ Examples:
   visreg run                                   # virtual camera, the catalog's 5.x builds, qvga-basic
   visreg run --firmware 5.0.0,5.1.0-rc1 --baseline 5.0.0 --camera /dev/ttyACM0
   visreg run --resume run-1764028800-1a2b      # finish an interrupted run
+  visreg run --lab lab.toml --boards h7plus --builds 5.0.0,5.1.0-rc1 --store postgres://ci@db/visreg
 
 Every frame result is stored as it is measured (--store, SQLite); Ctrl-C stops cleanly.
-Writes verdicts.json into --out (default reports/<run-id>/). Exit codes: 0 no
-regression, 1 regression, 2 could not run.")]
+Writes verdicts.json and the report into --out (default reports/<run-id>/). Exit codes:
+0 no regression, 1 regression, 2 could not run or finish — with --lab, 2 also when a
+camera was quarantined (an infrastructure failure, not a regression).")]
 pub struct RunArgs {
     /// `sim` (default: a virtual camera), a port, or a USB serial number.
     #[arg(long)]
     pub camera: Option<String>,
     /// Builds, comma-separated (default: the catalog's protocol v2 builds).
-    #[arg(long)]
+    #[arg(long, visible_alias = "builds")]
     pub firmware: Option<String>,
+    /// A lab inventory: run every camera in it in parallel (see lab.example.toml).
+    #[arg(long, conflicts_with_all = ["camera", "resume"])]
+    pub lab: Option<PathBuf>,
+    /// With --lab: only cameras on these boards, comma-separated (h7,h7plus).
+    #[arg(long, requires = "lab")]
+    pub boards: Option<String>,
     /// Baseline build (default: the first).
     #[arg(long)]
     pub baseline: Option<String>,

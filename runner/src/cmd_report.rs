@@ -13,10 +13,13 @@ use crate::Outcome;
 
 pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     let store = Store::open(&args.store)?;
-    let record = store.run(&args.run)?.with_context(|| {
+    let Some(run_id) = args.run.clone() else {
+        return history(&store, &args);
+    };
+    let record = store.run(&run_id)?.with_context(|| {
         format!(
             "no run {} in {} (list them with `visreg history --metric recall --store …`)",
-            args.run,
+            run_id,
             store.name()
         )
     })?;
@@ -31,7 +34,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
         Some(_) => {
             eprintln!(
                 "warning: that dataset is not the one run {} measured (hash {}): the gallery is left out",
-                args.run, record.dataset_hash
+                run_id, record.dataset_hash
             );
             None
         }
@@ -45,8 +48,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     };
     let out = args
         .out
-        .unwrap_or_else(|| PathBuf::from("reports").join(&args.run));
-    let input = write_report(&store, &args.run, dataset.as_ref(), None, &out)?;
+        .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
+    let input = write_report(&store, &run_id, dataset.as_ref(), None, &out)?;
     Ok(
         if input
             .verdicts
@@ -58,6 +61,35 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
             Outcome::Clean
         },
     )
+}
+
+/// `visreg report --history`: history.html over every run of one dataset.
+fn history(store: &Store, args: &ReportArgs) -> anyhow::Result<Outcome> {
+    let hash = match &args.dataset {
+        Some(dir) => Some(
+            Dataset::open(dir)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .content_hash()?,
+        ),
+        None => None,
+    };
+    let input = visreg::report::gather_history(store, hash.as_deref(), args.board.as_deref())?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join("history"));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let page = out.join("history.html");
+    std::fs::write(&page, visreg_reports::report::history_html(&input))?;
+    let (hosts, cams) = input.hosts_and_cameras();
+    println!(
+        "history of {} run(s) from {} host(s) and {} camera(s) written to {}",
+        input.runs.len(),
+        hosts.len(),
+        cams.len(),
+        page.display()
+    );
+    Ok(Outcome::Clean)
 }
 
 /// Gathers and writes the report of `run_id` into `out`, saying where it went.

@@ -13,7 +13,7 @@ use visreg::run::{execute, verdicts, RunEvent, RunPlan};
 use visreg_bench::verdict::Verdict;
 use visreg_datasets::cache::ensure_preset;
 use visreg_datasets::{preset, Dataset};
-use visreg_firmware::catalog::Protocol;
+use visreg_firmware::catalog::{Build, Protocol};
 use visreg_firmware::sim::bootloader::DfuTiming;
 use visreg_firmware::sim::unit::VirtualUnit;
 use visreg_firmware::transport::PtyDevice;
@@ -23,7 +23,10 @@ use visreg_reports::HostInfo;
 use crate::cli::RunArgs;
 use crate::Outcome;
 
-pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
+/// The catalog, the builds of the plan and its baseline.
+pub(crate) fn plan_builds(
+    args: &RunArgs,
+) -> anyhow::Result<(visreg_firmware::catalog::Catalog, Vec<Build>, String)> {
     let (catalog, _) = crate::cmd_firmware::catalog(args.catalog.as_deref())?;
     let builds: Vec<_> = match &args.firmware {
         Some(list) => list
@@ -54,13 +57,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
                 .join(", ")
         );
     }
-    let dataset = match (&args.dataset, &args.preset) {
+    Ok((catalog, builds, baseline))
+}
+
+/// The dataset of the plan: a folder, or a built-in preset (default qvga-basic).
+pub(crate) fn load_dataset(args: &RunArgs) -> anyhow::Result<Dataset> {
+    Ok(match (&args.dataset, &args.preset) {
         (Some(dir), _) => Dataset::open(dir).map_err(|e| anyhow::anyhow!("{e}"))?,
         (None, name) => {
             let p = preset::find(name.as_deref().unwrap_or("qvga-basic"))?;
             ensure_preset(p, preset::DEFAULT_SEED, &|_| {})?
         }
-    };
+    })
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
+    if args.lab.is_some() {
+        return crate::cmd_lab::run_lab(args);
+    }
+    let (catalog, builds, baseline) = plan_builds(&args)?;
+    let dataset = load_dataset(&args)?;
     let hash = dataset.content_hash()?;
     let store = Store::open(&args.store)?;
     let run_id = match &args.resume {
@@ -151,6 +167,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         dataset: dataset.clone(),
         repeats: args.repeat,
         live: args.mode == "live",
+        health_check: false,
     };
     let bar = ProgressBar::new(0);
     bar.set_style(

@@ -10,6 +10,7 @@ mod cmd_eval;
 mod cmd_firmware;
 mod cmd_flash;
 mod cmd_history;
+mod cmd_lab;
 mod cmd_report;
 mod cmd_run;
 mod cmd_sim;
@@ -50,6 +51,7 @@ fn main() -> ExitCode {
         cli::Command::Compare(cmd) => cmd_history::compare(cmd),
         cli::Command::History(cmd) => cmd_history::history_cmd(cmd),
         cli::Command::Report(cmd) => cmd_report::run(cmd),
+        cli::Command::Lab(cmd) => cmd_lab::run(cmd),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -180,3 +180,51 @@ pub fn write(input: &ReportInput, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     }
     Ok(out)
 }
+
+/// Gathers the history page: every run in `store` on the dataset with `dataset_hash`
+/// (default: the newest run's dataset), optionally only on `board`, from every host and
+/// camera.
+pub fn gather_history(
+    store: &Store,
+    dataset_hash: Option<&str>,
+    board: Option<&str>,
+) -> Result<visreg_reports::report::HistoryInput, RunError> {
+    let all = store.runs()?;
+    let hash = match dataset_hash {
+        Some(h) => h.to_string(),
+        None => all
+            .iter()
+            .max_by(|a, b| a.started_unix_s.total_cmp(&b.started_unix_s))
+            .map(|r| r.dataset_hash.clone())
+            .ok_or_else(|| RunError::Camera(format!("{} holds no run yet", store.name())))?,
+    };
+    let runs: Vec<visreg_reports::report::HistoryRun> = all
+        .into_iter()
+        .filter(|r| r.dataset_hash == hash)
+        .map(|r| {
+            let host = serde_json::from_str::<visreg_reports::HostInfo>(&r.host_json)
+                .map(|h| h.hostname)
+                .unwrap_or_else(|_| "unknown".into());
+            visreg_reports::report::HistoryRun { run: r, host }
+        })
+        .collect();
+    let dataset = (
+        runs.first()
+            .map(|r| r.run.dataset_name.clone())
+            .unwrap_or_default(),
+        hash.clone(),
+    );
+    let mut series = Vec::new();
+    for metric in HISTORY_METRICS {
+        series.push(HistorySeries {
+            metric: metric.to_string(),
+            points: history(store, board, None, Some(&hash), metric)?,
+        });
+    }
+    Ok(visreg_reports::report::HistoryInput {
+        store: store.name().to_string(),
+        dataset,
+        runs,
+        series,
+    })
+}

@@ -62,6 +62,9 @@ pub struct RunPlan {
     pub repeats: u32,
     /// Replay dataset frames, or let the camera capture (virtual sensor).
     pub live: bool,
+    /// Check the camera's health (it answers and names its firmware) before each build,
+    /// as a lab does; a failed check ends the run with [`RunError::Unhealthy`].
+    pub health_check: bool,
 }
 
 /// Errors of a run.
@@ -73,10 +76,48 @@ pub enum RunError {
     /// The camera failed.
     #[error("{0}")]
     Camera(String),
+    /// The camera failed its health check before a build.
+    #[error("health check failed: {0}")]
+    Unhealthy(String),
 }
 
 fn key(build: &str, repeat: u32, frame: u32, source: &str) -> String {
     format!("{build}\u{1f}{repeat}\u{1f}{frame}\u{1f}{source}")
+}
+
+/// How long a healthy camera takes at most to answer and name its firmware.
+pub const HEALTH_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The camera on `port` answers (protocol v2 or v1) and names its firmware, within
+/// `deadline`: returns the version and protocol in words.
+pub fn health_check(port: &str, deadline: Duration) -> Result<String, String> {
+    use crate::client::v2::{V2Client, V2Options};
+    use crate::client::{probe, Probed};
+    let until = std::time::Instant::now() + deadline;
+    let mut last = String::from("no answer");
+    while std::time::Instant::now() < until {
+        match SerialTransport::open(port, DEBUG_BAUD) {
+            Ok(mut t) => match probe(&mut t, Duration::from_millis(400)) {
+                Ok(Probed::V2) => match V2Client::connect(t, V2Options::default()) {
+                    Ok(c) => {
+                        let v = c.version.firmware;
+                        return Ok(format!("firmware {}.{}.{} (protocol v2)", v[0], v[1], v[2]));
+                    }
+                    Err(e) => last = e.to_string(),
+                },
+                Ok(Probed::V1(v)) => {
+                    return Ok(format!("firmware {}.{}.{} (protocol v1)", v[0], v[1], v[2]))
+                }
+                Err(e) => last = e.to_string(),
+            },
+            Err(e) => last = format!("{port}: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(format!(
+        "the camera on {port} did not answer within {} s ({last})",
+        deadline.as_secs()
+    ))
 }
 
 /// Runs `plan`, writing to `store`; stops cleanly (returning Ok) when `stop` is set.
@@ -144,6 +185,14 @@ pub fn execute(
                 .collect();
             if missing.is_empty() {
                 continue;
+            }
+            if plan.health_check {
+                on_event(RunEvent::Phase {
+                    build: build.name.clone(),
+                    repeat,
+                    phase: "health check".into(),
+                });
+                health_check(&plan.port, HEALTH_DEADLINE).map_err(RunError::Unhealthy)?;
             }
             on_event(RunEvent::Phase {
                 build: build.name.clone(),

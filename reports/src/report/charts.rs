@@ -345,7 +345,8 @@ pub fn latency_boxplot(input: &ReportInput) -> String {
 }
 
 /// A metric's history over runs, per build, with E-Divisive change points marked.
-pub fn history(series: &super::HistorySeries, input: &ReportInput) -> String {
+/// Builds are coloured by their place in `build_order` (the run's builds), others after.
+pub fn history(series: &super::HistorySeries, build_order: &[String]) -> String {
     let info = metric_info(&series.metric);
     let title = format!("History of {} (median per run)", info.label);
     let id = format!("history-{}", series.metric);
@@ -366,9 +367,10 @@ pub fn history(series: &super::HistorySeries, input: &ReportInput) -> String {
         .map(|b| Series {
             name: b.to_string(),
             colour: rgb(build_colour(
-                input.builds.iter().position(|x| x.name == *b).unwrap_or(
-                    input.builds.len() + builds.iter().position(|x| x == b).unwrap_or(0),
-                ),
+                build_order
+                    .iter()
+                    .position(|x| x == b)
+                    .unwrap_or(build_order.len() + builds.iter().position(|x| x == b).unwrap_or(0)),
             )),
             dashed: false,
             points: series

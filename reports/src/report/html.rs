@@ -15,7 +15,7 @@ use super::{
     GalleryFrame, ReportInput, HOST_COLOUR, TRUTH_COLOUR,
 };
 
-const STYLE: &str = r#"
+pub(super) const STYLE: &str = r#"
 :root { color-scheme: light; }
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1a1a1a; margin: 0 auto; max-width: 1100px; padding: 1.2rem 1.5rem 3rem; }
 h1 { font-size: 1.5rem; margin: 0 0 .3rem; } h2 { font-size: 1.2rem; margin: 2rem 0 .6rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
@@ -322,7 +322,10 @@ pub fn html(input: &ReportInput) -> String {
             let _ = write!(
                 s,
                 "<figure>{}<figcaption>{} per run and build; {} change point(s) found by E-Divisive means (α = 0.01).</figcaption></figure>",
-                charts::history(h, input),
+                charts::history(
+                    h,
+                    &input.builds.iter().map(|b| b.name.clone()).collect::<Vec<_>>()
+                ),
                 esc(metric_info(&h.metric).label),
                 cps
             );

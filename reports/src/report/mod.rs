@@ -7,11 +7,13 @@
 
 mod bmf;
 mod charts;
+mod history;
 mod html;
 mod junit;
 mod summary;
 
 pub use bmf::bmf_json;
+pub use history::{history_html, HistoryInput, HistoryRun};
 pub use html::html;
 pub use junit::junit_xml;
 pub use summary::summary_md;

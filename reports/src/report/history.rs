@@ -1,0 +1,197 @@
+//! The history page (`visreg report --history`): every stored run of a dataset, from every
+//! host and camera that writes to the store, with each metric's trend per build and the
+//! change points E-Divisive means found in it. Self-contained like the run report.
+
+use std::fmt::Write;
+
+use visreg_bench::metrics::metric_info;
+
+use super::{charts, esc, HistorySeries};
+use crate::store::RunRecord;
+
+/// A stored run as the history lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryRun {
+    /// The run.
+    pub run: RunRecord,
+    /// The host it ran on.
+    pub host: String,
+}
+
+/// Everything the history page shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryInput {
+    /// The store's name.
+    pub store: String,
+    /// The dataset (name and hash).
+    pub dataset: (String, String),
+    /// Runs, oldest first.
+    pub runs: Vec<HistoryRun>,
+    /// Per metric.
+    pub series: Vec<HistorySeries>,
+}
+
+impl HistoryInput {
+    /// Distinct hosts and cameras.
+    pub fn hosts_and_cameras(&self) -> (Vec<String>, Vec<String>) {
+        let mut hosts: Vec<String> = self.runs.iter().map(|r| r.host.clone()).collect();
+        let mut cams: Vec<String> = self.runs.iter().map(|r| r.run.camera.clone()).collect();
+        hosts.sort();
+        hosts.dedup();
+        cams.sort();
+        cams.dedup();
+        (hosts, cams)
+    }
+}
+
+/// The page.
+pub fn history_html(input: &HistoryInput) -> String {
+    let (hosts, cams) = input.hosts_and_cameras();
+    let change_points: Vec<_> = input
+        .series
+        .iter()
+        .flat_map(|s| {
+            s.points
+                .iter()
+                .filter(|p| p.change_point)
+                .map(move |p| (s, p))
+        })
+        .collect();
+    let headline = format!(
+        "{} run(s) from {} host(s) and {} camera(s); {} change point(s)",
+        input.runs.len(),
+        hosts.len(),
+        cams.len(),
+        change_points.len()
+    );
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>visreg history — {}</title><style>{}</style></head><body>"#,
+        esc(&input.dataset.0),
+        super::html::STYLE
+    );
+    let _ = write!(
+        s,
+        r#"<header><h1>visreg history: {}</h1><p class=meta>dataset <code>{}</code>, store {}</p></header><section id="verdict" class="verdict"><h2>Summary</h2><p class="headline" data-runs="{}" data-hosts="{}">{}</p><p>Hosts: {}. Cameras: {}.</p>"#,
+        esc(&input.dataset.0),
+        esc(&input.dataset.1.chars().take(23).collect::<String>()),
+        esc(&input.store),
+        input.runs.len(),
+        hosts.len(),
+        esc(&headline),
+        esc(&hosts.join(", ")),
+        esc(&cams.join(", "))
+    );
+    if !change_points.is_empty() {
+        s.push_str("<table><thead><tr><th>metric</th><th>build</th><th>change starts at run</th><th>value there</th></tr></thead><tbody>");
+        for (series, p) in &change_points {
+            let _ = write!(
+                s,
+                "<tr><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td class=num>{:.4}</td></tr>",
+                esc(&series.metric),
+                esc(&p.build),
+                esc(&p.run_id),
+                p.value
+            );
+        }
+        s.push_str("</tbody></table>");
+    }
+    s.push_str(r#"</section><section id="charts"><h2>Trends</h2>"#);
+    let mut builds: Vec<String> = input
+        .series
+        .iter()
+        .flat_map(|x| x.points.iter().map(|p| p.build.clone()))
+        .collect();
+    builds.sort();
+    builds.dedup();
+    for series in input.series.iter().filter(|x| !x.points.is_empty()) {
+        let _ = write!(
+            s,
+            "<figure>{}<figcaption>{} per run and build (median; proportions as a mean), over every host and camera; dashed marks: change points (E-Divisive means, α = 0.01, per build).</figcaption></figure>",
+            charts::history(series, &builds),
+            esc(metric_info(&series.metric).label)
+        );
+    }
+    s.push_str(r#"</section><section id="runs"><h2>Runs</h2><table><thead><tr><th>run</th><th>started (UTC)</th><th>host</th><th>camera</th><th>status</th><th>builds</th></tr></thead><tbody>"#);
+    for r in &input.runs {
+        let builds: Vec<String> = serde_json::from_str(&r.run.builds_json).unwrap_or_default();
+        let _ = write!(
+            s,
+            "<tr data-host=\"{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&r.host),
+            esc(&r.run.id),
+            utc(r.run.started_unix_s),
+            esc(&r.host),
+            esc(&r.run.camera),
+            esc(&r.run.status),
+            esc(&builds.join(", "))
+        );
+    }
+    s.push_str("</tbody></table></section></body></html>\n");
+    s
+}
+
+/// `2026-11-25 16:02:06` from seconds since the epoch (civil-from-days, Howard Hinnant's
+/// algorithm).
+fn utc(t: f64) -> String {
+    let secs = t.max(0.0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0.0), "1970-01-01 00:00:00");
+        assert_eq!(utc(1_795_622_526.0), "2026-11-25 16:02:06");
+        assert_eq!(utc(951_782_400.0), "2000-02-29 00:00:00");
+    }
+
+    #[test]
+    fn the_page_counts_hosts_and_marks_change_points() {
+        let base = super::super::testdata::input();
+        let run = |id: &str, host: &str, cam: &str| HistoryRun {
+            run: RunRecord {
+                id: id.into(),
+                camera: cam.into(),
+                ..base.run.clone()
+            },
+            host: host.into(),
+        };
+        let input = HistoryInput {
+            store: "s".into(),
+            dataset: ("qvga-basic".into(), "sha256:00".into()),
+            runs: vec![
+                run("a", "host-a", "cam-1"),
+                run("b", "host-b", "cam-2"),
+                run("c", "host-b", "cam-3"),
+            ],
+            series: base.history.clone(),
+        };
+        let h = history_html(&input);
+        assert!(
+            h.contains("3 run(s) from 2 host(s) and 3 camera(s); 1 change point(s)"),
+            "{h}"
+        );
+        assert!(h.contains(r#"data-chart="history-latency_ms""#));
+        assert_eq!(h.matches("<tr data-host=").count(), 3);
+    }
+}

@@ -1,0 +1,363 @@
+//! `visreg run --lab lab.toml` (one worker per camera, bars per camera, the lab's
+//! summary and exit code) and `visreg lab status`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::Table;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::json;
+use visreg::lab::{work, CameraOutcome, LabEvent, LabFile, LabPlan};
+use visreg::run::RunEvent;
+use visreg_bench::verdict::Verdict;
+use visreg_reports::store::{now_unix_s, Store};
+
+use crate::cli::{LabCommand, RunArgs};
+use crate::Outcome;
+
+pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
+    let path = args.lab.clone().expect("--lab given");
+    let lab = LabFile::load(&path)?;
+    let cameras = lab.select(args.boards.as_deref());
+    if cameras.is_empty() {
+        bail!(
+            "no camera of {} is on board(s) {}",
+            path.display(),
+            args.boards.as_deref().unwrap_or("any")
+        );
+    }
+    if args.mode == "live" {
+        bail!("--lab runs replay mode; live mode against fixtures is not built yet");
+    }
+    let (catalog, builds, baseline) = crate::cmd_run::plan_builds(&args)?;
+    let dataset = crate::cmd_run::load_dataset(&args)?;
+    let dataset_hash = dataset.content_hash()?;
+    // Fail on a bad store before any camera is touched (and migrate it once).
+    Store::open(&args.store)?;
+    let lab_run = format!(
+        "lab-{}-{:04x}",
+        now_unix_s() as u64,
+        std::process::id() as u16 ^ (now_unix_s().fract() * 65536.0) as u16
+    );
+    let plan = LabPlan {
+        lab_run: lab_run.clone(),
+        catalog,
+        builds,
+        baseline: baseline.clone(),
+        dataset: dataset.clone(),
+        dataset_hash,
+        repeats: args.repeat,
+    };
+    eprintln!(
+        "lab run {lab_run}: {} camera(s) of {} in parallel, {} build(s) × {} repetition(s), baseline {baseline}, dataset {} ({} frames); store {}",
+        cameras.len(),
+        path.display(),
+        plan.builds.len(),
+        args.repeat,
+        dataset.manifest.name,
+        dataset.frames.len(),
+        args.store
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
+    }
+    let multi = MultiProgress::new();
+    let style = ProgressStyle::with_template(
+        "{prefix:>14} {msg:<34} [{bar:24}] {pos}/{len} frames (eta {eta})",
+    )
+    .expect("template")
+    .progress_chars("=> ");
+    let bars: BTreeMap<String, ProgressBar> = cameras
+        .iter()
+        .map(|c| {
+            let b = multi.add(ProgressBar::new(0));
+            b.set_style(style.clone());
+            b.set_prefix(c.name.clone());
+            (c.name.clone(), b)
+        })
+        .collect();
+    let on_event = |e: LabEvent| match e {
+        LabEvent::State {
+            camera,
+            state,
+            detail,
+        } => {
+            if let Some(b) = bars.get(&camera) {
+                b.set_message(state.clone());
+                if matches!(
+                    state.as_str(),
+                    "error" | "power-cycled" | "quarantined" | "power-cycle-failed"
+                ) {
+                    b.println(format!("{camera}: {state}: {detail}"));
+                }
+            }
+        }
+        LabEvent::Run { camera, event } => {
+            if let Some(b) = bars.get(&camera) {
+                match event {
+                    RunEvent::Phase {
+                        build,
+                        repeat,
+                        phase,
+                    } => b.set_message(format!("{build} r{}: {phase}", repeat + 1)),
+                    RunEvent::Frame { done, total } => {
+                        b.set_length(total);
+                        b.set_position(done);
+                    }
+                }
+            }
+        }
+    };
+    let outcomes: Vec<(String, String, anyhow::Result<CameraOutcome>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = cameras
+            .iter()
+            .map(|cam| {
+                let (plan, stop, on_event, store_spec) = (&plan, &stop, &on_event, &args.store);
+                s.spawn(move || {
+                    // One connection per worker: SQLite and PostgreSQL both serialise
+                    // concurrent writers safely, and no worker waits on another's lock.
+                    let r = Store::open(store_spec)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|store| Ok(work(plan, cam, &store, stop, on_event)?));
+                    (cam.name.clone(), cam.board.name().to_string(), r)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a lab worker panicked"))
+            .collect()
+    });
+    for b in bars.values() {
+        b.finish_and_clear();
+    }
+
+    // Reports: one folder per measured camera, and the lab's own summary.
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(&lab_run));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let store = Store::open(&args.store)?;
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(["camera", "board", "outcome", "detail"]);
+    let mut all_verdicts = Vec::new();
+    let mut cams_json = Vec::new();
+    let (mut quarantined, mut regressions, mut incomplete) = (0, 0, 0);
+    let mut lines = Vec::new();
+    for (name, board, r) in &outcomes {
+        let (outcome, detail, run_id) = match r {
+            Ok(CameraOutcome::Done { run_id, verdicts }) => {
+                let n = verdicts
+                    .iter()
+                    .filter(|e| e.verdict == Verdict::Regressed)
+                    .count();
+                regressions += n;
+                for e in verdicts {
+                    let mut v = serde_json::to_value(e)?;
+                    v["camera"] = json!(name);
+                    all_verdicts.push(v);
+                }
+                let input = crate::cmd_report::write_report(
+                    &store,
+                    run_id,
+                    Some(&dataset),
+                    Some(verdicts.clone()),
+                    &out.join(name),
+                )?;
+                ("done", input.headline(), Some(run_id.clone()))
+            }
+            Ok(CameraOutcome::Quarantined { run_id, reason }) => {
+                quarantined += 1;
+                (
+                    "quarantined",
+                    format!("infrastructure failure: {reason}"),
+                    Some(run_id.clone()),
+                )
+            }
+            Ok(CameraOutcome::Interrupted { run_id }) => {
+                incomplete += 1;
+                (
+                    "interrupted",
+                    "stopped by Ctrl-C; what was measured is kept".into(),
+                    Some(run_id.clone()),
+                )
+            }
+            Ok(CameraOutcome::Skipped { reason }) => ("skipped", reason.clone(), None),
+            Err(e) => {
+                incomplete += 1;
+                ("failed", format!("{e:#}"), None)
+            }
+        };
+        table.add_row([name.as_str(), board.as_str(), outcome, detail.as_str()]);
+        lines.push(format!(
+            "| {name} | {board} | **{outcome}** | {} |",
+            detail.replace('|', "\\|")
+        ));
+        cams_json.push(json!({"camera": name, "board": board, "outcome": outcome, "detail": detail, "run": run_id}));
+    }
+    std::fs::write(
+        out.join("verdicts.json"),
+        serde_json::to_string_pretty(&all_verdicts)? + "\n",
+    )?;
+    let exit = if quarantined > 0 || incomplete > 0 {
+        2
+    } else if regressions > 0 {
+        1
+    } else {
+        0
+    };
+    std::fs::write(
+        out.join("lab.json"),
+        serde_json::to_string_pretty(&json!({
+            "lab_run": lab_run,
+            "lab": lab.name,
+            "host": visreg_reports::HostInfo::current().hostname,
+            "cameras": cams_json,
+            "regressions": regressions,
+            "quarantined": quarantined,
+            "exit_code": exit,
+        }))? + "\n",
+    )?;
+    let headline = match (quarantined, regressions) {
+        (0, 0) if incomplete == 0 => "✅ no regression on any camera".to_string(),
+        (0, r) if incomplete == 0 => format!("❌ {r} regression(s)"),
+        (q, r) => format!(
+            "⚠️ infrastructure failure: {q} camera(s) quarantined{}; {r} regression(s) on the others",
+            if incomplete > 0 { format!(", {incomplete} unfinished") } else { String::new() }
+        ),
+    };
+    let mut md = format!(
+        "## visreg lab {lab_run}: {headline}\n\n| camera | board | outcome | detail |\n|---|---|---|---|\n{}\n",
+        lines.join("\n")
+    );
+    for (name, _, r) in &outcomes {
+        if let Ok(CameraOutcome::Done { .. }) = r {
+            if let Ok(s) = std::fs::read_to_string(out.join(name).join("summary.md")) {
+                let _ = write!(
+                    md,
+                    "\n<details><summary>{name}</summary>\n\n{s}\n</details>\n"
+                );
+            }
+        }
+    }
+    std::fs::write(out.join("summary.md"), md)?;
+    println!("lab run {lab_run}: {headline}\n{table}");
+    println!(
+        "lab summary written to {}",
+        out.join("summary.md").display()
+    );
+    Ok(match exit {
+        2 => Outcome::Incomplete,
+        1 => Outcome::Regression,
+        _ => Outcome::Clean,
+    })
+}
+
+pub fn run(cmd: LabCommand) -> anyhow::Result<Outcome> {
+    match cmd {
+        LabCommand::Status { lab, store } => status(lab, &store),
+    }
+}
+
+fn status(lab: Option<PathBuf>, store: &str) -> anyhow::Result<Outcome> {
+    let store = Store::open(store)?;
+    let events = store.camera_events(None)?;
+    let mut names: Vec<(String, String)> = match &lab {
+        Some(p) => LabFile::load(p)?
+            .cameras
+            .iter()
+            .map(|c| (c.name.clone(), c.board.name().to_string()))
+            .collect(),
+        None => {
+            let mut v: Vec<(String, String)> = events
+                .iter()
+                .map(|e| (e.camera.clone(), e.board.clone()))
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        }
+    };
+    if names.is_empty() {
+        println!(
+            "no camera has reported to {} yet (visreg run --lab lab.toml writes there)",
+            store.name()
+        );
+        return Ok(Outcome::Clean);
+    }
+    names.dedup();
+    let now = now_unix_s();
+    let age = |t: f64| {
+        let s = (now - t).max(0.0) as u64;
+        match s {
+            0..=119 => format!("{s} s ago"),
+            120..=7199 => format!("{} min ago", s / 60),
+            _ => format!("{} h ago", s / 3600),
+        }
+    };
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header([
+        "camera",
+        "board",
+        "state",
+        "since",
+        "host",
+        "detail",
+        "last result",
+    ]);
+    let mut unhealthy = false;
+    for (name, board) in names {
+        let mine: Vec<_> = events.iter().filter(|e| e.camera == name).collect();
+        let Some(last) = mine.last() else {
+            t.add_row([
+                name,
+                board,
+                "unknown".into(),
+                "–".into(),
+                "–".into(),
+                "never reported".into(),
+                "–".into(),
+            ]);
+            continue;
+        };
+        unhealthy |= last.state == "quarantined";
+        let result = mine
+            .iter()
+            .rev()
+            .find(|e| matches!(e.state.as_str(), "done" | "quarantined"))
+            .map(|e| {
+                format!(
+                    "{}: {} ({})",
+                    e.run_id.clone().unwrap_or_default(),
+                    e.detail,
+                    age(e.recorded_unix_s)
+                )
+            })
+            .unwrap_or_else(|| "–".into());
+        t.add_row([
+            name,
+            board,
+            last.state.clone(),
+            age(last.recorded_unix_s),
+            last.host.clone(),
+            last.detail.clone(),
+            result,
+        ]);
+    }
+    println!("{t}");
+    Ok(if unhealthy {
+        Outcome::Regression
+    } else {
+        Outcome::Clean
+    })
+}

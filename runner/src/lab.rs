@@ -1,0 +1,678 @@
+//! Labs: an inventory of cameras (`lab.toml`) and one worker per camera, each running the
+//! ordinary run (flash, measure, score, store) on its own camera with a health check
+//! before each build. A camera that fails its health check or errors is power-cycled once
+//! (its `power_cycle` command, or a restart for a virtual camera), then quarantined for
+//! the rest of the lab run: an infrastructure failure, reported apart from regressions.
+//! Workers report what happens to their cameras as values ([`LabEvent`]) and as
+//! append-only rows in the store (`camera_events`), which `visreg lab status` reads.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use visreg_firmware::board::Board;
+use visreg_firmware::catalog::{Build, Catalog};
+use visreg_firmware::sim::bootloader::DfuTiming;
+use visreg_firmware::sim::faults::FaultSpec;
+use visreg_firmware::sim::unit::VirtualUnit;
+use visreg_firmware::transport::PtyDevice;
+use visreg_reports::store::{now_unix_s, CameraEvent, RunRecord, Store};
+use visreg_reports::HostInfo;
+
+use crate::run::{execute, health_check, verdicts, RunError, RunEvent, RunPlan, VerdictEntry};
+
+/// The inventory.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabFile {
+    /// The lab's name (for reports).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Its cameras.
+    #[serde(rename = "camera", default)]
+    pub cameras: Vec<LabCamera>,
+}
+
+/// One camera of the lab.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabCamera {
+    /// A name unique in the lab (used in run ids, reports and `lab status`).
+    pub name: String,
+    /// Its board.
+    pub board: Board,
+    /// Found by USB serial number (survives re-enumeration: preferred).
+    #[serde(default)]
+    pub serial: Option<String>,
+    /// Or by port path (`/dev/ttyACM0`, `/dev/serial/by-id/…`).
+    #[serde(default)]
+    pub port: Option<String>,
+    /// Or a virtual camera started by the worker.
+    #[serde(default)]
+    pub sim: bool,
+    /// A command that power-cycles the camera (run with `sh -c`, 60 s deadline), e.g.
+    /// `uhubctl -l 1-1 -p 2 -a cycle`.
+    #[serde(default)]
+    pub power_cycle: Option<String>,
+    /// The rig in front of the camera, for live mode.
+    #[serde(default)]
+    pub fixture: Option<Fixture>,
+    /// Virtual camera only: faults on demand (`visreg sim --faults` syntax).
+    #[serde(default)]
+    pub sim_faults: Option<String>,
+    /// Virtual camera only: after its fault it stays dead, power cycle or not (a camera
+    /// that has failed for good).
+    #[serde(default)]
+    pub sim_dies: bool,
+}
+
+/// A printed target at a measured pose in front of a camera.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Fixture {
+    /// Tag family of the target (`tag36h11`).
+    pub family: String,
+    /// Tag ids on the target.
+    pub ids: Vec<u32>,
+    /// Printed tag size (black border edge), millimetres.
+    pub size_mm: f64,
+    /// Measured distance from the camera to the target's centre, metres.
+    pub distance_m: f64,
+    /// Measured rotation of the target about the camera's vertical axis, degrees.
+    #[serde(default)]
+    pub yaw_deg: f64,
+    /// Measured rotation about the horizontal axis, degrees.
+    #[serde(default)]
+    pub pitch_deg: f64,
+}
+
+/// Errors in `lab.toml`, naming the file and the camera.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// Which file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not valid TOML or not the inventory's shape.
+    #[error("{path}: {message}")]
+    Parse {
+        /// Which file.
+        path: String,
+        /// TOML's message (with line and column).
+        message: String,
+    },
+    /// A camera entry is inconsistent.
+    #[error("{path}: camera '{camera}': {message}")]
+    Camera {
+        /// Which file.
+        path: String,
+        /// Which camera.
+        camera: String,
+        /// What is wrong and what to write instead.
+        message: String,
+    },
+}
+
+impl LabFile {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, LabError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| LabError::Read {
+            path: p.clone(),
+            source,
+        })?;
+        Self::parse(&text, &p)
+    }
+
+    /// Parses and validates an inventory (`path` names it in errors).
+    pub fn parse(text: &str, path: &str) -> Result<Self, LabError> {
+        let lab: LabFile = toml::from_str(text).map_err(|e| LabError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        if lab.cameras.is_empty() {
+            return Err(LabError::Parse {
+                path: path.into(),
+                message: "no [[camera]] entries: a lab needs at least one camera".into(),
+            });
+        }
+        let mut names = std::collections::HashSet::new();
+        for c in &lab.cameras {
+            let bad = |message: &str| LabError::Camera {
+                path: path.into(),
+                camera: c.name.clone(),
+                message: message.into(),
+            };
+            if c.name.is_empty()
+                || !c
+                    .name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch))
+            {
+                return Err(bad("a name is letters, digits, '-' and '_' (it goes into run ids and folder names)"));
+            }
+            if !names.insert(c.name.clone()) {
+                return Err(bad("the name is used twice"));
+            }
+            let ways = usize::from(c.serial.is_some())
+                + usize::from(c.port.is_some())
+                + usize::from(c.sim);
+            if ways != 1 {
+                return Err(bad(
+                    "give exactly one of serial = \"…\", port = \"…\" or sim = true",
+                ));
+            }
+            if !c.sim && (c.sim_faults.is_some() || c.sim_dies) {
+                return Err(bad(
+                    "sim_faults and sim_dies apply to virtual cameras (sim = true) only",
+                ));
+            }
+            if let Some(f) = &c.sim_faults {
+                f.parse::<FaultSpec>()
+                    .map_err(|e| bad(&format!("sim_faults: {e}")))?;
+            }
+            if let Some(f) = &c.fixture {
+                if f.family.parse::<visreg_datasets::Family>().is_err() {
+                    return Err(bad(&format!("fixture: unknown tag family '{}'", f.family)));
+                }
+                if !(f.size_mm > 0.0 && f.distance_m > 0.0) || f.ids.is_empty() {
+                    return Err(bad(
+                        "fixture: size_mm and distance_m must be positive and ids not empty",
+                    ));
+                }
+            }
+        }
+        Ok(lab)
+    }
+
+    /// The cameras on `boards` (`h7plus`, `H7 Plus`, … — case and spaces ignored), or all.
+    pub fn select(&self, boards: Option<&str>) -> Vec<LabCamera> {
+        let norm = |s: &str| s.replace([' ', '-', '_'], "").to_ascii_lowercase();
+        self.cameras
+            .iter()
+            .filter(|c| {
+                boards.is_none_or(|list| list.split(',').any(|b| norm(b) == norm(c.board.name())))
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// What happens to a camera, as it happens.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LabEvent {
+    /// A state change: `healthy`, `error`, `power-cycled`, `quarantined`, `done`, ….
+    State {
+        /// Camera name.
+        camera: String,
+        /// New state.
+        state: String,
+        /// In plain words.
+        detail: String,
+    },
+    /// Progress of its run.
+    Run {
+        /// Camera name.
+        camera: String,
+        /// The run's own event.
+        event: RunEvent,
+    },
+}
+
+/// How a camera's part of the lab run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CameraOutcome {
+    /// Measured and judged.
+    Done {
+        /// Its run id.
+        run_id: String,
+        /// Its verdicts.
+        verdicts: Vec<VerdictEntry>,
+    },
+    /// Failed its health check or errored after a power cycle: an infrastructure failure.
+    Quarantined {
+        /// Its run id.
+        run_id: String,
+        /// Why.
+        reason: String,
+    },
+    /// Stopped by Ctrl-C.
+    Interrupted {
+        /// Its run id.
+        run_id: String,
+    },
+    /// No build of the plan is for its board.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A virtual camera a worker runs on a pseudo-terminal, with a power switch.
+struct SimCamera {
+    unit: Arc<VirtualUnit>,
+    faults: FaultSpec,
+    dies: bool,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    // A dead camera's port: open, never answered.
+    dead_port: Option<PtyDevice>,
+    port: String,
+}
+
+impl SimCamera {
+    fn start(unit: VirtualUnit, faults: FaultSpec, dies: bool) -> std::io::Result<Self> {
+        let mut s = SimCamera {
+            unit: Arc::new(unit),
+            faults,
+            dies,
+            stop: Arc::new(AtomicBool::new(false)),
+            thread: None,
+            dead_port: None,
+            port: String::new(),
+        };
+        let faults = s.faults.clone();
+        s.serve(faults)?;
+        Ok(s)
+    }
+
+    fn serve(&mut self, faults: FaultSpec) -> std::io::Result<()> {
+        let mut pty = PtyDevice::open()?;
+        self.port = pty.path().display().to_string();
+        self.stop = Arc::new(AtomicBool::new(false));
+        let (unit, stop, dies) = (self.unit.clone(), self.stop.clone(), self.dies);
+        self.thread = Some(std::thread::spawn(move || {
+            let end = unit.serve(&mut pty, &faults, &stop);
+            if dies
+                && matches!(
+                    end,
+                    Ok(visreg_firmware::sim::serve::ServeEnd::FaultDisconnect)
+                )
+            {
+                tracing::info!("the virtual camera died");
+            }
+        }));
+        Ok(())
+    }
+
+    /// Cuts the power and restores it: the one-off fault is gone, unless the camera
+    /// dies for good — then its port answers nothing.
+    fn power_cycle(&mut self) -> std::io::Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.thread.take() {
+            let _ = h.join();
+        }
+        if self.dies {
+            let pty = PtyDevice::open()?;
+            self.port = pty.path().display().to_string();
+            self.dead_port = Some(pty);
+            return Ok(());
+        }
+        self.serve(FaultSpec::default())
+    }
+}
+
+impl Drop for SimCamera {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.thread.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// How a worker reaches its camera.
+enum Link {
+    Real {
+        serial: Option<String>,
+        port: Option<String>,
+        power_cycle: Option<String>,
+    },
+    Sim(SimCamera),
+}
+
+impl Link {
+    fn port(&self) -> Result<String, String> {
+        match self {
+            Link::Real {
+                serial: Some(s), ..
+            } => crate::discovery::port_of_serial(s),
+            Link::Real { port: Some(p), .. } => Ok(p.clone()),
+            Link::Real { .. } => Err("no serial or port".into()),
+            Link::Sim(s) => Ok(s.port.clone()),
+        }
+    }
+
+    /// Power-cycles the camera; says how, or why it could not.
+    fn power_cycle(&mut self) -> Result<String, String> {
+        match self {
+            Link::Sim(s) => s
+                .power_cycle()
+                .map(|_| "virtual camera restarted".to_string())
+                .map_err(|e| e.to_string()),
+            Link::Real {
+                power_cycle: Some(cmd),
+                ..
+            } => run_with_deadline(cmd, Duration::from_secs(60)).map(|_| format!("ran `{cmd}`")),
+            Link::Real {
+                power_cycle: None, ..
+            } => {
+                // Without a switch, give the camera the time a USB re-enumeration takes.
+                std::thread::sleep(Duration::from_secs(2));
+                Err("no power_cycle command in lab.toml: retried once without one".into())
+            }
+        }
+    }
+}
+
+/// Runs `cmd` with `sh -c`, killing it at `deadline`.
+fn run_with_deadline(cmd: &str, deadline: Duration) -> Result<(), String> {
+    let mut child = Command::new("sh")
+        .args(["-c", cmd])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("`{cmd}`: {e}"))?;
+    let until = Instant::now() + deadline;
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) if st.success() => return Ok(()),
+            Ok(Some(st)) => return Err(format!("`{cmd}` failed ({st})")),
+            Ok(None) if Instant::now() > until => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "`{cmd}` did not finish within {} s",
+                    deadline.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => return Err(format!("`{cmd}`: {e}")),
+        }
+    }
+}
+
+/// What every worker of a lab run shares.
+pub struct LabPlan {
+    /// The lab run's id (one per `visreg run --lab` on one host).
+    pub lab_run: String,
+    /// The catalog.
+    pub catalog: Catalog,
+    /// Builds to run (each camera runs those for its board).
+    pub builds: Vec<Build>,
+    /// Baseline build.
+    pub baseline: String,
+    /// Dataset.
+    pub dataset: visreg_datasets::Dataset,
+    /// Its content hash.
+    pub dataset_hash: String,
+    /// Repetitions.
+    pub repeats: u32,
+}
+
+/// The id of `camera`'s run within `lab_run`.
+pub fn camera_run_id(lab_run: &str, camera: &str) -> String {
+    format!("{lab_run}.{camera}")
+}
+
+/// Runs `camera`'s part of the lab run: health check, measure (with a health check before
+/// each build), one power cycle on trouble, then quarantine.
+pub fn work(
+    plan: &LabPlan,
+    camera: &LabCamera,
+    store: &Store,
+    stop: &AtomicBool,
+    on_event: &(dyn Fn(LabEvent) + Sync),
+) -> Result<CameraOutcome, RunError> {
+    let host = HostInfo::current();
+    let run_id = camera_run_id(&plan.lab_run, &camera.name);
+    let say = |state: &str, detail: String| -> Result<(), RunError> {
+        store.record_camera_event(&CameraEvent {
+            lab_run: plan.lab_run.clone(),
+            host: host.hostname.clone(),
+            camera: camera.name.clone(),
+            board: camera.board.name().into(),
+            run_id: Some(run_id.clone()),
+            state: state.into(),
+            detail: detail.clone(),
+            recorded_unix_s: now_unix_s(),
+        })?;
+        on_event(LabEvent::State {
+            camera: camera.name.clone(),
+            state: state.into(),
+            detail,
+        });
+        Ok(())
+    };
+    let builds: Vec<Build> = plan
+        .builds
+        .iter()
+        .filter(|b| b.board == camera.board)
+        .cloned()
+        .collect();
+    if builds.is_empty() || !builds.iter().any(|b| b.name == plan.baseline) {
+        let reason = format!(
+            "no build of the plan with its baseline {} is for board {}",
+            plan.baseline,
+            camera.board.name()
+        );
+        say("skipped", reason.clone())?;
+        return Ok(CameraOutcome::Skipped { reason });
+    }
+    let mut link = if camera.sim {
+        let unit = VirtualUnit::new(
+            plan.catalog.clone(),
+            &builds[0].name,
+            Some(plan.dataset.clone()),
+            DfuTiming::instant(),
+            now_unix_s() as u64 ^ camera.name.len() as u64,
+        )
+        .map_err(RunError::Camera)?;
+        let faults = camera
+            .sim_faults
+            .as_deref()
+            .map(|f| f.parse::<FaultSpec>())
+            .transpose()
+            .map_err(RunError::Camera)?
+            .unwrap_or_default();
+        Link::Sim(
+            SimCamera::start(unit, faults, camera.sim_dies)
+                .map_err(|e| RunError::Camera(e.to_string()))?,
+        )
+    } else {
+        Link::Real {
+            serial: camera.serial.clone(),
+            port: camera.port.clone(),
+            power_cycle: camera.power_cycle.clone(),
+        }
+    };
+    store.create_run(&RunRecord {
+        id: run_id.clone(),
+        started_unix_s: now_unix_s(),
+        finished_unix_s: None,
+        status: "running".into(),
+        host_json: serde_json::to_string(&host).unwrap_or_default(),
+        dataset_name: plan.dataset.manifest.name.clone(),
+        dataset_hash: plan.dataset_hash.clone(),
+        camera: camera.name.clone(),
+        baseline: plan.baseline.clone(),
+        builds_json: serde_json::to_string(&builds.iter().map(|b| &b.name).collect::<Vec<_>>())
+            .unwrap_or_default(),
+        detector_json: serde_json::to_string(&visreg_apriltag::DetectorSettings::reference(
+            plan.dataset.manifest.tags.family,
+        ))
+        .unwrap_or_default(),
+    })?;
+    let mut power_cycled = false;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            store.finish_run(&run_id, "interrupted")?;
+            say("interrupted", "stopped by the user".into())?;
+            return Ok(CameraOutcome::Interrupted { run_id });
+        }
+        let trouble = match link.port() {
+            Err(e) => Some(e),
+            Ok(port) => match health_check(&port, crate::run::HEALTH_DEADLINE) {
+                Err(e) => Some(e),
+                Ok(version) => {
+                    say("healthy", format!("{port}: {version}"))?;
+                    let run_plan = RunPlan {
+                        run_id: run_id.clone(),
+                        port,
+                        builds: builds.clone(),
+                        baseline: plan.baseline.clone(),
+                        dataset: plan.dataset.clone(),
+                        repeats: plan.repeats,
+                        live: false,
+                        health_check: true,
+                    };
+                    say(
+                        "measuring",
+                        format!("{} build(s) × {} repetition(s)", builds.len(), plan.repeats),
+                    )?;
+                    let name = camera.name.clone();
+                    match execute(&run_plan, store, stop, &|event| {
+                        on_event(LabEvent::Run {
+                            camera: name.clone(),
+                            event,
+                        })
+                    }) {
+                        Ok(()) => None,
+                        Err(RunError::Store(e)) => return Err(RunError::Store(e)),
+                        Err(e) => Some(e.to_string()),
+                    }
+                }
+            },
+        };
+        match trouble {
+            None if stop.load(Ordering::Relaxed) => continue,
+            None => break,
+            Some(e) if !power_cycled => {
+                say("error", e)?;
+                power_cycled = true;
+                match link.power_cycle() {
+                    Ok(how) => say("power-cycled", how)?,
+                    Err(why) => say("power-cycle-failed", why)?,
+                }
+            }
+            Some(e) => {
+                let reason = format!("{e} (after a power cycle)");
+                store.finish_run(&run_id, "quarantined")?;
+                say("quarantined", reason.clone())?;
+                return Ok(CameraOutcome::Quarantined { run_id, reason });
+            }
+        }
+    }
+    store.finish_run(&run_id, "done")?;
+    let names: Vec<String> = builds.iter().map(|b| b.name.clone()).collect();
+    let v = verdicts(store, &run_id, &names, &plan.baseline)?;
+    let regressed = v
+        .iter()
+        .filter(|e| e.verdict == visreg_bench::verdict::Verdict::Regressed)
+        .count();
+    say(
+        "done",
+        if regressed == 0 {
+            "no regression".into()
+        } else {
+            format!("{regressed} regression(s)")
+        },
+    )?;
+    Ok(CameraOutcome::Done {
+        run_id,
+        verdicts: v,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../lab.example.toml");
+
+    #[test]
+    fn the_example_inventory_parses() {
+        let lab = LabFile::parse(EXAMPLE, "lab.example.toml").unwrap();
+        assert!(lab.cameras.len() >= 3);
+        assert!(lab.cameras.iter().any(|c| c.fixture.is_some()));
+        assert!(lab.cameras.iter().any(|c| c.power_cycle.is_some()));
+    }
+
+    #[test]
+    fn bad_inventories_name_the_camera_and_the_fix() {
+        let e = LabFile::parse(
+            "[[camera]]\nname = \"a\"\nboard = \"H7Plus\"\nport = \"/dev/x\"\nsim = true\n",
+            "lab.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("lab.toml: camera 'a': give exactly one of"),
+            "{e}"
+        );
+        let e = LabFile::parse(
+            "[[camera]]\nname = \"a\"\nboard = \"H7Plus\"\nsim = true\n[[camera]]\nname = \"a\"\nboard = \"H7Plus\"\nsim = true\n",
+            "lab.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("used twice"), "{e}");
+        let e = LabFile::parse(
+            "[[camera]]\nname = \"a\"\nboard = \"H9\"\nsim = true\n",
+            "lab.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("lab.toml: ") && e.contains("H9"), "{e}");
+        let e = LabFile::parse(
+            "[[camera]]\nname = \"a\"\nboard = \"H7Plus\"\nport = \"/dev/x\"\nsim_dies = true\n",
+            "lab.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("virtual cameras"), "{e}");
+        let e = LabFile::parse(
+            "[[camera]]\nname = \"a\"\nboard = \"H7Plus\"\nsim = true\nsim_faults = \"explode\"\n",
+            "lab.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("sim_faults"), "{e}");
+    }
+
+    #[test]
+    fn boards_select_cameras_whatever_the_spelling() {
+        let lab = LabFile::parse(
+            "[[camera]]\nname = \"a\"\nboard = \"H7Plus\"\nsim = true\n[[camera]]\nname = \"b\"\nboard = \"H7\"\nsim = true\n",
+            "lab.toml",
+        )
+        .unwrap();
+        let names = |sel: Option<&str>| -> Vec<String> {
+            lab.select(sel).into_iter().map(|c| c.name).collect()
+        };
+        assert_eq!(names(Some("h7plus")), ["a"]);
+        assert_eq!(names(Some("H7 Plus,h7")), ["a", "b"]);
+        assert_eq!(names(Some("h7")), ["b"]);
+        assert_eq!(names(None), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_power_cycle_command_has_a_deadline() {
+        let t = Instant::now();
+        let e = run_with_deadline("sleep 5", Duration::from_millis(200)).unwrap_err();
+        assert!(e.contains("did not finish"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(3));
+        assert!(run_with_deadline("true", Duration::from_secs(5)).is_ok());
+        assert!(run_with_deadline("exit 3", Duration::from_secs(5))
+            .unwrap_err()
+            .contains("failed"));
+    }
+}

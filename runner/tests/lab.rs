@@ -1,0 +1,216 @@
+//! Labs end to end: two lab processes (two "hosts", named by VISREG_HOST_NAME), each with
+//! three virtual cameras of which one vanishes mid-run and stays dead, write at once to
+//! one store — SQLite, then PostgreSQL when CI provides one (VISREG_TEST_POSTGRES; without
+//! it that half says it skipped). The dead cameras are power-cycled once, quarantined and
+//! reported as an infrastructure failure (exit 2); every other measurement is stored
+//! exactly once; `visreg lab status` and `visreg report --history` see both hosts.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+const FRAMES: u64 = 60;
+
+fn visreg(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_visreg"));
+    c.current_dir(dir)
+        .env("VISREG_CACHE_DIR", dir.join("cache"))
+        .env("VISREG_RUNTIME_DIR", dir.join("run"));
+    c
+}
+
+fn lab_file(host: &str) -> String {
+    format!(
+        "name = \"lab-{host}\"\n\
+         [[camera]]\nname = \"{host}-1\"\nboard = \"H7Plus\"\nsim = true\n\
+         [[camera]]\nname = \"{host}-2\"\nboard = \"H7 Plus\"\nsim = true\n\
+         [[camera]]\nname = \"{host}-dies\"\nboard = \"H7Plus\"\nsim = true\nsim_faults = \"disconnect@40KB\"\nsim_dies = true\n"
+    )
+}
+
+fn two_hosts_on(dir: &Path, store: &str) {
+    let hosts = ["host-a", "host-b"];
+    let children: Vec<_> = hosts
+        .iter()
+        .map(|h| {
+            std::fs::write(dir.join(format!("{h}.toml")), lab_file(h)).unwrap();
+            let child = visreg(dir)
+                .env("VISREG_HOST_NAME", h)
+                .args([
+                    "run",
+                    "--lab",
+                    &format!("{h}.toml"),
+                    "--builds",
+                    "5.0.0,5.1.0-rc1",
+                    "--dataset",
+                    "ds",
+                    "--repeat",
+                    "1",
+                    "--store",
+                    store,
+                    "--out",
+                    &format!("out-{h}"),
+                ])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            (*h, child)
+        })
+        .collect();
+    // Both labs run at once, against one store.
+    for (h, child) in children {
+        let o = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "a quarantined camera is an infrastructure failure (exit 2)\n{stdout}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            stdout.contains("infrastructure failure: 1 camera(s) quarantined"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let lab: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("out-{h}/lab.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(lab["host"], h);
+        assert_eq!(lab["exit_code"], 2);
+        for cam in lab["cameras"].as_array().unwrap() {
+            let name = cam["camera"].as_str().unwrap();
+            let want = if name.ends_with("-dies") {
+                "quarantined"
+            } else {
+                "done"
+            };
+            assert_eq!(cam["outcome"], want, "{cam}");
+        }
+        // The healthy cameras found the slow build on both hosts.
+        assert!(dir.join(format!("out-{h}/{h}-1/index.html")).is_file());
+        let summary = std::fs::read_to_string(dir.join(format!("out-{h}/summary.md"))).unwrap();
+        assert!(summary.starts_with("## visreg lab"), "{summary}");
+    }
+
+    let spec = if store.starts_with("postgres") {
+        store.to_string()
+    } else {
+        dir.join(store).display().to_string()
+    };
+    let s = visreg_reports::store::Store::open(&spec).unwrap();
+    let runs: Vec<_> = s
+        .runs()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.camera.starts_with("host-"))
+        .collect();
+    let mine: Vec<_> = runs
+        .iter()
+        .filter(|r| {
+            hosts
+                .iter()
+                .any(|h| r.host_json.contains(&format!("\"hostname\":\"{h}\"")))
+        })
+        .collect();
+    assert_eq!(mine.len(), 6, "one run per camera per host");
+    for r in &mine {
+        let n = s.frame_count(&r.id).unwrap();
+        if r.camera.ends_with("-dies") {
+            assert_eq!(r.status, "quarantined");
+            assert!(
+                (FRAMES..3 * FRAMES).contains(&n),
+                "what the dead camera measured before it died is kept ({n})"
+            );
+        } else {
+            assert_eq!(r.status, "done", "{}", r.id);
+            assert_eq!(
+                n,
+                FRAMES + 2 * FRAMES,
+                "every measurement exactly once in {}",
+                r.id
+            );
+        }
+    }
+    let events = s.camera_events(None).unwrap();
+    for h in hosts {
+        let states: Vec<&str> = events
+            .iter()
+            .filter(|e| e.camera == format!("{h}-dies"))
+            .map(|e| e.state.as_str())
+            .collect();
+        assert!(
+            states.ends_with(&["error", "power-cycled", "quarantined"]),
+            "power-cycled once, then quarantined: {states:?}"
+        );
+        assert!(events.iter().any(|e| e.host == h));
+    }
+
+    let o = visreg(dir)
+        .args(["lab", "status", "--store", store])
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a quarantined camera makes status exit 1\n{status}"
+    );
+    for h in hosts {
+        assert!(
+            status.contains(&format!("{h}-dies")) && status.contains(h),
+            "{status}"
+        );
+    }
+
+    let o = visreg(dir)
+        .args([
+            "report",
+            "--history",
+            "--dataset",
+            "ds",
+            "--store",
+            store,
+            "--out",
+            "hist",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let page = std::fs::read_to_string(dir.join("hist/history.html")).unwrap();
+    assert!(
+        page.contains(r#"data-hosts="2""#),
+        "both hosts in one history"
+    );
+    for h in hosts {
+        assert!(page.contains(&format!(r#"data-host="{h}""#)));
+    }
+    assert!(page.contains(r#"data-chart="history-latency_ms""#));
+}
+
+#[cfg(unix)]
+#[test]
+fn two_lab_hosts_share_one_store_and_quarantine_their_dead_camera() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = visreg(dir.path())
+        .args([
+            "dataset", "generate", "--preset", "qqvga", "--seed", "99", "--frames", "60", "--out",
+            "ds",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    two_hosts_on(dir.path(), "lab.sqlite");
+    match std::env::var("VISREG_TEST_POSTGRES") {
+        Ok(url) => {
+            let pg = tempfile::tempdir().unwrap();
+            std::fs::rename(dir.path().join("ds"), pg.path().join("ds")).unwrap();
+            two_hosts_on(pg.path(), &url);
+        }
+        Err(_) => eprintln!(
+            "skipped the PostgreSQL half: set VISREG_TEST_POSTGRES=postgres://… (.ci/run starts a server)"
+        ),
+    }
+}
