@@ -261,7 +261,18 @@ pub fn execute(
                     n,
                     Duration::from_secs(600),
                     stop,
-                    &mut |cf, _pixels| record(cf),
+                    &mut |cf, pixels| {
+                        // The host's results and the truth are those of the dataset's
+                        // frame: they hold only if the camera saw exactly that frame.
+                        let want = ds.load_frame(cf.index).map_err(|e| e.to_string())?;
+                        if pixels != want.pixels {
+                            return Err(format!(
+                                "live capture of frame {} is not the dataset's frame: the sensor does not show the dataset, so its truth does not apply (use --mode replay)",
+                                cf.index
+                            ));
+                        }
+                        record(cf)
+                    },
                 )
             } else {
                 replay(t, ds, &missing, Duration::from_secs(600), stop, &mut record)

@@ -130,7 +130,9 @@ fn a_run_writes_its_report_and_the_formats_agree() {
     let html2 = std::fs::read_to_string(dir.path().join("out2/index.html")).unwrap();
     assert!(html2.contains(r#"data-chart="history-latency_ms""#));
 
-    browser_checks(&dir.path().join("out2"), &dir.path().join("report.png"));
+    // The screenshot outlives the test, for a human to look at.
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("visreg-report.png");
+    browser_checks(&dir.path().join("out2"), &shot);
 }
 
 fn browser_checks(folder: &Path, screenshot: &Path) {
@@ -174,6 +176,8 @@ fn browser_checks(folder: &Path, screenshot: &Path) {
         "recall-angle",
         "recall-range",
         "trans_err_pct-range",
+        "trans_err_pct-angle",
+        "rot_err_deg-range",
         "rot_err_deg-angle",
         "corner-error",
         "history-latency_ms",

@@ -71,6 +71,61 @@ fn the_default_run_flags_exactly_the_planted_defects() {
         && e["verdict"] == "unchanged"));
 }
 
+/// A run started in the background: the child, its run id (from its first line on
+/// stderr), the rest of its stderr, and the store it writes to — once `at_least` frames
+/// are stored.
+#[cfg(unix)]
+struct Midway {
+    child: std::process::Child,
+    run_id: String,
+    stderr: BufReader<std::process::ChildStderr>,
+    store: visreg_reports::store::Store,
+}
+
+#[cfg(unix)]
+fn start_and_wait_midway(
+    dir: &std::path::Path,
+    args: &[&str],
+    store_spec: &str,
+    at_least: u64,
+) -> Midway {
+    let mut child = visreg(dir)
+        .args(args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let run_id = first
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    let spec = if store_spec.starts_with("postgres") {
+        store_spec.to_string()
+    } else {
+        dir.join(store_spec).display().to_string()
+    };
+    let store = visreg_reports::store::Store::open(&spec).unwrap();
+    let t0 = Instant::now();
+    while store.frame_count(&run_id).unwrap() < at_least {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the run measured nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Midway {
+        child,
+        run_id,
+        stderr,
+        store,
+    }
+}
+
 /// Starts a run on `store`, SIGKILLs it midway, resumes it, and checks every frame was
 /// stored exactly once.
 #[cfg(unix)]
@@ -89,36 +144,12 @@ fn kill_and_resume(store_spec: &str) {
         "--out",
         "out",
     ];
-    let mut child = visreg(dir.path())
-        .args(args)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let run_id = first
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .trim_end_matches(':')
-        .to_string();
-    let spec = if store_spec.starts_with("postgres") {
-        store_spec.to_string()
-    } else {
-        dir.path().join(store_spec).display().to_string()
-    };
-    let store = visreg_reports::store::Store::open(&spec).unwrap();
-    let t0 = Instant::now();
-    while store.frame_count(&run_id).unwrap() < 150 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "the run measured nothing"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let Midway {
+        mut child,
+        run_id,
+        store,
+        ..
+    } = start_and_wait_midway(dir.path(), &args, store_spec, 150);
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
     let kept = store.frame_count(&run_id).unwrap();
@@ -238,32 +269,12 @@ fn ctrl_c_stops_cleanly_keeps_what_was_measured_and_gives_no_verdict() {
         "--out",
         "out",
     ];
-    let mut child = visreg(dir.path())
-        .args(args)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    stderr.read_line(&mut first).unwrap();
-    let run_id = first
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .trim_end_matches(':')
-        .to_string();
-    let store =
-        visreg_reports::store::Store::open(&dir.path().join("s.sqlite").display().to_string())
-            .unwrap();
-    let t0 = Instant::now();
-    while store.frame_count(&run_id).unwrap() < 250 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "the run measured nothing"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let Midway {
+        mut child,
+        run_id,
+        mut stderr,
+        store,
+    } = start_and_wait_midway(dir.path(), &args, "s.sqlite", 250);
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

@@ -268,6 +268,14 @@ pub fn html(input: &ReportInput) -> String {
             "Median translation error of found tags, in % of the true range, per range bucket (truth is zero).",
         ),
         (
+            charts::pose_error_vs(input, "trans_err_pct", BucketAxis::Angle),
+            "Median translation error of found tags, in % of the true range, per view-angle bucket.",
+        ),
+        (
+            charts::pose_error_vs(input, "rot_err_deg", BucketAxis::Range),
+            "Median rotation error (geodesic) of found tags per range bucket.",
+        ),
+        (
             charts::pose_error_vs(input, "rot_err_deg", BucketAxis::Angle),
             "Median rotation error (geodesic) of found tags per view-angle bucket (truth is zero).",
         ),

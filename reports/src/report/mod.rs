@@ -389,6 +389,8 @@ mod tests {
             "recall-angle",
             "recall-range",
             "trans_err_pct-range",
+            "trans_err_pct-angle",
+            "rot_err_deg-range",
             "rot_err_deg-angle",
             "corner-error",
             "history-latency_ms",
@@ -401,7 +403,7 @@ mod tests {
         assert!(!h.contains("chart-error"), "every chart drew");
         assert_eq!(
             h.matches(r#"<svg role="img" aria-label="#).count(),
-            7,
+            9,
             "every chart has an accessible name"
         );
         assert!(!h.contains("http://www.w3.org/1999/xhtml\" src") && !h.contains("<script"));
