@@ -103,13 +103,13 @@ pub fn gather(
     }
     let mut gallery = Vec::new();
     if let Some(ds) = dataset {
-        for (bi, frame, missed, host_found) in worst_misses(&builds, &host, GALLERY_FRAMES) {
-            let i = frame as usize;
+        for m in worst_misses(&builds, &run.baseline, &host, GALLERY_FRAMES) {
+            let (i, frame) = (m.frame as usize, m.frame);
             let (Some(truth), Ok(png)) = (ds.frames.get(i), std::fs::read(ds.frame_path(i))) else {
                 continue;
             };
             let (width, height) = image_size(&png).unwrap_or((0, 0));
-            let build = &builds[bi].name;
+            let build = &builds[m.build].name;
             let mut drawn = vec![(
                 build.clone(),
                 outlines(
@@ -121,12 +121,19 @@ pub fn gather(
             if let Some(h) = detections.get(&("host".to_string(), frame)) {
                 drawn.push(("host".into(), outlines(h)));
             }
+            let base = if *build == run.baseline {
+                String::new()
+            } else {
+                format!("the baseline {} found {}, ", run.baseline, m.baseline_found)
+            };
             gallery.push(GalleryFrame {
                 frame,
                 caption: format!(
-                    "frame {frame} ({}): {build} missed {missed} of {} truth tag(s), {host_found} of which the host found",
+                    "frame {frame} ({}): {build} missed {} of {} truth tag(s); of those {base}the host {}",
                     truth.frame,
-                    truth.tags.len()
+                    m.missed,
+                    truth.tags.len(),
+                    m.host_found
                 ),
                 width,
                 height,

@@ -89,6 +89,7 @@ fn lines(
     y: (std::ops::Range<f64>, &str),
     series: &[Series],
     reference: Option<(f64, &str)>,
+    run_axis: bool,
 ) -> Drawn {
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FONT, 17))
@@ -96,8 +97,25 @@ fn lines(
         .x_label_area_size(42)
         .y_label_area_size(62)
         .build_cartesian_2d(x.0.clone(), y.0.clone())?;
+    // A run axis counts runs: label whole runs only, from 1.
+    let run_label = |v: &f64| {
+        if (v - v.round()).abs() < 1e-6 && *v >= -0.01 {
+            format!("{}", v.round() as i64 + 1)
+        } else {
+            String::new()
+        }
+    };
+    let plain = |v: &f64| format!("{v:.1}");
+    let x_fmt: &dyn Fn(&f64) -> String = if run_axis { &run_label } else { &plain };
+    let x_count = if run_axis {
+        ((x.0.end - x.0.start).round() as usize + 1).clamp(2, 24)
+    } else {
+        10
+    };
     chart
         .configure_mesh()
+        .x_labels(x_count)
+        .x_label_formatter(x_fmt)
         .x_desc(x.1)
         .y_desc(y.1)
         .light_line_style(BLACK.mix(0.06))
@@ -195,6 +213,7 @@ pub fn recall_vs(input: &ReportInput, axis: BucketAxis) -> String {
             (0.0..105.0, "truth tags found (%)"),
             &series,
             Some((100.0, "truth (every tag)")),
+            false,
         )
     })
 }
@@ -239,6 +258,7 @@ pub fn pose_error_vs(input: &ReportInput, metric: &str, axis: BucketAxis) -> Str
             (0.0..top, &format!("{} ({})", info.label, info.unit)),
             &series,
             None,
+            false,
         )
     })
 }
@@ -286,6 +306,7 @@ pub fn corner_error_cdf(input: &ReportInput) -> String {
             (0.0..101.0, "found tags at or below (%)"),
             &series,
             None,
+            false,
         )
     })
 }
@@ -401,13 +422,11 @@ pub fn history(series: &super::HistorySeries, build_order: &[String]) -> String 
         lines(
             root,
             &title,
-            (
-                -0.5..(runs.len() as f64 - 0.5).max(0.5),
-                "run, oldest to newest",
-            ),
+            (-0.5..(runs.len() as f64 - 0.5).max(0.5), "run (1 = oldest)"),
             (y.clone(), &format!("{} ({unit})", info.label)),
             &lines_,
             None,
+            true,
         )?;
         // Change points: a vertical mark where a new segment starts.
         let mut chart = ChartBuilder::on(root)

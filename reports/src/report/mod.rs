@@ -213,17 +213,51 @@ pub fn build_colour(i: usize) -> &'static str {
     PALETTE[i % PALETTE.len()]
 }
 
-/// Picks the gallery: the frames (of repetition 0) where a build's camera missed the most
-/// truth tags, preferring tags the host found (the camera's own misses), at most `k`
-/// distinct frames. Returns (build index, frame index, missed by the camera, of them
-/// found by the host).
+/// A frame the gallery shows: where a build's camera missed truth tags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Miss {
+    /// Index of the build in the run.
+    pub build: usize,
+    /// Dataset frame.
+    pub frame: u32,
+    /// Truth tags the build's camera missed (repetition 0).
+    pub missed: usize,
+    /// Of those, found by the baseline's camera (a regression's misses).
+    pub baseline_found: usize,
+    /// Of those, found by the host reference.
+    pub host_found: usize,
+}
+
+/// Picks the gallery: at most `k` distinct frames (of repetition 0) where a camera
+/// missed truth tags — first the misses the baseline's camera did not make (what a
+/// regression looks like), then those the host did not make, then the most misses. The
+/// baseline's own misses count only against the host. Ties go by build, then frame, so
+/// the choice is stable.
 pub fn worst_misses(
     builds: &[BuildResults],
+    baseline: &str,
     host: &[FrameScore],
     k: usize,
-) -> Vec<(usize, u32, usize, usize)> {
+) -> Vec<Miss> {
+    let found = |scores: Option<&FrameScore>, t: usize| {
+        scores
+            .and_then(|s| s.tags.get(t))
+            .is_some_and(|x| x.matched.is_some())
+    };
+    let base: std::collections::HashMap<u32, &FrameScore> = builds
+        .iter()
+        .find(|b| b.name == baseline)
+        .map(|b| {
+            b.frames
+                .iter()
+                .filter(|f| f.repeat == 0)
+                .map(|f| (f.frame, &f.score))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut cands = Vec::new();
     for (bi, b) in builds.iter().enumerate() {
+        let is_base = b.name == baseline;
         for f in b.frames.iter().filter(|f| f.repeat == 0) {
             let missed: Vec<usize> = (0..f.score.tags.len())
                 .filter(|&t| f.score.tags[t].matched.is_none())
@@ -231,29 +265,32 @@ pub fn worst_misses(
             if missed.is_empty() {
                 continue;
             }
-            let host_found = missed
-                .iter()
-                .filter(|&&t| {
-                    host.get(f.frame as usize)
-                        .and_then(|h| h.tags.get(t))
-                        .is_some_and(|h| h.matched.is_some())
-                })
-                .count();
-            cands.push((bi, f.frame, missed.len(), host_found));
+            let count = |s: Option<&FrameScore>| missed.iter().filter(|&&t| found(s, t)).count();
+            cands.push(Miss {
+                build: bi,
+                frame: f.frame,
+                missed: missed.len(),
+                baseline_found: if is_base {
+                    0
+                } else {
+                    count(base.get(&f.frame).copied())
+                },
+                host_found: count(host.get(f.frame as usize)),
+            });
         }
     }
-    // Most camera-only misses first, then most misses; ties by build then frame, so the
-    // choice is stable.
     cands.sort_by(|a, b| {
-        b.3.cmp(&a.3)
-            .then(b.2.cmp(&a.2))
-            .then(a.0.cmp(&b.0))
-            .then(a.1.cmp(&b.1))
+        b.baseline_found
+            .cmp(&a.baseline_found)
+            .then(b.host_found.cmp(&a.host_found))
+            .then(b.missed.cmp(&a.missed))
+            .then(a.build.cmp(&b.build))
+            .then(a.frame.cmp(&b.frame))
     });
     let mut seen = std::collections::HashSet::new();
     cands
         .into_iter()
-        .filter(|c| seen.insert(c.1))
+        .filter(|c| seen.insert(c.frame))
         .take(k)
         .collect()
 }
@@ -494,15 +531,24 @@ mod tests {
     }
 
     #[test]
-    fn the_gallery_prefers_misses_the_host_did_not_make() {
-        let i = testdata::input();
-        let w = worst_misses(&i.builds, &i.host, 4);
-        assert_eq!(w.len(), 4);
-        for (b, _, missed, host_found) in &w {
-            assert_eq!(i.builds[*b].name, "5.1.0-rc3");
-            assert!(*missed >= 1 && host_found == missed);
-        }
-        let frames: std::collections::HashSet<u32> = w.iter().map(|x| x.1).collect();
-        assert_eq!(frames.len(), 4, "distinct frames");
+    fn the_gallery_prefers_misses_the_baseline_did_not_make() {
+        let mut i = testdata::input();
+        // On frame 1 rc3 finds everything and the baseline misses tag 0 (the host finds
+        // it): a baseline miss ranks below every regression miss of rc3.
+        i.builds[2].frames[1].score = i.builds[0].frames[1].score.clone();
+        i.builds[0].frames[1].score.tags[0].matched = None;
+        let w = worst_misses(&i.builds, "5.0.0", &i.host, 40);
+        assert!(w.len() > 4);
+        let first_base = w
+            .iter()
+            .position(|m| m.build == 0)
+            .expect("the baseline's miss is listed");
+        assert!(w[..first_base]
+            .iter()
+            .all(|m| m.build == 2 && m.baseline_found == m.missed));
+        assert_eq!(w[first_base].baseline_found, 0);
+        assert_eq!(w[first_base].host_found, 1);
+        let frames: std::collections::HashSet<u32> = w.iter().map(|m| m.frame).collect();
+        assert_eq!(frames.len(), w.len(), "distinct frames");
     }
 }
