@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::Table;
+use comfy_table::{ContentArrangement, Table};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
 use visreg::lab::{work, CameraOutcome, LabEvent, LabFile, LabPlan};
@@ -148,6 +148,7 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
     let store = Store::open(&args.store)?;
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
+    fit(&mut table);
     table.set_header(["camera", "board", "outcome", "detail"]);
     let mut all_verdicts = Vec::new();
     let mut cams_json = Vec::new();
@@ -306,6 +307,7 @@ fn status(lab: Option<PathBuf>, store: &str) -> anyhow::Result<Outcome> {
     };
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
+    fit(&mut t);
     t.set_header([
         "camera",
         "board",
@@ -336,10 +338,15 @@ fn status(lab: Option<PathBuf>, store: &str) -> anyhow::Result<Outcome> {
             .rev()
             .find(|e| matches!(e.state.as_str(), "done" | "quarantined"))
             .map(|e| {
+                // A verdict is short; a quarantine's reason is already in `detail`.
+                let what = if e.state == "done" {
+                    e.detail.as_str()
+                } else {
+                    "quarantined"
+                };
                 format!(
-                    "{}: {} ({})",
+                    "{}: {what} ({})",
                     e.run_id.clone().unwrap_or_default(),
-                    e.detail,
                     age(e.recorded_unix_s)
                 )
             })
@@ -360,4 +367,12 @@ fn status(lab: Option<PathBuf>, store: &str) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Clean
     })
+}
+
+/// Wraps long cells (errors, verdicts) to the terminal, or to 140 columns in a CI log.
+fn fit(t: &mut Table) {
+    t.set_content_arrangement(ContentArrangement::Dynamic);
+    if t.width().is_none() {
+        t.set_width(140);
+    }
 }
