@@ -157,6 +157,7 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
     for (name, board, r) in &outcomes {
         let (outcome, detail, run_id) = match r {
             Ok(CameraOutcome::Done { run_id, verdicts }) => {
+                crate::ci::annotate_regressions(verdicts, Some(name));
                 let n = verdicts
                     .iter()
                     .filter(|e| e.verdict == Verdict::Regressed)
@@ -178,6 +179,7 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
             }
             Ok(CameraOutcome::Quarantined { run_id, reason }) => {
                 quarantined += 1;
+                crate::ci::annotate_quarantine(name, reason);
                 (
                     "quarantined",
                     format!("infrastructure failure: {reason}"),

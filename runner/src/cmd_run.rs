@@ -266,6 +266,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         out.join("verdicts.json").display()
     );
     crate::cmd_report::write_report(&store, &run_id, Some(&dataset), Some(v.clone()), &out)?;
+    crate::ci::annotate_regressions(&v, None);
     Ok(if regressions > 0 {
         Outcome::Regression
     } else {

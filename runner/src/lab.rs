@@ -473,7 +473,10 @@ pub fn work(
             &builds[0].name,
             Some(plan.dataset.clone()),
             DfuTiming::instant(),
-            now_unix_s() as u64 ^ camera.name.len() as u64,
+            // Each virtual camera its own noise: a seed from the time and its name.
+            camera.name.bytes().fold(now_unix_s() as u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            }),
         )
         .map_err(RunError::Camera)?;
         let faults = camera
@@ -520,37 +523,39 @@ pub fn work(
         }
         let trouble = match link.port() {
             Err(e) => Some(e),
-            Ok(port) => match health_check(&port, crate::run::HEALTH_DEADLINE) {
-                Err(e) => Some(e),
-                Ok(version) => {
-                    say("healthy", format!("{port}: {version}"))?;
-                    let run_plan = RunPlan {
-                        run_id: run_id.clone(),
-                        port,
-                        builds: builds.clone(),
-                        baseline: plan.baseline.clone(),
-                        dataset: plan.dataset.clone(),
-                        repeats: plan.repeats,
-                        live: false,
-                        health_check: true,
-                    };
-                    say(
-                        "measuring",
-                        format!("{} build(s) × {} repetition(s)", builds.len(), plan.repeats),
-                    )?;
-                    let name = camera.name.clone();
-                    match execute(&run_plan, store, stop, &|event| {
-                        on_event(LabEvent::Run {
-                            camera: name.clone(),
-                            event,
-                        })
-                    }) {
-                        Ok(()) => None,
-                        Err(RunError::Store(e)) => return Err(RunError::Store(e)),
-                        Err(e) => Some(e.to_string()),
+            Ok(port) => {
+                match health_check(&port, crate::run::HEALTH_DEADLINE, Some(camera.board)) {
+                    Err(e) => Some(e),
+                    Ok(version) => {
+                        say("healthy", format!("{port}: {version}"))?;
+                        let run_plan = RunPlan {
+                            run_id: run_id.clone(),
+                            port,
+                            builds: builds.clone(),
+                            baseline: plan.baseline.clone(),
+                            dataset: plan.dataset.clone(),
+                            repeats: plan.repeats,
+                            live: false,
+                            health_check: true,
+                        };
+                        say(
+                            "measuring",
+                            format!("{} build(s) × {} repetition(s)", builds.len(), plan.repeats),
+                        )?;
+                        let name = camera.name.clone();
+                        match execute(&run_plan, store, stop, &|event| {
+                            on_event(LabEvent::Run {
+                                camera: name.clone(),
+                                event,
+                            })
+                        }) {
+                            Ok(()) => None,
+                            Err(RunError::Store(e)) => return Err(RunError::Store(e)),
+                            Err(e) => Some(e.to_string()),
+                        }
                     }
                 }
-            },
+            }
         };
         match trouble {
             None if stop.load(Ordering::Relaxed) => continue,

@@ -1,6 +1,7 @@
 //! The `visreg` binary: parses arguments, runs the verb, draws progress, and decides the
 //! exit code in one place (0 clean, 1 regression found, 2 could not run).
 
+mod ci;
 mod cli;
 mod cmd_dataset;
 mod cmd_detect;

@@ -89,8 +89,14 @@ fn key(build: &str, repeat: u32, frame: u32, source: &str) -> String {
 pub const HEALTH_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The camera on `port` answers (protocol v2 or v1) and names its firmware, within
-/// `deadline`: returns the version and protocol in words.
-pub fn health_check(port: &str, deadline: Duration) -> Result<String, String> {
+/// `deadline`, and (protocol v2) is the `board` expected — a lab must never flash the
+/// wrong board because two were swapped on a hub. Returns the version and protocol in
+/// words.
+pub fn health_check(
+    port: &str,
+    deadline: Duration,
+    board: Option<visreg_firmware::board::Board>,
+) -> Result<String, String> {
     use crate::client::v2::{V2Client, V2Options};
     use crate::client::{probe, Probed};
     let until = std::time::Instant::now() + deadline;
@@ -100,6 +106,13 @@ pub fn health_check(port: &str, deadline: Duration) -> Result<String, String> {
             Ok(mut t) => match probe(&mut t, Duration::from_millis(400)) {
                 Ok(Probed::V2) => match V2Client::connect(t, V2Options::default()) {
                     Ok(c) => {
+                        let pid = (c.sys_info.usb_id & 0xFFFF) as u16;
+                        if let Some(b) = board.filter(|b| b.firmware_pid() != pid) {
+                            return Err(format!(
+                                "the camera on {port} is a board with USB PID {pid:04X}, not the {b} ({:04X}) expected: check which camera is on this port (visreg devices)",
+                                b.firmware_pid()
+                            ));
+                        }
                         let v = c.version.firmware;
                         return Ok(format!("firmware {}.{}.{} (protocol v2)", v[0], v[1], v[2]));
                     }
@@ -192,7 +205,8 @@ pub fn execute(
                     repeat,
                     phase: "health check".into(),
                 });
-                health_check(&plan.port, HEALTH_DEADLINE).map_err(RunError::Unhealthy)?;
+                health_check(&plan.port, HEALTH_DEADLINE, Some(build.board))
+                    .map_err(RunError::Unhealthy)?;
             }
             on_event(RunEvent::Phase {
                 build: build.name.clone(),

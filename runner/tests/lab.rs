@@ -214,3 +214,39 @@ fn two_lab_hosts_share_one_store_and_quarantine_their_dead_camera() {
         ),
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn the_health_check_names_the_firmware_and_refuses_the_wrong_board() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use visreg_firmware::board::Board;
+
+    let unit = visreg_firmware::sim::unit::VirtualUnit::new(
+        visreg_firmware::catalog::Catalog::builtin(),
+        "5.0.0",
+        None,
+        visreg_firmware::sim::bootloader::DfuTiming::instant(),
+        1,
+    )
+    .unwrap();
+    let mut pty = visreg_firmware::transport::PtyDevice::open().unwrap();
+    let port = pty.path().display().to_string();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let h = std::thread::spawn(move || {
+        let _ = unit.serve(&mut pty, &Default::default(), &s);
+    });
+    let ok = visreg::run::health_check(&port, Duration::from_secs(5), Some(Board::H7Plus)).unwrap();
+    assert!(ok.contains("firmware 5.0.0 (protocol v2)"), "{ok}");
+    let e = visreg::run::health_check(&port, Duration::from_secs(5), Some(Board::H7)).unwrap_err();
+    assert!(e.contains("not the H7"), "{e}");
+    stop.store(true, Ordering::Relaxed);
+    h.join().unwrap();
+    // Nothing on the port: a deadline, not a hang.
+    let t = std::time::Instant::now();
+    let e = visreg::run::health_check(&port, Duration::from_millis(800), None).unwrap_err();
+    assert!(e.contains("did not answer"), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+}
