@@ -305,23 +305,47 @@ pub fn verdicts(
     builds: &[String],
     baseline: &str,
 ) -> Result<Vec<VerdictEntry>, RunError> {
-    let scores_of = |b: &str| -> Result<Vec<FrameScore>, RunError> {
-        Ok(store
-            .frames(run_id, Some(b))?
-            .into_iter()
-            .filter(|f| f.source == "camera")
-            .filter_map(|f| serde_json::from_str(&f.score_json).ok())
-            .collect())
-    };
-    let base = scores_of(baseline)?;
-    let cfg = JudgeConfig::default();
+    use rayon::prelude::*;
+    let base = camera_scores(store, run_id, baseline)?;
     let edges = BucketAxis::Angle.edges();
-    let mut out = Vec::new();
+    let recall = metric_rules()
+        .into_iter()
+        .find(|(m, _)| *m == "recall")
+        .map(|(_, r)| r)
+        .expect("recall rule");
+    // Gather every check's samples first (the store is read on this thread), then judge
+    // them in parallel: each bootstrap is independent and seeded, so the verdicts do not
+    // depend on the thread count, and the order is kept.
+    let mut checks = Vec::new();
     for b in builds.iter().filter(|b| b.as_str() != baseline) {
-        let cand = scores_of(b)?;
-        let mut push = |metric: &str, bucket: Option<String>, j: Judgement| {
-            out.push(VerdictEntry {
-                build: b.clone(),
+        let cand = camera_scores(store, run_id, b)?;
+        for (metric, rule) in metric_rules() {
+            let (x, y) = (samples(&base, metric, None), samples(&cand, metric, None));
+            if x.is_empty() && y.is_empty() {
+                // A metric neither build reports (memory on firmware 4.x) is not a check.
+                continue;
+            }
+            checks.push((b.clone(), metric, None, x, y, rule));
+        }
+        for w in 0..edges.len() {
+            let (lo, hi) = (edges[w], edges.get(w + 1).copied().unwrap_or(90.0));
+            checks.push((
+                b.clone(),
+                "recall",
+                Some(format!("angle:{lo}-{hi}")),
+                samples(&base, "recall", Some((lo, hi))),
+                samples(&cand, "recall", Some((lo, hi))),
+                recall,
+            ));
+        }
+    }
+    let cfg = JudgeConfig::default();
+    Ok(checks
+        .into_par_iter()
+        .map(|(build, metric, bucket, x, y, rule)| {
+            let j: Judgement = judge(&x, &y, &rule, &cfg);
+            VerdictEntry {
+                build,
                 baseline: baseline.to_string(),
                 metric: metric.to_string(),
                 bucket,
@@ -330,33 +354,9 @@ pub fn verdicts(
                 ci_low: j.ci_low,
                 ci_high: j.ci_high,
                 p_value: j.p_value,
-            })
-        };
-        for (metric, rule) in metric_rules() {
-            let (x, y) = (samples(&base, metric, None), samples(&cand, metric, None));
-            if x.is_empty() && y.is_empty() {
-                // A metric neither build reports (memory on firmware 4.x) is not a check.
-                continue;
             }
-            push(metric, None, judge(&x, &y, &rule, &cfg));
-        }
-        let recall = metric_rules()
-            .into_iter()
-            .find(|(m, _)| *m == "recall")
-            .map(|(_, r)| r)
-            .expect("recall rule");
-        for w in 0..edges.len() {
-            let (lo, hi) = (edges[w], edges.get(w + 1).copied().unwrap_or(90.0));
-            let j = judge(
-                &samples(&base, "recall", Some((lo, hi))),
-                &samples(&cand, "recall", Some((lo, hi))),
-                &recall,
-                &cfg,
-            );
-            push("recall", Some(format!("angle:{lo}-{hi}")), j);
-        }
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 /// The camera's frame scores of `build` in `run_id`.

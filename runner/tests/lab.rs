@@ -244,9 +244,12 @@ fn the_health_check_names_the_firmware_and_refuses_the_wrong_board() {
     assert!(e.contains("not the H7"), "{e}");
     stop.store(true, Ordering::Relaxed);
     h.join().unwrap();
-    // Nothing on the port: a deadline, not a hang.
+    // A port nobody answers on (held open, so its number is not reused by another
+    // test's pty): a deadline, not a hang.
+    let silent = visreg_firmware::transport::PtyDevice::open().unwrap();
+    let silent_port = silent.path().display().to_string();
     let t = std::time::Instant::now();
-    let e = visreg::run::health_check(&port, Duration::from_millis(800), None).unwrap_err();
+    let e = visreg::run::health_check(&silent_port, Duration::from_millis(800), None).unwrap_err();
     assert!(e.contains("did not answer"), "{e}");
     assert!(t.elapsed() < Duration::from_secs(5));
 }
