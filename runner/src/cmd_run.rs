@@ -192,7 +192,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     if let Some(h) = sim_thread {
         let _ = h.join();
     }
-    if let Err(e) = result {
+    // Stopped by the user: whatever the stop interrupted is not a failure of the run.
+    if stop.load(Ordering::Relaxed) {
+        if let Err(e) = &result {
+            tracing::info!("stopped while: {e}");
+        }
+    } else if let Err(e) = result {
         store.finish_run(&run_id, "failed")?;
         bail!("{e}\nwhat was measured is kept: resume with `visreg run --resume {run_id}` (same --dataset/--preset and --store)");
     }

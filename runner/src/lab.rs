@@ -550,6 +550,8 @@ pub fn work(
                             })
                         }) {
                             Ok(()) => None,
+                            // Stopped by the user: the loop's top records the interruption.
+                            Err(_) if stop.load(Ordering::Relaxed) => None,
                             Err(RunError::Store(e)) => return Err(RunError::Store(e)),
                             Err(e) => Some(e.to_string()),
                         }

@@ -37,7 +37,12 @@ impl SerialTransport {
 
     fn classify(&self, e: std::io::Error) -> TransportError {
         match e.kind() {
-            ErrorKind::TimedOut | ErrorKind::WouldBlock => TransportError::Timeout,
+            // A signal (Ctrl-C's handler) interrupts poll() whatever SA_RESTART says: that
+            // is a slice of the wait ending early, not a broken link — the caller's loop
+            // retries until its deadline or sees the stop flag.
+            ErrorKind::TimedOut | ErrorKind::WouldBlock | ErrorKind::Interrupted => {
+                TransportError::Timeout
+            }
             ErrorKind::BrokenPipe | ErrorKind::NotConnected | ErrorKind::UnexpectedEof => {
                 TransportError::Disconnected(format!("{}: {e}", self.name))
             }
