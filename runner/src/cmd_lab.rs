@@ -154,6 +154,7 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
     let mut cams_json = Vec::new();
     let (mut quarantined, mut regressions, mut incomplete) = (0, 0, 0);
     let mut lines = Vec::new();
+    let mut index_rows = Vec::new();
     for (name, board, r) in &outcomes {
         let (outcome, detail, run_id) = match r {
             Ok(CameraOutcome::Done { run_id, verdicts }) => {
@@ -201,6 +202,13 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
             }
         };
         table.add_row([name.as_str(), board.as_str(), outcome, detail.as_str()]);
+        index_rows.push(visreg_reports::report::LabRow {
+            camera: name.clone(),
+            board: board.clone(),
+            outcome: outcome.to_string(),
+            detail: detail.clone(),
+            report: (outcome == "done").then(|| format!("{name}/index.html")),
+        });
         lines.push(format!(
             "| {name} | {board} | **{outcome}** | {} |",
             detail.replace('|', "\\|")
@@ -253,6 +261,10 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
         }
     }
     std::fs::write(out.join("summary.md"), md)?;
+    std::fs::write(
+        out.join("index.html"),
+        visreg_reports::report::lab_index_html(&lab_run, &headline, exit != 0, &index_rows),
+    )?;
     println!("lab run {lab_run}: {headline}\n{table}");
     println!(
         "lab summary written to {}",

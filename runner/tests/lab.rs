@@ -93,6 +93,12 @@ fn two_hosts_on(dir: &Path, store: &str) {
         assert!(dir.join(format!("out-{h}/{h}-1/index.html")).is_file());
         let summary = std::fs::read_to_string(dir.join(format!("out-{h}/summary.md"))).unwrap();
         assert!(summary.starts_with("## visreg lab"), "{summary}");
+        let index = std::fs::read_to_string(dir.join(format!("out-{h}/index.html"))).unwrap();
+        assert!(
+            index.contains(&format!(r#"<a href="{h}-1/index.html">"#)),
+            "{index}"
+        );
+        assert!(index.contains(r#"data-outcome="quarantined""#));
     }
 
     let spec = if store.starts_with("postgres") {

@@ -195,3 +195,49 @@ mod tests {
         assert_eq!(h.matches("<tr data-host=").count(), 3);
     }
 }
+
+/// One camera's line on a lab run's index page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabRow {
+    /// Camera name.
+    pub camera: String,
+    /// Board.
+    pub board: String,
+    /// `done`, `quarantined`, `interrupted`, `skipped`, `failed`.
+    pub outcome: String,
+    /// Its verdict, or why it stopped.
+    pub detail: String,
+    /// Its report, relative to the index (for measured cameras).
+    pub report: Option<String>,
+}
+
+/// The lab run's `index.html`: the outcome first, then one line per camera linking to its
+/// own report.
+pub fn lab_index_html(lab_run: &str, headline: &str, failed: bool, rows: &[LabRow]) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>visreg lab {}</title><style>{}</style></head><body><header><h1>visreg lab run <code>{}</code></h1></header><section id="verdict" class="verdict{}"><h2>Verdict</h2><p class="headline">{}</p></section><section id="cameras"><h2>Cameras</h2><table><thead><tr><th>camera</th><th>board</th><th>outcome</th><th>detail</th></tr></thead><tbody>"#,
+        esc(lab_run),
+        super::html::STYLE,
+        esc(lab_run),
+        if failed { " fail" } else { "" },
+        esc(headline)
+    );
+    for r in rows {
+        let name = match &r.report {
+            Some(link) => format!(r#"<a href="{}">{}</a>"#, esc(link), esc(&r.camera)),
+            None => esc(&r.camera),
+        };
+        let _ = write!(
+            s,
+            "<tr data-outcome=\"{}\"><td>{name}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&r.outcome),
+            esc(&r.board),
+            esc(&r.outcome),
+            esc(&r.detail)
+        );
+    }
+    s.push_str("</tbody></table></section></body></html>\n");
+    s
+}

@@ -13,7 +13,7 @@ mod junit;
 mod summary;
 
 pub use bmf::bmf_json;
-pub use history::{history_html, HistoryInput, HistoryRun};
+pub use history::{history_html, lab_index_html, HistoryInput, HistoryRun, LabRow};
 pub use html::html;
 pub use junit::junit_xml;
 pub use summary::summary_md;
