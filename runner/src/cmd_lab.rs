@@ -25,10 +25,14 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
     let lab = LabFile::load(&path)?;
     let cameras = lab.select(args.boards.as_deref());
     if cameras.is_empty() {
+        let mut have: Vec<&str> = lab.cameras.iter().map(|c| c.board.name()).collect();
+        have.sort();
+        have.dedup();
         bail!(
-            "no camera of {} is on board(s) {}",
+            "no camera of {} is on board(s) {} (its cameras are on: {})",
             path.display(),
-            args.boards.as_deref().unwrap_or("any")
+            args.boards.as_deref().unwrap_or("any"),
+            have.join(", ")
         );
     }
     if args.mode == "live" {

@@ -93,7 +93,7 @@ pub struct Fixture {
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: cannot read the lab inventory (see lab.example.toml for one)")]
     Read {
         /// Which file.
         path: String,
