@@ -259,3 +259,129 @@ fn the_health_check_names_the_firmware_and_refuses_the_wrong_board() {
     assert!(e.contains("did not answer"), "{e}");
     assert!(t.elapsed() < Duration::from_secs(5));
 }
+
+/// A camera named by its USB serial, with a power-cycle command: it vanishes mid-run, the
+/// command brings it back (a new port, the same serial — as a real camera re-enumerates),
+/// and the worker finds it again by serial and finishes its run without losing or
+/// doubling a measurement.
+#[cfg(unix)]
+#[test]
+fn a_camera_by_serial_comes_back_after_its_power_cycle_command() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = visreg(d)
+        .args([
+            "dataset", "generate", "--preset", "qqvga", "--seed", "98", "--frames", "60", "--out",
+            "ds",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let sim_args = [
+        "sim",
+        "--firmware",
+        "5.0.0",
+        "--dataset",
+        "ds",
+        "--run-seed",
+        "7",
+    ];
+    let mut first = visreg(d)
+        .args(sim_args)
+        .args(["--faults", "disconnect@40KB"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    BufReader::new(first.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let devices: Value = serde_json::from_slice(
+        &visreg(d)
+            .args(["devices", "--json", "--no-probe"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let serial = devices["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["port"] == port.trim())
+        .and_then(|x| x["serial"].as_str())
+        .expect("the virtual camera is listed with its serial")
+        .to_string();
+    // The power switch: start the camera again (same serial) and wait until it is listed.
+    let exe = env!("CARGO_BIN_EXE_visreg");
+    let cycle = format!(
+        "{exe} {} > sim2.log 2>&1 & echo $! > sim2.pid; for i in $(seq 50); do grep -q /dev/ sim2.log && exit 0; sleep 0.1; done; exit 1",
+        sim_args.join(" ")
+    );
+    std::fs::write(
+        d.join("lab.toml"),
+        format!(
+            "[[camera]]\nname = \"bench-cam\"\nboard = \"H7Plus\"\nserial = \"{serial}\"\npower_cycle = '''{cycle}'''\n"
+        ),
+    )
+    .unwrap();
+    let o = visreg(d)
+        .args([
+            "run",
+            "--lab",
+            "lab.toml",
+            "--builds",
+            "5.0.0,5.1.0-rc1",
+            "--dataset",
+            "ds",
+            "--repeat",
+            "1",
+            "--store",
+            "s.sqlite",
+            "--out",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    let _ = first.kill();
+    let _ = first.wait();
+    if let Ok(pid) = std::fs::read_to_string(d.join("sim2.pid")) {
+        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+    }
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "back after the power cycle, the run finishes and finds rc1's regression\n{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s = visreg_reports::store::Store::open(&d.join("s.sqlite").display().to_string()).unwrap();
+    let states: Vec<String> = s
+        .camera_events(None)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.state)
+        .collect();
+    let i = states
+        .iter()
+        .position(|x| x == "power-cycled")
+        .expect("power-cycled");
+    assert_eq!(states[i - 1], "error", "{states:?}");
+    assert_eq!(states[i + 1], "healthy", "{states:?}");
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("done"),
+        "{states:?}"
+    );
+    let run = &s.runs().unwrap()[0];
+    assert_eq!(run.status, "done");
+    assert_eq!(
+        s.frame_count(&run.id).unwrap(),
+        FRAMES + 2 * FRAMES,
+        "nothing lost, nothing twice"
+    );
+}
