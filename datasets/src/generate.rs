@@ -69,6 +69,26 @@ pub fn generate(
     out: &Path,
     on_progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Dataset, GenerateError> {
+    let layout = FamilyLayout::load(preset.family)?;
+    write_specs(
+        out,
+        &preset.manifest(seed),
+        frames.unwrap_or(preset.frames),
+        &|index| preset.frame_spec(seed, index, &layout),
+        on_progress,
+    )
+}
+
+/// Renders `total` frames, frame `i` from `spec_of(i)`, into the folder `out` (which must
+/// not exist or be empty) as a dataset with `manifest`, and returns it loaded. The folder
+/// is built under a temporary name and renamed into place.
+pub fn write_specs(
+    out: &Path,
+    manifest: &crate::format::Manifest,
+    total: usize,
+    spec_of: &(dyn Fn(usize) -> crate::render::FrameSpec + Sync),
+    on_progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Dataset, GenerateError> {
     if out.exists() {
         let empty = fs::read_dir(out).map_err(io(out))?.next().is_none();
         if !empty {
@@ -90,7 +110,7 @@ pub fn generate(
     if staging.exists() {
         fs::remove_dir_all(&staging).map_err(io(&staging))?;
     }
-    let result = write_dataset(preset, seed, frames, &staging, on_progress);
+    let result = write_dataset(manifest, total, spec_of, &staging, on_progress);
     if let Err(e) = result {
         let _ = fs::remove_dir_all(&staging);
         return Err(e);
@@ -106,22 +126,20 @@ pub fn generate(
 }
 
 fn write_dataset(
-    preset: &Preset,
-    seed: u64,
-    frames: Option<usize>,
+    manifest: &crate::format::Manifest,
+    total: usize,
+    spec_of: &(dyn Fn(usize) -> crate::render::FrameSpec + Sync),
     dir: &Path,
     on_progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<(), GenerateError> {
     let frames_dir = dir.join("frames");
     fs::create_dir_all(&frames_dir).map_err(io(&frames_dir))?;
-    let layout = FamilyLayout::load(preset.family)?;
-    let total = frames.unwrap_or(preset.frames);
     let done = AtomicUsize::new(0);
     on_progress(Progress { done: 0, total });
     let truth: Vec<FrameTruth> = (0..total)
         .into_par_iter()
         .map(|index| {
-            let spec = preset.frame_spec(seed, index, &layout);
+            let spec = spec_of(index);
             let frame = render(&spec).map_err(|source| GenerateError::Render { index, source })?;
             let rel = format!("frames/{index:06}.png");
             let path = dir.join(&rel);
@@ -146,7 +164,7 @@ fn write_dataset(
             })
         })
         .collect::<Result<_, GenerateError>>()?;
-    let manifest = toml::to_string_pretty(&preset.manifest(seed)).expect("a manifest serialises");
+    let manifest = toml::to_string_pretty(manifest).expect("a manifest serialises");
     let manifest_path = dir.join(MANIFEST_FILE);
     fs::write(&manifest_path, manifest).map_err(io(&manifest_path))?;
     let mut lines = String::new();

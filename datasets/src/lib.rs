@@ -11,6 +11,7 @@
 
 pub mod cache;
 pub mod detection;
+pub mod fixture;
 pub mod format;
 pub mod generate;
 pub mod geometry;

@@ -469,6 +469,31 @@ Tags that do not fit on one page go on more: target-p1.png, target-p2.png, ...")
         #[arg(long)]
         out: PathBuf,
     },
+    /// Render a lab camera's fixture (its rig: a printed sheet at a measured pose) as a
+    /// dataset: what the camera should see, with the truth live mode scores against.
+    #[command(after_help = "\
+Example:
+  visreg dataset fixture --lab lab.toml --camera h7plus-a --out rig-a
+
+Print the sheet with `visreg dataset target` (same family, ids, size and paper), stand it
+at the fixture's distance, yaw and pitch, and compare the camera's view with rig-a/frames.")]
+    Fixture {
+        /// The lab inventory.
+        #[arg(long)]
+        lab: PathBuf,
+        /// The camera whose fixture to render.
+        #[arg(long)]
+        camera: String,
+        /// Output folder (must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed of the sensor noise.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Frames to render.
+        #[arg(long, default_value_t = 50)]
+        frames: usize,
+    },
 }
 
 /// `visreg detect`

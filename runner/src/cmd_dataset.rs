@@ -44,6 +44,45 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<Outcome> {
             );
             Ok(Outcome::Clean)
         }
+        DatasetCommand::Fixture {
+            lab,
+            camera,
+            out,
+            seed,
+            frames,
+        } => {
+            let inventory = visreg::lab::LabFile::load(&lab)?;
+            let cam = inventory
+                .cameras
+                .iter()
+                .find(|c| c.name == camera)
+                .with_context(|| format!("{}: no camera named '{camera}'", lab.display()))?;
+            let fixture = cam
+                .fixture
+                .as_ref()
+                .with_context(|| format!("{}: camera '{camera}' has no fixture", lab.display()))?;
+            let spec = fixture.spec().map_err(|e| anyhow::anyhow!(e))?;
+            let ds = visreg_datasets::fixture::generate_fixture(
+                &spec,
+                &format!("fixture-{camera}"),
+                frames,
+                seed,
+                &out,
+                &|_| {},
+            )?;
+            println!(
+                "wrote {}: {} frames of {}'s rig ({} tags of {}, {}×{})\n{}",
+                out.display(),
+                ds.frames.len(),
+                camera,
+                spec.ids.len(),
+                spec.family,
+                spec.width,
+                spec.height,
+                ds.content_hash()?
+            );
+            Ok(Outcome::Clean)
+        }
         DatasetCommand::Check { dir } => {
             let ds = open(&dir)?;
             let pb = bar(ds.frames.len(), "decoding");

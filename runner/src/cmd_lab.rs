@@ -35,9 +35,6 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
             have.join(", ")
         );
     }
-    if args.mode == "live" {
-        bail!("--lab runs replay mode; live mode against fixtures is not built yet");
-    }
     let (catalog, builds, baseline) = crate::cmd_run::plan_builds(&args)?;
     let dataset = crate::cmd_run::load_dataset(&args)?;
     let dataset_hash = dataset.content_hash()?;
@@ -56,15 +53,26 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
         dataset: dataset.clone(),
         dataset_hash,
         repeats: args.repeat,
+        live: args.mode == "live",
     };
     eprintln!(
-        "lab run {lab_run}: {} camera(s) of {} in parallel, {} build(s) × {} repetition(s), baseline {baseline}, dataset {} ({} frames); store {}",
+        "lab run {lab_run}: {} camera(s) of {} in parallel, {} build(s) × {} repetition(s), baseline {baseline}, {}; store {}",
         cameras.len(),
         path.display(),
         plan.builds.len(),
         args.repeat,
-        dataset.manifest.name,
-        dataset.frames.len(),
+        if plan.live {
+            format!(
+                "live: each camera captures its fixture ({} frames a build)",
+                visreg::lab::FIXTURE_FRAMES
+            )
+        } else {
+            format!(
+                "dataset {} ({} frames)",
+                dataset.manifest.name,
+                dataset.frames.len()
+            )
+        },
         args.store
     );
     let stop = Arc::new(AtomicBool::new(false));
@@ -161,7 +169,11 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
     let mut index_rows = Vec::new();
     for (name, board, r) in &outcomes {
         let (outcome, detail, run_id) = match r {
-            Ok(CameraOutcome::Done { run_id, verdicts }) => {
+            Ok(CameraOutcome::Done {
+                run_id,
+                verdicts,
+                dataset: measured,
+            }) => {
                 crate::ci::annotate_regressions(verdicts, Some(name));
                 let n = verdicts
                     .iter()
@@ -176,7 +188,7 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
                 let input = crate::cmd_report::write_report(
                     &store,
                     run_id,
-                    Some(&dataset),
+                    Some(measured),
                     Some(verdicts.clone()),
                     &out.join(name),
                 )?;

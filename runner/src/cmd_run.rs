@@ -118,7 +118,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             (port, Some(h))
         }
         Some(_) if args.mode == "live" => bail!(
-            "live mode scores what the camera's own sensor sees against truth, which a real camera has only on a rig with a measured target (labs); use --mode replay"
+            "live mode scores what the camera's own sensor sees against truth, which a real camera has only on a rig: describe it as a fixture in lab.toml and run `visreg run --lab lab.toml --mode live` (see lab.example.toml), or use --mode replay"
         ),
         Some(p) if p.starts_with('/') || p.starts_with("COM") => (p.to_string(), None),
         Some(serial) => (
@@ -168,6 +168,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         repeats: args.repeat,
         live: args.mode == "live",
         health_check: false,
+        sensor_shows_dataset: true,
     };
     let bar = ProgressBar::new(0);
     bar.set_style(

@@ -87,6 +87,61 @@ pub struct Fixture {
     /// Measured rotation about the horizontal axis, degrees.
     #[serde(default)]
     pub pitch_deg: f64,
+    /// Paper the sheet is printed on: `a4` (default) or `letter`.
+    #[serde(default)]
+    pub paper: Option<String>,
+}
+
+impl Fixture {
+    /// The rig as the renderer knows it (the camera capturing QVGA gray, as the live
+    /// workload sets it).
+    pub fn spec(&self) -> Result<visreg_datasets::fixture::FixtureSpec, String> {
+        use visreg_datasets::target::Paper;
+        Ok(visreg_datasets::fixture::FixtureSpec {
+            family: self
+                .family
+                .parse()
+                .map_err(|_| format!("unknown tag family '{}'", self.family))?,
+            ids: self.ids.clone(),
+            size_mm: self.size_mm,
+            paper: match self.paper.as_deref().unwrap_or("a4") {
+                "a4" | "A4" => Paper::A4,
+                "letter" | "Letter" => Paper::Letter,
+                other => return Err(format!("paper '{other}': a4 or letter")),
+            },
+            distance_m: self.distance_m,
+            yaw_deg: self.yaw_deg,
+            pitch_deg: self.pitch_deg,
+            width: 320,
+            height: 240,
+        })
+    }
+
+    /// The rig rendered as a dataset (cached by its parameters under
+    /// `$VISREG_CACHE_DIR/fixtures/`), for camera `name`.
+    pub fn dataset(&self, name: &str, seed: u64) -> Result<visreg_datasets::Dataset, String> {
+        let spec = self.spec()?;
+        let key = format!("{spec:?}{seed}{FIXTURE_FRAMES}")
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            });
+        let dir = visreg_datasets::cache::cache_root()
+            .join("fixtures")
+            .join(format!("{name}-{key:016x}"));
+        if let Ok(ds) = visreg_datasets::Dataset::open(&dir) {
+            return Ok(ds);
+        }
+        visreg_datasets::fixture::generate_fixture(
+            &spec,
+            &format!("fixture-{name}"),
+            FIXTURE_FRAMES,
+            seed,
+            &dir,
+            &|_| {},
+        )
+        .map_err(|e| e.to_string())
+    }
 }
 
 /// Errors in `lab.toml`, naming the file and the camera.
@@ -179,9 +234,9 @@ impl LabFile {
                     .map_err(|e| bad(&format!("sim_faults: {e}")))?;
             }
             if let Some(f) = &c.fixture {
-                if f.family.parse::<visreg_datasets::Family>().is_err() {
-                    return Err(bad(&format!("fixture: unknown tag family '{}'", f.family)));
-                }
+                let spec = f.spec().map_err(|e| bad(&format!("fixture: {e}")))?;
+                spec.placements()
+                    .map_err(|e| bad(&format!("fixture: {e}")))?;
                 if !(f.size_mm > 0.0 && f.distance_m > 0.0) || f.ids.is_empty() {
                     return Err(bad(
                         "fixture: size_mm and distance_m must be positive and ids not empty",
@@ -227,7 +282,7 @@ pub enum LabEvent {
 }
 
 /// How a camera's part of the lab run ended.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum CameraOutcome {
     /// Measured and judged.
     Done {
@@ -235,6 +290,8 @@ pub enum CameraOutcome {
         run_id: String,
         /// Its verdicts.
         verdicts: Vec<VerdictEntry>,
+        /// The dataset it measured (its fixture's, in live mode).
+        dataset: Box<visreg_datasets::Dataset>,
     },
     /// Failed its health check or errored after a power cycle: an infrastructure failure.
     Quarantined {
@@ -416,7 +473,12 @@ pub struct LabPlan {
     pub dataset_hash: String,
     /// Repetitions.
     pub repeats: u32,
+    /// Live mode: each camera captures its fixture (cameras without one are skipped).
+    pub live: bool,
 }
+
+/// Captures per build and repetition in live mode (the fixture dataset's length).
+pub const FIXTURE_FRAMES: usize = 50;
 
 /// The id of `camera`'s run within `lab_run`.
 pub fn camera_run_id(lab_run: &str, camera: &str) -> String {
@@ -467,11 +529,28 @@ pub fn work(
         say("skipped", reason.clone())?;
         return Ok(CameraOutcome::Skipped { reason });
     }
+    // Replay: the plan's dataset. Live: the camera's fixture, rendered (the virtual
+    // camera's sensor shows it; a real camera's captures are scored against its truth).
+    let (dataset, dataset_hash) = if plan.live {
+        let Some(f) = &camera.fixture else {
+            let reason = "live mode needs a fixture (the rig in front of the camera) in lab.toml"
+                .to_string();
+            say("skipped", reason.clone())?;
+            return Ok(CameraOutcome::Skipped { reason });
+        };
+        let ds = f.dataset(&camera.name, 1).map_err(RunError::Camera)?;
+        let hash = ds
+            .content_hash()
+            .map_err(|e| RunError::Camera(e.to_string()))?;
+        (ds, hash)
+    } else {
+        (plan.dataset.clone(), plan.dataset_hash.clone())
+    };
     let mut link = if camera.sim {
         let unit = VirtualUnit::new(
             plan.catalog.clone(),
             &builds[0].name,
-            Some(plan.dataset.clone()),
+            Some(dataset.clone()),
             DfuTiming::instant(),
             // Each virtual camera its own noise: a seed from the time and its name.
             camera.name.bytes().fold(now_unix_s() as u64, |h, b| {
@@ -503,14 +582,14 @@ pub fn work(
         finished_unix_s: None,
         status: "running".into(),
         host_json: serde_json::to_string(&host).unwrap_or_default(),
-        dataset_name: plan.dataset.manifest.name.clone(),
-        dataset_hash: plan.dataset_hash.clone(),
+        dataset_name: dataset.manifest.name.clone(),
+        dataset_hash: dataset_hash.clone(),
         camera: camera.name.clone(),
         baseline: plan.baseline.clone(),
         builds_json: serde_json::to_string(&builds.iter().map(|b| &b.name).collect::<Vec<_>>())
             .unwrap_or_default(),
         detector_json: serde_json::to_string(&visreg_apriltag::DetectorSettings::reference(
-            plan.dataset.manifest.tags.family,
+            dataset.manifest.tags.family,
         ))
         .unwrap_or_default(),
     })?;
@@ -533,10 +612,11 @@ pub fn work(
                             port,
                             builds: builds.clone(),
                             baseline: plan.baseline.clone(),
-                            dataset: plan.dataset.clone(),
+                            dataset: dataset.clone(),
                             repeats: plan.repeats,
-                            live: false,
+                            live: plan.live,
                             health_check: true,
+                            sensor_shows_dataset: camera.sim || !plan.live,
                         };
                         say(
                             "measuring",
@@ -596,6 +676,7 @@ pub fn work(
     Ok(CameraOutcome::Done {
         run_id,
         verdicts: v,
+        dataset: Box::new(dataset),
     })
 }
 

@@ -65,6 +65,10 @@ pub struct RunPlan {
     /// Check the camera's health (it answers and names its firmware) before each build,
     /// as a lab does; a failed check ends the run with [`RunError::Unhealthy`].
     pub health_check: bool,
+    /// The camera's sensor shows the dataset's very frames (replay; the virtual camera in
+    /// live mode). False for a real camera on a rig in live mode: the dataset then only
+    /// gives the truth (the fixture's), and the host reference runs on the captures.
+    pub sensor_shows_dataset: bool,
 }
 
 /// Errors of a run.
@@ -156,19 +160,11 @@ pub fn execute(
         intrinsics: ds.manifest.intrinsics(),
         tag_size_m: ds.manifest.tags.size_m,
     };
-    for i in 0..n {
-        if stop.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        if done_keys.contains(&key("host", 0, i as u32, "host")) {
-            continue;
-        }
-        let f = ds
-            .load_frame(i)
-            .map_err(|e| RunError::Camera(e.to_string()))?;
+    // The host reference on frame `i`'s pixels, stored as the frame's host row.
+    let host_row = |i: usize, width: u32, height: u32, pixels: &[u8]| -> Result<(), RunError> {
         let t0 = std::time::Instant::now();
         let tags = host
-            .detect(GrayImage::new(f.width, f.height, &f.pixels), Some(pose))
+            .detect(GrayImage::new(width, height, pixels), Some(pose))
             .map_err(|e| RunError::Camera(e.to_string()))?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         let score = score_frame(&ds.frames[i], &tags, Some(ms), &MatchConfig::default());
@@ -185,8 +181,30 @@ pub fn execute(
             score_json: serde_json::to_string(&score).unwrap_or_default(),
             recorded_unix_s: now_unix_s(),
         })?;
-        done += 1;
-        on_event(RunEvent::Frame { done, total });
+        Ok(())
+    };
+    let mut host_done: HashSet<usize> = (0..n)
+        .filter(|&i| done_keys.contains(&key("host", 0, i as u32, "host")))
+        .collect();
+    // When the sensor shows the dataset (replay, or the virtual camera's live sensor) the
+    // host sees the dataset's frames up front; a real sensor's captures are only known
+    // as they arrive, so then the host sees each frame's first capture (below).
+    if plan.sensor_shows_dataset {
+        for i in 0..n {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            if host_done.contains(&i) {
+                continue;
+            }
+            let f = ds
+                .load_frame(i)
+                .map_err(|e| RunError::Camera(e.to_string()))?;
+            host_row(i, f.width, f.height, &f.pixels)?;
+            host_done.insert(i);
+            done += 1;
+            on_event(RunEvent::Frame { done, total });
+        }
     }
     for repeat in 0..plan.repeats {
         for build in &plan.builds {
@@ -276,14 +294,27 @@ pub fn execute(
                     Duration::from_secs(600),
                     stop,
                     &mut |cf, pixels| {
-                        // The host's results and the truth are those of the dataset's
-                        // frame: they hold only if the camera saw exactly that frame.
-                        let want = ds.load_frame(cf.index).map_err(|e| e.to_string())?;
-                        if pixels != want.pixels {
-                            return Err(format!(
-                                "live capture of frame {} is not the dataset's frame: the sensor does not show the dataset, so its truth does not apply (use --mode replay)",
-                                cf.index
-                            ));
+                        if plan.sensor_shows_dataset {
+                            // The host's results and the truth are those of the dataset's
+                            // frame: they hold only if the camera saw exactly that frame.
+                            let want = ds.load_frame(cf.index).map_err(|e| e.to_string())?;
+                            if pixels != want.pixels {
+                                return Err(format!(
+                                    "live capture of frame {} is not the dataset's frame: the sensor does not show the dataset, so its truth does not apply (use --mode replay)",
+                                    cf.index
+                                ));
+                            }
+                        } else if !host_done.contains(&cf.index) {
+                            // A rig: the truth is the fixture's, the pixels the sensor's.
+                            let (w, h) = (ds.manifest.camera.width, ds.manifest.camera.height);
+                            if pixels.len() != (w * h) as usize {
+                                return Err(format!(
+                                    "the camera captured {} bytes, not a {w}×{h} gray frame: set the camera's frame size to the fixture's",
+                                    pixels.len()
+                                ));
+                            }
+                            host_row(cf.index, w, h, &pixels).map_err(|e| e.to_string())?;
+                            host_done.insert(cf.index);
                         }
                         record(cf)
                     },

@@ -385,3 +385,121 @@ fn a_camera_by_serial_comes_back_after_its_power_cycle_command() {
         "nothing lost, nothing twice"
     );
 }
+
+/// Live mode on rigs: a virtual camera whose sensor shows its fixture, and a camera on a
+/// port (a `visreg sim` showing the same rig with other sensor noise, so its captures
+/// are not the lab's rendered frames — as with a real sensor). Both are scored against
+/// the fixture's truth; the host reference runs on the port camera's own captures; the
+/// steep rig (40°) shows rc3's lost tags on both.
+#[cfg(unix)]
+#[test]
+fn live_mode_scores_each_camera_against_its_fixture() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use visreg_bench::scoring::{aggregate, FrameScore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fixture = "fixture = { family = \"tag36h11\", ids = [0, 1, 2, 3], size_mm = 50.0, distance_m = 0.5, yaw_deg = 40.0 }";
+    let lab = |port: &str| {
+        format!(
+            "[[camera]]\nname = \"rig-sim\"\nboard = \"H7Plus\"\nsim = true\n{fixture}\n\
+             [[camera]]\nname = \"rig-port\"\nboard = \"H7Plus\"\nport = \"{port}\"\n{fixture}\n"
+        )
+    };
+    std::fs::write(d.join("lab.toml"), lab("/dev/null")).unwrap();
+    let o = visreg(d)
+        .args([
+            "dataset", "fixture", "--lab", "lab.toml", "--camera", "rig-port", "--seed", "5",
+            "--out", "rig",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut sim = visreg(d)
+        .args(["sim", "--firmware", "5.0.0", "--dataset", "rig"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    BufReader::new(sim.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    std::fs::write(d.join("lab.toml"), lab(port.trim())).unwrap();
+    let o = visreg(d)
+        .args([
+            "run",
+            "--lab",
+            "lab.toml",
+            "--mode",
+            "live",
+            "--builds",
+            "5.0.0,5.1.0-rc3",
+            "--repeat",
+            "1",
+            "--store",
+            "s.sqlite",
+            "--out",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s = visreg_reports::store::Store::open(&d.join("s.sqlite").display().to_string()).unwrap();
+    for run in s.runs().unwrap() {
+        assert_eq!(run.status, "done", "{}", run.id);
+        assert_eq!(run.dataset_name, format!("fixture-{}", run.camera));
+        let n = visreg::lab::FIXTURE_FRAMES as u64;
+        assert_eq!(
+            s.frame_count(&run.id).unwrap(),
+            3 * n,
+            "host + two builds, each frame once"
+        );
+        let scores = |build: &str| -> Vec<FrameScore> {
+            s.frames(&run.id, Some(build))
+                .unwrap()
+                .iter()
+                .map(|f| serde_json::from_str(&f.score_json).unwrap())
+                .collect()
+        };
+        let host = aggregate(&scores("host"));
+        assert_eq!(
+            host.recall,
+            Some(1.0),
+            "the host finds the rig in {}",
+            run.camera
+        );
+        assert!(host.trans_err_pct_median.unwrap() < 1.0, "{host:?}");
+        let base = aggregate(&scores("5.0.0"));
+        assert!(base.recall.unwrap() > 0.95, "{} {base:?}", run.camera);
+        assert!(
+            base.trans_err_pct_median.unwrap() < 5.0,
+            "{} {base:?}",
+            run.camera
+        );
+        let rc3 = aggregate(&scores("5.1.0-rc3"));
+        assert!(
+            rc3.recall.unwrap() < 0.5,
+            "rc3 loses the steep rig: {rc3:?}"
+        );
+    }
+    // The port camera's host rows were detected on its own captures, which are not the
+    // lab's render of the rig: its host corners differ from the virtual camera's.
+    let runs = s.runs().unwrap();
+    let host_json = |cam: &str| {
+        let r = runs.iter().find(|r| r.camera == cam).unwrap();
+        s.frames(&r.id, Some("host")).unwrap()[0]
+            .detections_json
+            .clone()
+    };
+    assert_ne!(host_json("rig-sim"), host_json("rig-port"));
+}
