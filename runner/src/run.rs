@@ -152,7 +152,15 @@ pub fn execute(
         .map(|f| key(&f.build, f.repeat, f.frame, &f.source))
         .collect();
     let total = (n * (1 + plan.builds.len() * plan.repeats as usize)) as u64;
-    let mut done = done_keys.len() as u64;
+    // Frames measured so far; a Cell because both the host and the camera paths count.
+    let done = std::cell::Cell::new(done_keys.len() as u64);
+    let tick = || {
+        done.set(done.get() + 1);
+        on_event(RunEvent::Frame {
+            done: done.get(),
+            total,
+        });
+    };
     // The host reference detector, once per frame.
     let settings = DetectorSettings::reference(ds.manifest.tags.family);
     let host = HostDetector::new(settings).map_err(|e| RunError::Camera(e.to_string()))?;
@@ -202,8 +210,7 @@ pub fn execute(
                 .map_err(|e| RunError::Camera(e.to_string()))?;
             host_row(i, f.width, f.height, &f.pixels)?;
             host_done.insert(i);
-            done += 1;
-            on_event(RunEvent::Frame { done, total });
+            tick();
         }
     }
     for repeat in 0..plan.repeats {
@@ -282,8 +289,7 @@ pub fn execute(
                     err = Some(e.to_string());
                     return Err("the store failed".into());
                 }
-                done += 1;
-                on_event(RunEvent::Frame { done, total });
+                tick();
                 Ok(())
             };
             let outcome = if plan.live {
@@ -315,6 +321,7 @@ pub fn execute(
                             }
                             host_row(cf.index, w, h, &pixels).map_err(|e| e.to_string())?;
                             host_done.insert(cf.index);
+                            tick();
                         }
                         record(cf)
                     },
