@@ -15,6 +15,88 @@ use crate::client::v2::{V2Client, V2Options};
 use crate::client::{probe, Probed};
 use crate::workload::{convert, fill_script, pack_frame, parse_result, Config, ResultLine};
 
+/// What a camera answering on a port says it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// `v1` or `v2`.
+    pub protocol: &'static str,
+    /// Firmware version.
+    pub firmware: [u32; 3],
+    /// USB product id from SYS_INFO (protocol v2 only), which names the board.
+    pub usb_pid: Option<u16>,
+}
+
+/// Asks the camera on `port` which protocol and firmware it runs (each exchange under
+/// `timeout`).
+pub fn identify(port: &str, timeout: Duration) -> Result<Identity, String> {
+    let mut t = crate::link::SerialTransport::open(port, crate::link::DEBUG_BAUD).map_err(|e| {
+        format!("{port}: {e} (another program, such as the OpenMV IDE, may hold it)")
+    })?;
+    match probe(&mut t, timeout).map_err(|e| e.to_string())? {
+        Probed::V2 => {
+            let opts = V2Options {
+                packet_timeout: timeout,
+                ..V2Options::default()
+            };
+            let c = V2Client::connect(t, opts).map_err(|e| e.to_string())?;
+            Ok(Identity {
+                protocol: "v2",
+                firmware: c.version.firmware.map(u32::from),
+                usb_pid: Some((c.sys_info.usb_id & 0xFFFF) as u16),
+            })
+        }
+        Probed::V1(v) => {
+            V1Client::connect(t, timeout).map_err(|e| e.to_string())?;
+            Ok(Identity {
+                protocol: "v1",
+                firmware: v,
+                usb_pid: None,
+            })
+        }
+    }
+}
+
+/// How long a healthy camera takes at most to answer and name its firmware.
+pub const HEALTH_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The camera on `port` answers and names its firmware within `deadline` (asking again
+/// while it does not: it may be re-enumerating), and (protocol v2) is the `board`
+/// expected — a lab must never flash the wrong board because two were swapped on a hub.
+/// Returns the version and protocol in words.
+pub fn health_check(
+    port: &str,
+    deadline: Duration,
+    board: Option<visreg_firmware::board::Board>,
+) -> Result<String, String> {
+    let until = Instant::now() + deadline;
+    let mut last = String::from("no answer");
+    while Instant::now() < until {
+        match identify(port, Duration::from_millis(400)) {
+            Ok(id) => {
+                if let (Some(b), Some(pid)) = (board, id.usb_pid) {
+                    if b.firmware_pid() != pid {
+                        return Err(format!(
+                            "the camera on {port} is a board with USB PID {pid:04X}, not the {b} ({:04X}) expected: check which camera is on this port (visreg devices)",
+                            b.firmware_pid()
+                        ));
+                    }
+                }
+                let v = id.firmware;
+                return Ok(format!(
+                    "firmware {}.{}.{} (protocol {})",
+                    v[0], v[1], v[2], id.protocol
+                ));
+            }
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(format!(
+        "the camera on {port} did not answer within {} s ({last})",
+        deadline.as_secs()
+    ))
+}
+
 /// The replay workload script.
 pub const REPLAY: &str = include_str!("../../firmware/scripts/replay.py");
 /// The replay workload for protocol v1.

@@ -5,11 +5,7 @@ use std::time::Duration;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::Table;
 use serde::Serialize;
-use visreg::client::v1::V1Client;
-use visreg::client::v2::{V2Client, V2Options};
-use visreg::client::{probe, Probed};
 use visreg::discovery::{list_sims, usb_devices};
-use visreg::link::{SerialTransport, DEBUG_BAUD};
 
 use crate::cli::DevicesArgs;
 use crate::Outcome;
@@ -32,25 +28,9 @@ struct Row {
 
 /// Asks the camera on `port` which protocol and version it runs.
 fn ask(port: &str, timeout: Duration) -> Result<(String, String), String> {
-    let mut t = SerialTransport::open(port, DEBUG_BAUD).map_err(|e| {
-        format!("{port}: {e} (another program, such as the OpenMV IDE, may hold it)")
-    })?;
-    match probe(&mut t, timeout).map_err(|e| e.to_string())? {
-        Probed::V2 => {
-            let opts = V2Options {
-                packet_timeout: timeout,
-                ..V2Options::default()
-            };
-            let c = V2Client::connect(t, opts).map_err(|e| e.to_string())?;
-            let v = c.version.firmware;
-            Ok(("v2".into(), format!("{}.{}.{}", v[0], v[1], v[2])))
-        }
-        Probed::V1(v) => {
-            let c = V1Client::connect(t, timeout).map_err(|e| e.to_string())?;
-            let _ = c.arch;
-            Ok(("v1".into(), format!("{}.{}.{}", v[0], v[1], v[2])))
-        }
-    }
+    let id = visreg::check::identify(port, timeout)?;
+    let v = id.firmware;
+    Ok((id.protocol.into(), format!("{}.{}.{}", v[0], v[1], v[2])))
 }
 
 pub fn run(args: DevicesArgs) -> anyhow::Result<Outcome> {

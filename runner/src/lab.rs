@@ -22,7 +22,8 @@ use visreg_firmware::transport::PtyDevice;
 use visreg_reports::store::{now_unix_s, CameraEvent, RunRecord, Store};
 use visreg_reports::HostInfo;
 
-use crate::run::{execute, health_check, verdicts, RunError, RunEvent, RunPlan, VerdictEntry};
+use crate::check::{health_check, HEALTH_DEADLINE};
+use crate::run::{execute, verdicts, RunError, RunEvent, RunPlan, VerdictEntry};
 
 /// The inventory.
 #[derive(Clone, Debug, Deserialize)]
@@ -603,7 +604,7 @@ pub fn work(
         let trouble = match link.port() {
             Err(e) => Some(e),
             Ok(port) => {
-                match health_check(&port, crate::run::HEALTH_DEADLINE, Some(camera.board)) {
+                match health_check(&port, HEALTH_DEADLINE, Some(camera.board)) {
                     Err(e) => Some(e),
                     Ok(version) => {
                         say("healthy", format!("{port}: {version}"))?;

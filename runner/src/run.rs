@@ -89,54 +89,6 @@ fn key(build: &str, repeat: u32, frame: u32, source: &str) -> String {
     format!("{build}\u{1f}{repeat}\u{1f}{frame}\u{1f}{source}")
 }
 
-/// How long a healthy camera takes at most to answer and name its firmware.
-pub const HEALTH_DEADLINE: Duration = Duration::from_secs(5);
-
-/// The camera on `port` answers (protocol v2 or v1) and names its firmware, within
-/// `deadline`, and (protocol v2) is the `board` expected — a lab must never flash the
-/// wrong board because two were swapped on a hub. Returns the version and protocol in
-/// words.
-pub fn health_check(
-    port: &str,
-    deadline: Duration,
-    board: Option<visreg_firmware::board::Board>,
-) -> Result<String, String> {
-    use crate::client::v2::{V2Client, V2Options};
-    use crate::client::{probe, Probed};
-    let until = std::time::Instant::now() + deadline;
-    let mut last = String::from("no answer");
-    while std::time::Instant::now() < until {
-        match SerialTransport::open(port, DEBUG_BAUD) {
-            Ok(mut t) => match probe(&mut t, Duration::from_millis(400)) {
-                Ok(Probed::V2) => match V2Client::connect(t, V2Options::default()) {
-                    Ok(c) => {
-                        let pid = (c.sys_info.usb_id & 0xFFFF) as u16;
-                        if let Some(b) = board.filter(|b| b.firmware_pid() != pid) {
-                            return Err(format!(
-                                "the camera on {port} is a board with USB PID {pid:04X}, not the {b} ({:04X}) expected: check which camera is on this port (visreg devices)",
-                                b.firmware_pid()
-                            ));
-                        }
-                        let v = c.version.firmware;
-                        return Ok(format!("firmware {}.{}.{} (protocol v2)", v[0], v[1], v[2]));
-                    }
-                    Err(e) => last = e.to_string(),
-                },
-                Ok(Probed::V1(v)) => {
-                    return Ok(format!("firmware {}.{}.{} (protocol v1)", v[0], v[1], v[2]))
-                }
-                Err(e) => last = e.to_string(),
-            },
-            Err(e) => last = format!("{port}: {e}"),
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Err(format!(
-        "the camera on {port} did not answer within {} s ({last})",
-        deadline.as_secs()
-    ))
-}
-
 /// Runs `plan`, writing to `store`; stops cleanly (returning Ok) when `stop` is set.
 pub fn execute(
     plan: &RunPlan,
@@ -230,8 +182,12 @@ pub fn execute(
                     repeat,
                     phase: "health check".into(),
                 });
-                health_check(&plan.port, HEALTH_DEADLINE, Some(build.board))
-                    .map_err(RunError::Unhealthy)?;
+                crate::check::health_check(
+                    &plan.port,
+                    crate::check::HEALTH_DEADLINE,
+                    Some(build.board),
+                )
+                .map_err(RunError::Unhealthy)?;
             }
             on_event(RunEvent::Phase {
                 build: build.name.clone(),
