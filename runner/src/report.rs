@@ -9,11 +9,11 @@ use visreg_bench::scoring::FrameScore;
 use visreg_datasets::{Dataset, DetectedTag};
 use visreg_reports::report::{
     bmf_json, html, junit_xml, outlines, summary_md, worst_misses, BuildResults, GalleryFrame,
-    HistorySeries, ReportInput, ScoredFrame,
+    ReportInput, ScoredFrame,
 };
 use visreg_reports::store::Store;
 
-use crate::run::{history, verdicts, RunError, VerdictEntry};
+use crate::run::{histories, verdicts, RunError, VerdictEntry};
 
 /// Frames in the gallery of worst misses.
 pub const GALLERY_FRAMES: usize = 6;
@@ -84,22 +84,10 @@ pub fn gather(
         Some(v) => v,
         None => verdicts(store, run_id, &names, &run.baseline)?,
     };
-    let mut series = Vec::new();
-    for metric in HISTORY_METRICS {
-        let mut points = Vec::new();
-        for b in &names {
-            points.extend(history(
-                store,
-                None,
-                Some(b),
-                Some(&run.dataset_hash),
-                metric,
-            )?);
-        }
-        series.push(HistorySeries {
-            metric: metric.to_string(),
-            points,
-        });
+    // The history of this run's builds on this dataset, every run read once.
+    let mut series = histories(store, None, None, Some(&run.dataset_hash), &HISTORY_METRICS)?;
+    for h in &mut series {
+        h.points.retain(|p| names.contains(&p.build));
     }
     let mut gallery = Vec::new();
     if let Some(ds) = dataset {
@@ -221,13 +209,7 @@ pub fn gather_history(
             .unwrap_or_default(),
         hash.clone(),
     );
-    let mut series = Vec::new();
-    for metric in HISTORY_METRICS {
-        series.push(HistorySeries {
-            metric: metric.to_string(),
-            points: history(store, board, None, Some(&hash), metric)?,
-        });
-    }
+    let series = histories(store, board, None, Some(&hash), &HISTORY_METRICS)?;
     Ok(visreg_reports::report::HistoryInput {
         store: store.name().to_string(),
         dataset,

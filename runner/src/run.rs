@@ -18,7 +18,7 @@ use visreg_bench::verdict::{judge, Change, JudgeConfig, Judgement};
 use visreg_bench::{score_frame, BucketAxis, HostDetector, MatchConfig};
 use visreg_datasets::Dataset;
 use visreg_firmware::catalog::Build;
-pub use visreg_reports::report::{HistoryPoint, VerdictEntry};
+pub use visreg_reports::report::{HistoryPoint, HistorySeries, VerdictEntry};
 use visreg_reports::store::{now_unix_s, FrameRecord, Store};
 
 use crate::check::replay;
@@ -413,21 +413,38 @@ pub fn history(
     dataset_hash: Option<&str>,
     metric: &str,
 ) -> Result<Vec<HistoryPoint>, RunError> {
-    let rule = metric_rules()
-        .into_iter()
-        .find(|(m, _)| *m == metric)
-        .map(|(_, r)| r)
-        .ok_or_else(|| {
-            RunError::Camera(format!(
-                "unknown metric '{metric}' (known: {})",
-                metric_rules()
-                    .iter()
-                    .map(|(m, _)| *m)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?;
-    let mut points = Vec::new();
+    let mut all = histories(store, board, build, dataset_hash, &[metric])?;
+    Ok(all.pop().map(|h| h.points).unwrap_or_default())
+}
+
+/// [`history`] of several metrics at once: each run's frames are read once for all.
+pub fn histories(
+    store: &Store,
+    board: Option<&str>,
+    build: Option<&str>,
+    dataset_hash: Option<&str>,
+    metrics: &[&str],
+) -> Result<Vec<HistorySeries>, RunError> {
+    let rules = metrics
+        .iter()
+        .map(|metric| {
+            metric_rules()
+                .into_iter()
+                .find(|(m, _)| m == metric)
+                .map(|(_, r)| r)
+                .ok_or_else(|| {
+                    RunError::Camera(format!(
+                        "unknown metric '{metric}' (known: {})",
+                        metric_rules()
+                            .iter()
+                            .map(|(m, _)| *m)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut series: Vec<Vec<HistoryPoint>> = vec![Vec::new(); metrics.len()];
     let mut runs = store.runs()?;
     runs.retain(|r| dataset_hash.is_none_or(|h| r.dataset_hash == h));
     runs.sort_by(|a, b| a.started_unix_s.total_cmp(&b.started_unix_s));
@@ -448,22 +465,39 @@ pub fn history(
                 .filter(|f| f.source == "camera")
                 .filter_map(|f| serde_json::from_str(&f.score_json).ok())
                 .collect();
-            let xs = samples(&scores, metric, None);
-            let value = match rule.change {
-                Change::RelativeMedian => visreg_bench::stats::median(&xs),
-                Change::AbsoluteMean => visreg_bench::stats::mean(&xs),
-            };
-            if let Some(value) = value {
-                points.push(HistoryPoint {
-                    run_id: run.id.clone(),
-                    started_unix_s: run.started_unix_s,
-                    build: b,
-                    value,
-                    change_point: false,
-                });
+            for ((metric, rule), points) in metrics.iter().zip(&rules).zip(&mut series) {
+                let xs = samples(&scores, metric, None);
+                let value = match rule.change {
+                    Change::RelativeMedian => visreg_bench::stats::median(&xs),
+                    Change::AbsoluteMean => visreg_bench::stats::mean(&xs),
+                };
+                if let Some(value) = value {
+                    points.push(HistoryPoint {
+                        run_id: run.id.clone(),
+                        started_unix_s: run.started_unix_s,
+                        build: b.clone(),
+                        value,
+                        change_point: false,
+                    });
+                }
             }
         }
     }
+    for points in &mut series {
+        mark_change_points(points);
+    }
+    Ok(metrics
+        .iter()
+        .zip(series)
+        .map(|(m, points)| HistorySeries {
+            metric: m.to_string(),
+            points,
+        })
+        .collect())
+}
+
+/// Marks E-Divisive change points in each build's own series of `points`.
+fn mark_change_points(points: &mut [HistoryPoint]) {
     let cfg = visreg_bench::changepoint::ChangePointConfig {
         min_segment: 3,
         ..Default::default()
@@ -482,5 +516,4 @@ pub fn history(
             }
         }
     }
-    Ok(points)
 }
