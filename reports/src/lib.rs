@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod eval_doc;
+mod fmt;
 pub mod host;
 pub mod report;
 pub mod store;

@@ -4,18 +4,10 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Table};
 use visreg_bench::{BucketMetrics, Metrics};
 
+use crate::fmt::{count, pct};
+
 fn opt(v: Option<f64>, digits: usize) -> String {
-    v.map(|x| format!("{x:.digits$}"))
-        .unwrap_or_else(|| "–".into())
-}
-
-fn pct(v: Option<f64>) -> String {
-    v.map(|x| format!("{:.1} %", 100.0 * x))
-        .unwrap_or_else(|| "–".into())
-}
-
-fn count(v: Option<u64>) -> String {
-    v.map(|x| x.to_string()).unwrap_or_else(|| "–".into())
+    crate::fmt::opt(v, digits, "")
 }
 
 const HEADER: [&str; 10] = [

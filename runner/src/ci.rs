@@ -31,10 +31,7 @@ pub fn regression_lines(verdicts: &[VerdictEntry], camera: Option<&str>) -> Vec<
                 x.map(|x| format_change(&e.metric, x))
                     .unwrap_or_else(|| "–".into())
             };
-            let check = match &e.bucket {
-                Some(b) => format!("{}[{b}]", e.metric),
-                None => e.metric.clone(),
-            };
+            let check = visreg_reports::report::check_name(e);
             let on = camera.map(|c| format!(" on {c}")).unwrap_or_default();
             format!(
                 "::error title=visreg: {} regressed::{}",

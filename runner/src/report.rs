@@ -96,7 +96,8 @@ pub fn gather(
             let (Some(truth), Ok(png)) = (ds.frames.get(i), std::fs::read(ds.frame_path(i))) else {
                 continue;
             };
-            let (width, height) = image_size(&png).unwrap_or((0, 0));
+            // Every frame of a dataset has its camera's size.
+            let (width, height) = (ds.manifest.camera.width, ds.manifest.camera.height);
             let build = &builds[m.build].name;
             let mut drawn = vec![(
                 build.clone(),
@@ -143,16 +144,6 @@ pub fn gather(
         history: series,
         gallery,
     })
-}
-
-/// Width and height from a PNG's IHDR.
-fn image_size(png: &[u8]) -> Option<(u32, u32)> {
-    let be = |at: usize| {
-        png.get(at..at + 4)
-            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    (png.get(12..16) == Some(b"IHDR")).then_some(())?;
-    Some((be(16)?, be(20)?))
 }
 
 /// The files of a report.

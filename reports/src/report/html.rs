@@ -214,11 +214,7 @@ pub fn html(input: &ReportInput) -> String {
         "<p>{reg} regressed, {imp} improved, {inc} inconclusive, {unch} unchanged of {} checks. A check is <i>regressed</i> only when a rank test (p &lt; 0.01) and the whole bootstrap interval agree that the change is beyond the metric's threshold.</p>",
         input.verdicts.len()
     );
-    let notable: Vec<_> = input
-        .verdicts
-        .iter()
-        .filter(|e| matches!(e.verdict, Verdict::Regressed | Verdict::Improved))
-        .collect();
+    let notable = input.notable();
     if !notable.is_empty() {
         s.push_str(&verdict_rows(input, &notable));
     }

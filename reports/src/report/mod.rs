@@ -186,6 +186,14 @@ impl ReportInput {
         }
     }
 
+    /// The checks that moved: regressed or improved, in verdict order.
+    pub fn notable(&self) -> Vec<&VerdictEntry> {
+        self.verdicts
+            .iter()
+            .filter(|e| matches!(e.verdict, Verdict::Regressed | Verdict::Improved))
+            .collect()
+    }
+
     /// The colour index of a build (its place in the run), the same in every chart.
     pub fn colour_of(&self, build: &str) -> usize {
         self.builds
@@ -302,41 +310,12 @@ pub fn outlines(tags: &[DetectedTag]) -> Vec<Outline> {
         .collect()
 }
 
-/// Escapes text for HTML and XML.
+/// Escapes text for HTML and XML (quick-xml's escaping: `& < > " '`).
 pub(crate) fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
+    quick_xml::escape::escape(s).into_owned()
 }
 
-/// A value with its unit, or a dash.
-pub(crate) fn fmt_opt(x: Option<f64>, digits: usize, unit: &str) -> String {
-    match x {
-        Some(v) if v.is_finite() => {
-            if unit.is_empty() {
-                format!("{v:.digits$}")
-            } else {
-                format!("{v:.digits$} {unit}")
-            }
-        }
-        _ => "–".into(),
-    }
-}
-
-/// A proportion in %.
-pub(crate) fn fmt_pct(x: Option<f64>) -> String {
-    x.map(|v| format!("{:.1} %", 100.0 * v))
-        .unwrap_or_else(|| "–".into())
-}
+pub(crate) use crate::fmt::{opt as fmt_opt, pct as fmt_pct};
 
 /// The verdict's word.
 pub(crate) fn verdict_word(v: Verdict) -> &'static str {
@@ -375,7 +354,7 @@ pub(crate) fn describe_change(e: &VerdictEntry) -> String {
 }
 
 /// The metric and bucket of an entry, as a test or row name: `recall[angle:45-60]`.
-pub(crate) fn check_name(e: &VerdictEntry) -> String {
+pub fn check_name(e: &VerdictEntry) -> String {
     match &e.bucket {
         Some(b) => format!("{}[{b}]", e.metric),
         None => e.metric.clone(),

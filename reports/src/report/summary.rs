@@ -4,7 +4,6 @@
 use std::fmt::Write;
 
 use visreg_bench::scoring::aggregate;
-use visreg_bench::verdict::Verdict;
 
 use super::{check_name, describe_change, fmt_opt, fmt_pct, verdict_word, ReportInput};
 
@@ -34,11 +33,7 @@ pub fn summary_md(input: &ReportInput) -> String {
         s,
         "{reg} regressed · {imp} improved · {inc} inconclusive · {unch} unchanged\n"
     );
-    let notable: Vec<_> = input
-        .verdicts
-        .iter()
-        .filter(|e| matches!(e.verdict, Verdict::Regressed | Verdict::Improved))
-        .collect();
+    let notable = input.notable();
     if !notable.is_empty() {
         s.push_str("| build | check | verdict | change (95 % interval, p) |\n|---|---|---|---|\n");
         // Keep the table (and so the summary) bounded whatever the plan's size.
