@@ -97,7 +97,6 @@ impl FixtureSpec {
 
     /// The dataset's manifest (named `name`).
     pub fn manifest(&self, name: &str) -> Manifest {
-        let k = openmv_default_intrinsics(self.width, self.height);
         Manifest {
             name: name.to_string(),
             format_version: FORMAT_VERSION,
@@ -110,15 +109,11 @@ impl FixtureSpec {
                 self.yaw_deg,
                 self.pitch_deg
             ),
-            camera: CameraSection {
-                model: "OpenMV camera on a rig (find_apriltags default intrinsics)".into(),
-                width: self.width,
-                height: self.height,
-                fx: k.fx,
-                fy: k.fy,
-                cx: k.cx,
-                cy: k.cy,
-            },
+            camera: CameraSection::openmv_default(
+                "OpenMV camera on a rig (find_apriltags default intrinsics)",
+                self.width,
+                self.height,
+            ),
             tags: TagsSection {
                 family: self.family,
                 size_m: self.size_mm / 1000.0,

@@ -71,6 +71,23 @@ pub struct CameraSection {
     pub cy: f64,
 }
 
+impl CameraSection {
+    /// A `width`×`height` OpenMV camera with `find_apriltags`' default intrinsics
+    /// (PROTOCOL.md §4), described as `model`.
+    pub fn openmv_default(model: &str, width: u32, height: u32) -> Self {
+        let k = crate::geometry::openmv_default_intrinsics(width, height);
+        CameraSection {
+            model: model.into(),
+            width,
+            height,
+            fx: k.fx,
+            fy: k.fy,
+            cx: k.cx,
+            cy: k.cy,
+        }
+    }
+}
+
 /// `[tags]` of `dataset.toml`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -170,20 +170,15 @@ pub fn find(name: &str) -> Result<&'static Preset, UnknownPreset> {
 impl Preset {
     /// The manifest of this preset rendered with `seed`.
     pub fn manifest(&self, seed: u64) -> Manifest {
-        let k = openmv_default_intrinsics(self.width, self.height);
         Manifest {
             name: self.name.to_string(),
             format_version: FORMAT_VERSION,
             description: self.description.to_string(),
-            camera: CameraSection {
-                model: "OpenMV OV7725, 2.8 mm lens (find_apriltags default intrinsics)".into(),
-                width: self.width,
-                height: self.height,
-                fx: k.fx,
-                fy: k.fy,
-                cx: k.cx,
-                cy: k.cy,
-            },
+            camera: CameraSection::openmv_default(
+                "OpenMV OV7725, 2.8 mm lens (find_apriltags default intrinsics)",
+                self.width,
+                self.height,
+            ),
             tags: TagsSection {
                 family: self.family,
                 size_m: self.tag_size_m,

@@ -13,7 +13,6 @@ use comfy_table::{ContentArrangement, Table};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
 use visreg::lab::{work, CameraOutcome, LabEvent, LabFile, LabPlan};
-use visreg::run::RunEvent;
 use visreg_bench::verdict::Verdict;
 use visreg_reports::store::{now_unix_s, Store};
 
@@ -113,17 +112,7 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
         }
         LabEvent::Run { camera, event } => {
             if let Some(b) = bars.get(&camera) {
-                match event {
-                    RunEvent::Phase {
-                        build,
-                        repeat,
-                        phase,
-                    } => b.set_message(format!("{build} r{}: {phase}", repeat + 1)),
-                    RunEvent::Frame { done, total } => {
-                        b.set_length(total);
-                        b.set_position(done);
-                    }
-                }
+                crate::progress::show_run_event(b, event);
             }
         }
     };

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressStyle};
-use visreg::run::{execute, verdicts, RunEvent, RunPlan};
+use visreg::run::{execute, verdicts, RunPlan};
 use visreg_bench::verdict::Verdict;
 use visreg_datasets::cache::ensure_preset;
 use visreg_datasets::{preset, Dataset};
@@ -177,16 +177,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             .progress_chars("=> "),
     );
     let b = bar.clone();
-    let result = execute(&plan, &store, &stop, &move |e| match e {
-        RunEvent::Phase {
-            build,
-            repeat,
-            phase,
-        } => b.set_message(format!("{build} (rep {}): {phase}", repeat + 1)),
-        RunEvent::Frame { done, total } => {
-            b.set_length(total);
-            b.set_position(done);
-        }
+    let result = execute(&plan, &store, &stop, &move |e| {
+        crate::progress::show_run_event(&b, e)
     });
     bar.finish_and_clear();
     sim_stop.store(true, Ordering::Relaxed);

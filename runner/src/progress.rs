@@ -14,3 +14,18 @@ pub fn bar(total: usize, what: &str) -> ProgressBar {
     pb.set_prefix(what.to_string());
     pb
 }
+
+/// Shows a run's progress event on `bar`: the phase as its message, frames as position.
+pub fn show_run_event(bar: &ProgressBar, event: visreg::run::RunEvent) {
+    match event {
+        visreg::run::RunEvent::Phase {
+            build,
+            repeat,
+            phase,
+        } => bar.set_message(format!("{build} (rep {}): {phase}", repeat + 1)),
+        visreg::run::RunEvent::Frame { done, total } => {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    }
+}
