@@ -20,6 +20,34 @@ fn visreg(dir: &Path) -> Command {
     c
 }
 
+/// Runs visreg in `dir` and expects it to succeed.
+fn run_ok(dir: &Path, args: &[&str]) {
+    let o = visreg(dir).args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Starts `visreg sim ARGS` in `dir`: the process and the port it serves on.
+#[cfg(unix)]
+fn spawn_sim(dir: &Path, args: &[&str]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = visreg(dir)
+        .arg("sim")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    (child, port.trim().to_string())
+}
+
 fn lab_file(host: &str) -> String {
     format!(
         "name = \"lab-{host}\"\n\
@@ -200,14 +228,13 @@ fn two_hosts_on(dir: &Path, store: &str) {
 #[test]
 fn two_lab_hosts_share_one_store_and_quarantine_their_dead_camera() {
     let dir = tempfile::tempdir().unwrap();
-    let o = visreg(dir.path())
-        .args([
+    run_ok(
+        dir.path(),
+        &[
             "dataset", "generate", "--preset", "qqvga", "--seed", "99", "--frames", "60", "--out",
             "ds",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        ],
+    );
     two_hosts_on(dir.path(), "lab.sqlite");
     match std::env::var("VISREG_TEST_POSTGRES") {
         Ok(url) => {
@@ -270,39 +297,22 @@ fn the_health_check_names_the_firmware_and_refuses_the_wrong_board() {
 #[cfg(unix)]
 #[test]
 fn a_camera_by_serial_comes_back_after_its_power_cycle_command() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let o = visreg(d)
-        .args([
+    run_ok(
+        d,
+        &[
             "dataset", "generate", "--preset", "qqvga", "--seed", "98", "--frames", "60", "--out",
             "ds",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let sim_args = [
-        "sim",
-        "--firmware",
-        "5.0.0",
-        "--dataset",
-        "ds",
-        "--run-seed",
-        "7",
-    ];
-    let mut first = visreg(d)
-        .args(sim_args)
-        .args(["--faults", "disconnect@40KB"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    BufReader::new(first.stdout.take().unwrap())
-        .read_line(&mut port)
-        .unwrap();
+        ],
+    );
+    let sim_args = ["--firmware", "5.0.0", "--dataset", "ds", "--run-seed", "7"];
+    let faulty: Vec<&str> = sim_args
+        .iter()
+        .copied()
+        .chain(["--faults", "disconnect@40KB"])
+        .collect();
+    let (mut first, port) = spawn_sim(d, &faulty);
     let devices: Value = serde_json::from_slice(
         &visreg(d)
             .args(["devices", "--json", "--no-probe"])
@@ -315,14 +325,14 @@ fn a_camera_by_serial_comes_back_after_its_power_cycle_command() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|x| x["port"] == port.trim())
+        .find(|x| x["port"] == port.as_str())
         .and_then(|x| x["serial"].as_str())
         .expect("the virtual camera is listed with its serial")
         .to_string();
     // The power switch: start the camera again (same serial) and wait until it is listed.
     let exe = env!("CARGO_BIN_EXE_visreg");
     let cycle = format!(
-        "{exe} {} > sim2.log 2>&1 & echo $! > sim2.pid; for i in $(seq 50); do grep -q /dev/ sim2.log && exit 0; sleep 0.1; done; exit 1",
+        "{exe} sim {} > sim2.log 2>&1 & echo $! > sim2.pid; for i in $(seq 50); do grep -q /dev/ sim2.log && exit 0; sleep 0.1; done; exit 1",
         sim_args.join(" ")
     );
     std::fs::write(
@@ -397,8 +407,6 @@ fn a_camera_by_serial_comes_back_after_its_power_cycle_command() {
 #[cfg(unix)]
 #[test]
 fn live_mode_scores_each_camera_against_its_fixture() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
     use visreg_bench::scoring::{aggregate, FrameScore};
 
     let dir = tempfile::tempdir().unwrap();
@@ -411,25 +419,15 @@ fn live_mode_scores_each_camera_against_its_fixture() {
         )
     };
     std::fs::write(d.join("lab.toml"), lab("/dev/null")).unwrap();
-    let o = visreg(d)
-        .args([
+    run_ok(
+        d,
+        &[
             "dataset", "fixture", "--lab", "lab.toml", "--camera", "rig-port", "--seed", "5",
             "--out", "rig",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut sim = visreg(d)
-        .args(["sim", "--firmware", "5.0.0", "--dataset", "rig"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    BufReader::new(sim.stdout.take().unwrap())
-        .read_line(&mut port)
-        .unwrap();
-    std::fs::write(d.join("lab.toml"), lab(port.trim())).unwrap();
+        ],
+    );
+    let (mut sim, port) = spawn_sim(d, &["--firmware", "5.0.0", "--dataset", "rig"]);
+    std::fs::write(d.join("lab.toml"), lab(&port)).unwrap();
     let o = visreg(d)
         .args([
             "run",

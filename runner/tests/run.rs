@@ -15,6 +15,11 @@ fn visreg(dir: &std::path::Path) -> Command {
     c
 }
 
+/// The entries of `out/verdicts.json` in `dir`.
+fn verdicts_in(dir: &std::path::Path) -> Vec<Value> {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("out/verdicts.json")).unwrap()).unwrap()
+}
+
 #[cfg(unix)]
 #[test]
 fn the_default_run_flags_exactly_the_planted_defects() {
@@ -30,10 +35,7 @@ fn the_default_run_flags_exactly_the_planted_defects() {
         "a regression exits 1\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: Vec<Value> = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/verdicts.json")).unwrap(),
-    )
-    .unwrap();
+    let v = verdicts_in(dir.path());
     for e in &v {
         for key in [
             "build", "baseline", "metric", "bucket", "verdict", "change", "ci_low", "ci_high",
@@ -322,10 +324,7 @@ fn live_mode_scores_the_frames_the_camera_captured() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: Vec<Value> = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/verdicts.json")).unwrap(),
-    )
-    .unwrap();
+    let v = verdicts_in(dir.path());
     let verdict = |metric: &str, bucket: Option<&str>| {
         v.iter()
             .find(|e| e["metric"] == metric && e["bucket"].as_str() == bucket)
