@@ -12,7 +12,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
-use visreg::lab::{work, CameraOutcome, LabEvent, LabFile, LabPlan};
+use visreg::lab::{work, CameraOutcome, LabEvent, LabFile, LabPlan, LabSource};
 use visreg_bench::verdict::Verdict;
 use visreg_reports::store::{now_unix_s, Store};
 
@@ -35,8 +35,14 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
         );
     }
     let (catalog, builds, baseline) = crate::cmd_run::plan_builds(&args)?;
-    let dataset = crate::cmd_run::load_dataset(&args)?;
-    let dataset_hash = dataset.content_hash()?;
+    // Live mode measures each camera's fixture: no dataset to load (or render) then.
+    let source = if args.mode == "live" {
+        LabSource::Live
+    } else {
+        let dataset = crate::cmd_run::load_dataset(&args)?;
+        let hash = dataset.content_hash()?;
+        LabSource::Replay(Box::new(dataset), hash)
+    };
     // Fail on a bad store before any camera is touched (and migrate it once).
     Store::open(&args.store)?;
     let lab_run = format!(
@@ -49,10 +55,8 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
         catalog,
         builds,
         baseline: baseline.clone(),
-        dataset: dataset.clone(),
-        dataset_hash,
+        source,
         repeats: args.repeat,
-        live: args.mode == "live",
     };
     eprintln!(
         "lab run {lab_run}: {} camera(s) of {} in parallel, {} build(s) × {} repetition(s), baseline {baseline}, {}; store {}",
@@ -60,17 +64,13 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
         path.display(),
         plan.builds.len(),
         args.repeat,
-        if plan.live {
-            format!(
+        match &plan.source {
+            LabSource::Live => format!(
                 "live: each camera captures its fixture ({} frames a build)",
                 visreg::lab::FIXTURE_FRAMES
-            )
-        } else {
-            format!(
-                "dataset {} ({} frames)",
-                dataset.manifest.name,
-                dataset.frames.len()
-            )
+            ),
+            LabSource::Replay(ds, _) =>
+                format!("dataset {} ({} frames)", ds.manifest.name, ds.frames.len()),
         },
         args.store
     );

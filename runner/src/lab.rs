@@ -467,14 +467,19 @@ pub struct LabPlan {
     pub builds: Vec<Build>,
     /// Baseline build.
     pub baseline: String,
-    /// Dataset.
-    pub dataset: visreg_datasets::Dataset,
-    /// Its content hash.
-    pub dataset_hash: String,
+    /// What the cameras are measured on.
+    pub source: LabSource,
     /// Repetitions.
     pub repeats: u32,
-    /// Live mode: each camera captures its fixture (cameras without one are skipped).
-    pub live: bool,
+}
+
+/// What a lab's cameras are measured on.
+#[derive(Clone, Debug)]
+pub enum LabSource {
+    /// Every camera replays this dataset (with its content hash).
+    Replay(Box<visreg_datasets::Dataset>, String),
+    /// Each camera captures its own fixture (cameras without one are skipped).
+    Live,
 }
 
 /// Captures per build and repetition in live mode (the fixture dataset's length).
@@ -531,21 +536,24 @@ pub fn work(
     }
     // Replay: the plan's dataset. Live: the camera's fixture, rendered (the virtual
     // camera's sensor shows it; a real camera's captures are scored against its truth).
-    let (dataset, dataset_hash) = if plan.live {
-        let Some(f) = &camera.fixture else {
-            let reason = "live mode needs a fixture (the rig in front of the camera) in lab.toml"
-                .to_string();
-            say("skipped", reason.clone())?;
-            return Ok(CameraOutcome::Skipped { reason });
-        };
-        let ds = f.dataset(&camera.name, 1).map_err(RunError::Camera)?;
-        let hash = ds
-            .content_hash()
-            .map_err(|e| RunError::Camera(e.to_string()))?;
-        (ds, hash)
-    } else {
-        (plan.dataset.clone(), plan.dataset_hash.clone())
+    let (dataset, dataset_hash) = match &plan.source {
+        LabSource::Replay(ds, hash) => ((**ds).clone(), hash.clone()),
+        LabSource::Live => {
+            let Some(f) = &camera.fixture else {
+                let reason =
+                    "live mode needs a fixture (the rig in front of the camera) in lab.toml"
+                        .to_string();
+                say("skipped", reason.clone())?;
+                return Ok(CameraOutcome::Skipped { reason });
+            };
+            let ds = f.dataset(&camera.name, 1).map_err(RunError::Camera)?;
+            let hash = ds
+                .content_hash()
+                .map_err(|e| RunError::Camera(e.to_string()))?;
+            (ds, hash)
+        }
     };
+    let live = matches!(plan.source, LabSource::Live);
     let mut link = if camera.sim {
         let unit = VirtualUnit::new(
             plan.catalog.clone(),
@@ -612,9 +620,9 @@ pub fn work(
                             baseline: plan.baseline.clone(),
                             dataset: dataset.clone(),
                             repeats: plan.repeats,
-                            live: plan.live,
+                            live,
                             health_check: true,
-                            sensor_shows_dataset: camera.sim || !plan.live,
+                            sensor_shows_dataset: camera.sim || !live,
                         };
                         say(
                             "measuring",

@@ -182,7 +182,13 @@ pub fn gather_history(
             .iter()
             .max_by(|a, b| a.started_unix_s.total_cmp(&b.started_unix_s))
             .map(|r| r.dataset_hash.clone())
-            .ok_or_else(|| RunError::Camera(format!("{} holds no run yet", store.name())))?,
+            .ok_or_else(|| {
+                RunError::Camera(format!(
+                    "{} holds no run yet: `visreg run --store {}` (or `--lab`) writes runs there",
+                    store.name(),
+                    store.name()
+                ))
+            })?,
     };
     let runs: Vec<visreg_reports::report::HistoryRun> = all
         .into_iter()
