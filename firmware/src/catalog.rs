@@ -132,7 +132,7 @@ impl Build {
             let (what, bytes) = match (&img.file, &img.dfu) {
                 (Some(f), None) if f == "sim" => (
                     "sim".to_string(),
-                    crate::sim::bootloader::sim_image(self, SIM_IMAGE_PAYLOAD),
+                    crate::image::sim::sim_image(self, SIM_IMAGE_PAYLOAD),
                 ),
                 (Some(f), None) | (None, Some(f)) => {
                     let path = base.join(f);

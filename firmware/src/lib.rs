@@ -1,11 +1,15 @@
-//! The camera's side of visreg: OpenMV's result conventions, byte transports (in-memory
-//! and pseudo-terminal), and — growing — the wire protocols and the virtual camera.
+//! The camera's contracts, as pure values and codecs that the host and the virtual camera
+//! (`visreg-sim`) both take from here: OpenMV's result conventions, the wire protocols v1
+//! and v2, the workload contract, DFU and the CDC bootloader, firmware images, the boards
+//! and the catalog, and byte transports (in-memory and pseudo-terminal).
 #![warn(missing_docs)]
 
 pub mod board;
 pub mod catalog;
+pub mod cdc_bootloader;
+pub mod dfu;
 pub mod image;
 pub mod openmv;
 pub mod protocol;
-pub mod sim;
 pub mod transport;
+pub mod workload;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use visreg::flash::flash_dfu;
 use visreg_firmware::board::Board;
 use visreg_firmware::image::plan_raw;
-use visreg_firmware::sim::bootloader::{DfuTiming, VirtualBootloader, VirtualDfuIo};
+use visreg_sim::bootloader::{DfuTiming, VirtualBootloader, VirtualDfuIo};
 
 fn main() {
     // Benches are run with `--bench`; a plain `cargo test` run passes no such flag.

@@ -17,9 +17,9 @@ mod bench {
     use visreg::link::{SerialTransport, DEBUG_BAUD};
     use visreg_datasets::preset;
     use visreg_firmware::catalog::Catalog;
-    use visreg_firmware::sim::device::{VirtualCamera, VirtualSensor};
-    use visreg_firmware::sim::serve::serve;
     use visreg_firmware::transport::{PtyDevice, Transport};
+    use visreg_sim::device::{VirtualCamera, VirtualSensor};
+    use visreg_sim::serve::serve;
 
     pub fn raw_pty(c: &mut Criterion) {
         let mut dev = PtyDevice::open().expect("pty");

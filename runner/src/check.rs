@@ -362,18 +362,9 @@ pub fn live<T: Transport>(
             continue;
         }
         let b = c.channel_read("visreg").map_err(|e| e.to_string())?;
-        let n = b
-            .get(..4)
-            .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]) as usize)
-            .ok_or("short bundle")?;
-        let line = std::str::from_utf8(b.get(4..4 + n).ok_or("short bundle")?)
-            .map_err(|e| e.to_string())?;
-        let frame = b.get(4 + n..).ok_or("bundle without a frame")?;
-        if frame.len() < 32 || &frame[..4] != b"VRF1" {
-            return Err("the live bundle's frame has no VRF1 header".into());
-        }
-        let result = parse_result(line).map_err(|e| e.to_string())?;
-        let capture = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]) as usize;
+        let bundle = visreg_firmware::workload::decode_bundle(&b).map_err(|e| e.to_string())?;
+        let result = parse_result(bundle.line).map_err(|e| e.to_string())?;
+        let capture = bundle.header.index as usize;
         let tags = convert(&result, size).map_err(|e| e.to_string())?;
         on_frame(
             CameraFrame {
@@ -381,7 +372,7 @@ pub fn live<T: Transport>(
                 result,
                 tags,
             },
-            frame[32..].to_vec(),
+            bundle.pixels.to_vec(),
         )?;
         got += 1;
     }

@@ -227,7 +227,7 @@ pub fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
             Some(f) => std::fs::read(f)
                 .with_context(|| format!("reading the bootloader image {}", f.display()))?,
             // Only a virtual camera answers through this port in ROM mode: give it its own.
-            None => visreg_firmware::sim::bootloader::sim_bootloader_image(build.board),
+            None => visreg_firmware::image::sim::sim_bootloader_image(build.board),
         };
         println!("  the camera is in ST's ROM DFU: writing the OpenMV bootloader ({} bytes) at 0x08000000 through DfuSe", image.len());
         visreg::flash::flash_st_rom(&tunnel, &image, std::sync::Arc::new(|_| {}))?;

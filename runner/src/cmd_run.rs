@@ -14,11 +14,11 @@ use visreg_bench::verdict::Verdict;
 use visreg_datasets::cache::ensure_preset;
 use visreg_datasets::{preset, Dataset};
 use visreg_firmware::catalog::{Build, Protocol};
-use visreg_firmware::sim::bootloader::DfuTiming;
-use visreg_firmware::sim::unit::VirtualUnit;
 use visreg_firmware::transport::PtyDevice;
 use visreg_reports::store::{now_unix_s, RunRecord, Store};
 use visreg_reports::HostInfo;
+use visreg_sim::bootloader::DfuTiming;
+use visreg_sim::unit::VirtualUnit;
 
 use crate::cli::RunArgs;
 use crate::Outcome;

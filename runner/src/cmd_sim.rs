@@ -8,12 +8,12 @@ use anyhow::Context;
 use visreg_datasets::cache::ensure_preset;
 use visreg_datasets::{preset, Dataset};
 use visreg_firmware::catalog::Catalog;
-use visreg_firmware::sim::bootloader::DfuTiming;
-use visreg_firmware::sim::device::VirtualCamera;
-use visreg_firmware::sim::faults::FaultSpec;
-use visreg_firmware::sim::serve::ServeEnd;
-use visreg_firmware::sim::unit::VirtualUnit;
 use visreg_firmware::transport::PtyDevice;
+use visreg_sim::bootloader::DfuTiming;
+use visreg_sim::device::VirtualCamera;
+use visreg_sim::faults::FaultSpec;
+use visreg_sim::serve::ServeEnd;
+use visreg_sim::unit::VirtualUnit;
 
 use crate::cli::SimArgs;
 use crate::Outcome;

@@ -129,7 +129,7 @@ impl<'a, T: Transport> TunnelDfuIo<'a, T> {
         })?;
         Ok(TunnelDfuIo {
             tunnel,
-            descriptor: visreg_firmware::sim::bootloader::openmv_dfu_descriptor(),
+            descriptor: visreg_firmware::dfu::openmv_dfu_descriptor(),
             protocol: DfuProtocol::Dfu,
         })
     }
@@ -212,11 +212,8 @@ impl<'a, T: Transport> TunnelDfuIo<'a, T> {
         })?;
         Ok(TunnelDfuIo {
             tunnel,
-            descriptor: visreg_firmware::sim::bootloader::st_rom_descriptor(),
-            protocol: DfuProtocol::new(
-                visreg_firmware::sim::bootloader::ST_ROM_LAYOUT,
-                (0x01, 0x1a),
-            )?,
+            descriptor: visreg_firmware::dfu::st_rom_descriptor(),
+            protocol: DfuProtocol::new(visreg_firmware::dfu::ST_ROM_LAYOUT, (0x01, 0x1a))?,
         })
     }
 }

@@ -6,10 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use visreg_firmware::image::Write;
-use visreg_firmware::sim::cdc_bootloader::{
+use visreg_firmware::cdc_bootloader::{
     FLASH_ERASE, FLASH_LAYOUT, FLASH_WRITE, RESET, START, WRITE_CHUNK,
 };
+use visreg_firmware::image::Write;
 use visreg_firmware::transport::{Transport, TransportError};
 
 use crate::flash::{FlashError, FlashProgress};

@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use visreg_firmware::board::Board;
 use visreg_firmware::catalog::{Build, Catalog};
-use visreg_firmware::sim::bootloader::DfuTiming;
-use visreg_firmware::sim::faults::FaultSpec;
-use visreg_firmware::sim::unit::VirtualUnit;
 use visreg_firmware::transport::PtyDevice;
 use visreg_reports::store::{now_unix_s, CameraEvent, RunRecord, Store};
 use visreg_reports::HostInfo;
+use visreg_sim::bootloader::DfuTiming;
+use visreg_sim::faults::FaultSpec;
+use visreg_sim::unit::VirtualUnit;
 
 use crate::check::{health_check, HEALTH_DEADLINE};
 use crate::run::{execute, verdicts, RunError, RunEvent, RunPlan, VerdictEntry};

@@ -4,9 +4,9 @@
 //! place camera results enter scoring.
 
 use serde::{Deserialize, Serialize};
-use visreg_datasets::{DetectedTag, Intrinsics};
+use visreg_datasets::DetectedTag;
 use visreg_firmware::openmv::{to_dataset, CameraTag, ConvertError};
-use visreg_firmware::sim::device::vrf_header;
+use visreg_firmware::workload::{CONFIG_LINE, FRAME_LINE};
 
 /// Which workload script.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,52 +31,8 @@ impl Workload {
     }
 }
 
-/// The values a host writes into a workload's `CONFIG` line.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Config {
-    /// Family name (`tag36h11`).
-    pub family: String,
-    /// fx passed to find_apriltags.
-    pub fx: f64,
-    /// fy.
-    pub fy: f64,
-    /// cx.
-    pub cx: f64,
-    /// cy.
-    pub cy: f64,
-    /// Live: frames to capture.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub frames: Option<u32>,
-    /// How long the script waits for the host, ms.
-    pub deadline_ms: u64,
-    /// replay_v1: embedded frame index.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub frame_index: Option<u32>,
-    /// replay_v1: embedded frame width.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub width: Option<u32>,
-    /// replay_v1: embedded frame height.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub height: Option<u32>,
-}
-
-impl Config {
-    /// A config for `family` seen through `k`.
-    pub fn new(family: visreg_apriltag::Family, k: &Intrinsics) -> Self {
-        Config {
-            family: family.name().to_string(),
-            fx: k.fx,
-            fy: k.fy,
-            cx: k.cx,
-            cy: k.cy,
-            frames: None,
-            deadline_ms: 5000,
-            frame_index: None,
-            width: None,
-            height: None,
-        }
-    }
-}
+/// The values a host writes into a workload's `CONFIG` line (the contract's own type).
+pub use visreg_firmware::workload::WorkloadConfig as Config;
 
 /// Why a script or a result could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -116,16 +72,13 @@ pub fn fill_script(
     let mut out = String::with_capacity(template.len() + 256);
     for line in template.lines() {
         let trimmed = line.trim_start();
-        if trimmed.starts_with("CONFIG = json.loads('") {
+        if trimmed.starts_with(CONFIG_LINE) {
             found_cfg = true;
-            out.push_str(&format!("CONFIG = json.loads('{json}')"));
-        } else if let (Some(px), true) = (
-            frame,
-            trimmed.starts_with("FRAME = ubinascii.a2b_base64(b'"),
-        ) {
+            out.push_str(&format!("{CONFIG_LINE}{json}')"));
+        } else if let (Some(px), true) = (frame, trimmed.starts_with(FRAME_LINE)) {
             found_frame = true;
             let b64 = base64::engine::general_purpose::STANDARD.encode(px);
-            out.push_str(&format!("FRAME = ubinascii.a2b_base64(b'{b64}')"));
+            out.push_str(&format!("{FRAME_LINE}{b64}')"));
         } else {
             out.push_str(line);
         }
@@ -140,12 +93,7 @@ pub fn fill_script(
     Ok(out)
 }
 
-/// A frame as the replay workload expects it on the `visreg` channel.
-pub fn pack_frame(index: u32, width: u32, height: u32, pixels: &[u8]) -> Vec<u8> {
-    let mut out = vrf_header(index, width, height, pixels.len()).to_vec();
-    out.extend_from_slice(pixels);
-    out
-}
+pub use visreg_firmware::workload::pack_frame;
 
 /// One camera result line.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -235,6 +183,7 @@ pub fn convert(result: &ResultLine, tag_size_m: f64) -> Result<Vec<DetectedTag>,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use visreg_datasets::Intrinsics;
 
     const TEMPLATE: &str = "# visreg-workload: replay_v1 1\nimport json, ubinascii\nCONFIG = json.loads('{}')\nFRAME = ubinascii.a2b_base64(b'')\nprint(1)\n";
 
@@ -250,7 +199,7 @@ mod tests {
         cfg.width = Some(2);
         cfg.height = Some(1);
         let text = fill_script(TEMPLATE, &cfg, Some(&[7, 9])).unwrap();
-        let (name, parsed) = visreg_firmware::sim::device::parse_workload(&text)
+        let (name, parsed) = visreg_firmware::workload::parse_workload(&text)
             .unwrap()
             .unwrap();
         assert_eq!(name, "replay_v1");

@@ -15,10 +15,10 @@ use visreg_bench::detector::PoseParams;
 use visreg_bench::{score_frame, HostDetector, MatchConfig};
 use visreg_datasets::{preset, Dataset};
 use visreg_firmware::catalog::Catalog;
-use visreg_firmware::sim::device::{VirtualCamera, VirtualSensor};
-use visreg_firmware::sim::faults::FaultSpec;
-use visreg_firmware::sim::serve::{serve, ServeEnd};
 use visreg_firmware::transport::{memory_pair, MemoryTransport};
+use visreg_sim::device::{VirtualCamera, VirtualSensor};
+use visreg_sim::faults::FaultSpec;
+use visreg_sim::serve::{serve, ServeEnd};
 
 const REPLAY: &str = include_str!("../../firmware/scripts/replay.py");
 const REPLAY_V1: &str = include_str!("../../firmware/scripts/replay_v1.py");

@@ -10,13 +10,12 @@ use visreg::flash::{flash_dfu, FlashError, FlashProgress};
 use visreg_firmware::board::Board;
 use visreg_firmware::catalog::{Build, Catalog, Protocol};
 use visreg_firmware::image::dfuse::{DfuseFile, Element, Suffix, Target};
+use visreg_firmware::image::sim::sim_image;
 use visreg_firmware::image::{plan_dfuse, plan_raw};
-use visreg_firmware::sim::bootloader::{
-    sim_image, DfuTiming, Mode, VirtualBootloader, VirtualDfuIo,
-};
-use visreg_firmware::sim::device::VirtualCamera;
-use visreg_firmware::sim::serve::serve;
 use visreg_firmware::transport::memory_pair;
+use visreg_sim::bootloader::{DfuTiming, Mode, VirtualBootloader, VirtualDfuIo};
+use visreg_sim::device::VirtualCamera;
+use visreg_sim::serve::serve;
 
 fn flash(
     dev: &Arc<Mutex<VirtualBootloader>>,

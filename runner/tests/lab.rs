@@ -256,11 +256,11 @@ fn the_health_check_names_the_firmware_and_refuses_the_wrong_board() {
     use std::time::Duration;
     use visreg_firmware::board::Board;
 
-    let unit = visreg_firmware::sim::unit::VirtualUnit::new(
+    let unit = visreg_sim::unit::VirtualUnit::new(
         visreg_firmware::catalog::Catalog::builtin(),
         "5.0.0",
         None,
-        visreg_firmware::sim::bootloader::DfuTiming::instant(),
+        visreg_sim::bootloader::DfuTiming::instant(),
         1,
     )
     .unwrap();

@@ -5,6 +5,7 @@
 //! partition, a misaligned or out-of-partition address, a format cameras do not take.
 
 pub mod dfuse;
+pub mod sim;
 
 use sha2::{Digest, Sha256};
 

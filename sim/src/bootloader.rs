@@ -5,7 +5,7 @@
 //! to end. It models time (USB transfer rate, flash programming as poll timeouts) and
 //! power loss mid-flash, which leaves a half-written partition behind.
 //!
-//! Simulated firmware images ([`sim_image`]) carry a header naming their build, so after
+//! Simulated firmware images ([`visreg_firmware::image::sim`]) carry a header naming their build, so after
 //! a reset the camera boots whatever build was flashed — or stays in its bootloader when
 //! the FIRMWARE partition holds no valid image.
 
@@ -15,141 +15,10 @@ use std::time::Duration;
 use dfu_core::functional_descriptor::FunctionalDescriptor;
 use dfu_core::memory_layout::MemoryLayout;
 use dfu_core::{DfuIo, DfuProtocol};
-use rand::{RngCore, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-
-use crate::board::Board;
-use crate::catalog::Build;
-use crate::image::{partitions, Partition};
-
-/// Transfer size of the OpenMV DFU bootloader.
-pub const BLOCK: usize = 4096;
-/// Transfer size of ST's ROM DFU.
-pub const ST_ROM_TRANSFER: usize = 2048;
-/// The interface string ST's ROM reports for the internal flash of an STM32H7 (DfuSe
-/// memory layout: 16 sectors of 128 KiB, erasable and writable).
-pub const ST_ROM_LAYOUT: &str = "@Internal Flash  /0x08000000/16*128Kg";
-/// Magic at the start of a simulated firmware image.
-pub const SIM_MAGIC: &[u8; 16] = b"VISREG-SIMFW\0\0\0\x01";
-/// Header length of a simulated firmware image.
-pub const SIM_HEADER: usize = 128;
-
-/// The image of a simulated build: a 128-byte header (magic, version, board PID, build
-/// name, payload length and CRC) and a deterministic payload of `payload_len` bytes.
-pub fn sim_image(build: &Build, payload_len: usize) -> Vec<u8> {
-    let seed = build.name.bytes().fold(0x9E37_79B9_7F4A_7C15u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    let mut payload = vec![0u8; payload_len];
-    ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut payload);
-    let mut out = Vec::with_capacity(SIM_HEADER + payload_len);
-    out.extend_from_slice(SIM_MAGIC);
-    out.extend_from_slice(&build.version_triple().unwrap_or([0, 0, 0]));
-    out.push(0);
-    out.extend_from_slice(&build.board.firmware_pid().to_le_bytes());
-    let mut name = [0u8; 64];
-    let n = build.name.len().min(63);
-    name[..n].copy_from_slice(&build.name.as_bytes()[..n]);
-    out.extend_from_slice(&name);
-    out.extend_from_slice(&(payload_len as u32).to_le_bytes());
-    out.extend_from_slice(&crate::image::dfuse::dfu_crc(&payload).to_le_bytes());
-    out.resize(SIM_HEADER, 0);
-    out.extend_from_slice(&payload);
-    out
-}
-
-/// The functional descriptor of the OpenMV DFU bootloader: DFU 1.1, 4096-byte transfers,
-/// download and upload, manifestation tolerant (it stays in DFU between partitions).
-pub fn openmv_dfu_descriptor() -> FunctionalDescriptor {
-    FunctionalDescriptor {
-        can_download: true,
-        can_upload: true,
-        manifestation_tolerant: true,
-        will_detach: false,
-        detach_timeout: 1000,
-        transfer_size: BLOCK as u16,
-        dfu_version: (0x01, 0x10),
-    }
-}
-
-/// The functional descriptor of ST's ROM system DFU: DfuSe (1.1a), 2048-byte transfers,
-/// leaves DFU after a download (will detach, not manifestation tolerant).
-pub fn st_rom_descriptor() -> FunctionalDescriptor {
-    FunctionalDescriptor {
-        can_download: true,
-        can_upload: true,
-        manifestation_tolerant: false,
-        will_detach: true,
-        detach_timeout: 255,
-        transfer_size: ST_ROM_TRANSFER as u16,
-        dfu_version: (0x01, 0x1a),
-    }
-}
-
-/// Magic at the start of a simulated OpenMV bootloader image.
-pub const SIM_BL_MAGIC: &[u8; 16] = b"VISREG-SIMBL\0\0\0\x01";
-
-/// The image of a simulated OpenMV bootloader for `board`: magic, board PID, payload
-/// length and CRC, then 16 KiB of deterministic payload.
-pub fn sim_bootloader_image(board: Board) -> Vec<u8> {
-    let mut payload = vec![0u8; 16 * 1024];
-    ChaCha8Rng::seed_from_u64(u64::from(board.firmware_pid())).fill_bytes(&mut payload);
-    let mut out = SIM_BL_MAGIC.to_vec();
-    out.extend_from_slice(&board.firmware_pid().to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crate::image::dfuse::dfu_crc(&payload).to_le_bytes());
-    out.resize(64, 0);
-    out.extend_from_slice(&payload);
-    out
-}
-
-/// Whether a BOOTLOADER partition holds an intact simulated bootloader.
-pub fn bootloader_valid(partition: &[u8]) -> bool {
-    if partition.len() < 64 || &partition[..16] != SIM_BL_MAGIC {
-        return false;
-    }
-    let len =
-        u32::from_le_bytes([partition[18], partition[19], partition[20], partition[21]]) as usize;
-    let crc = u32::from_le_bytes([partition[22], partition[23], partition[24], partition[25]]);
-    partition
-        .get(64..64 + len)
-        .is_some_and(|p| crate::image::dfuse::dfu_crc(p) == crc)
-}
-
-/// The build name in a partition holding a complete, intact simulated image.
-pub fn installed_build(partition: &[u8]) -> Option<String> {
-    if partition.len() < SIM_HEADER || &partition[..16] != SIM_MAGIC {
-        return None;
-    }
-    let name_end = partition[22..86].iter().position(|&b| b == 0).unwrap_or(64);
-    let name = String::from_utf8_lossy(&partition[22..22 + name_end]).into_owned();
-    let len = u32::from_le_bytes(partition[86..90].try_into().ok()?) as usize;
-    let crc = u32::from_le_bytes(partition[90..94].try_into().ok()?);
-    let payload = partition.get(SIM_HEADER..SIM_HEADER + len)?;
-    (crate::image::dfuse::dfu_crc(payload) == crc).then_some(name)
-}
-
-/// DFU states (DFU 1.1 §6.1.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum State {
-    /// dfuIDLE.
-    Idle = 2,
-    /// dfuDNLOAD-SYNC.
-    DnloadSync = 3,
-    /// dfuDNBUSY.
-    DnBusy = 4,
-    /// dfuDNLOAD-IDLE.
-    DnloadIdle = 5,
-    /// dfuMANIFEST-SYNC.
-    ManifestSync = 6,
-    /// dfuMANIFEST.
-    Manifest = 7,
-    /// dfuUPLOAD-IDLE.
-    UploadIdle = 9,
-    /// dfuERROR.
-    Error = 10,
-}
+use visreg_firmware::board::Board;
+use visreg_firmware::dfu::{openmv_dfu_descriptor, State, BLOCK, ST_ROM_TRANSFER};
+use visreg_firmware::image::sim::{bootloader_valid, installed_build, sim_bootloader_image};
+use visreg_firmware::image::{partitions, Partition};
 
 /// How the virtual bootloader spends time.
 #[derive(Clone, Copy, Debug, PartialEq)]

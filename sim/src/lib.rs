@@ -1,6 +1,6 @@
 //! The virtual camera: a device-side implementation of what an OpenMV camera does for
 //! visreg — its `find_apriltags` ([`engine`]), its virtual sensor, its channels and
-//! scripts, and the wire protocols v1 and v2 — served over any [`crate::transport`].
+//! scripts, and the wire protocols v1 and v2 — served over any [`visreg_firmware::transport`].
 
 pub mod bootloader;
 pub mod cdc_bootloader;

@@ -5,12 +5,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::catalog::Protocol;
-use crate::sim::device::VirtualCamera;
-use crate::sim::faults::{Action, FaultSpec, Faults};
-use crate::sim::v1::V1Device;
-use crate::sim::v2::{Control, V2Device};
-use crate::transport::{Transport, TransportError};
+use crate::device::VirtualCamera;
+use crate::faults::{Action, FaultSpec, Faults};
+use crate::v1::V1Device;
+use crate::v2::{Control, V2Device};
+use visreg_firmware::catalog::Protocol;
+use visreg_firmware::transport::{Transport, TransportError};
 
 /// How serving ended.
 #[derive(Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! firmware build installed there. While firmware runs it speaks that build's protocol
 //! (v1 or v2); SYS_BOOT (v2) or SYS_RESET_TO_BL (v1) sends it into its bootloader, which
 //! answers USB control transfers through the virtual-USB tunnel
-//! ([`crate::protocol::vusb`]); a DFU reset boots whatever FIRMWARE now holds — or stays in
+//! ([`visreg_firmware::protocol::vusb`]); a DFU reset boots whatever FIRMWARE now holds — or stays in
 //! the bootloader when it holds no valid image, as after a power loss mid-flash.
 
 use std::sync::atomic::AtomicBool;
@@ -11,19 +11,19 @@ use std::time::{Duration, Instant};
 
 use visreg_datasets::Dataset;
 
-use crate::board::OPENMV_VID;
-use crate::catalog::{Catalog, Flasher, Protocol, SIM_IMAGE_PAYLOAD};
-use crate::protocol::vusb::{self, kind, status, Reply};
-use crate::sim::bootloader::{
-    sim_bootloader_image, sim_image, DfuSimError, DfuTiming, Mode, VirtualBootloader,
-};
-use crate::sim::cdc_bootloader::{CdcBootloader, CdcControl};
-use crate::sim::device::{VirtualCamera, VirtualSensor};
-use crate::sim::faults::FaultSpec;
-use crate::sim::serve::{serve_with, Flow, ServeEnd};
-use crate::sim::v1::V1Device;
-use crate::sim::v2::{Control, V2Device};
-use crate::transport::{Transport, TransportError};
+use visreg_firmware::board::OPENMV_VID;
+use visreg_firmware::catalog::{Catalog, Flasher, Protocol, SIM_IMAGE_PAYLOAD};
+use visreg_firmware::image::sim::{sim_bootloader_image, sim_image};
+use visreg_firmware::protocol::vusb::{self, kind, status, Reply};
+
+use crate::bootloader::{DfuSimError, DfuTiming, Mode, VirtualBootloader};
+use crate::cdc_bootloader::{CdcBootloader, CdcControl};
+use crate::device::{VirtualCamera, VirtualSensor};
+use crate::faults::FaultSpec;
+use crate::serve::{serve_with, Flow, ServeEnd};
+use crate::v1::V1Device;
+use crate::v2::{Control, V2Device};
+use visreg_firmware::transport::{Transport, TransportError};
 
 /// How long a power loss lasts before the (simulated) user plugs the camera in again.
 pub const POWER_OFF: Duration = Duration::from_secs(1);
@@ -163,7 +163,7 @@ impl VirtualUnit {
             }
             kind::IDENTIFY => {
                 let (vid, pid) = if rom {
-                    crate::image::ST_ROM_DFU
+                    visreg_firmware::image::ST_ROM_DFU
                 } else {
                     (OPENMV_VID, dev.board().firmware_pid() + 0x8000)
                 };

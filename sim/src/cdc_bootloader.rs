@@ -6,27 +6,10 @@
 //! 508-byte write payloads (the last padded with 0xFF, as the bootloader pads anyway), so
 //! the virtual bootloader reads FLASH_WRITE data in 508-byte pieces.
 
-use crate::image::partitions;
-use crate::sim::bootloader::VirtualBootloader;
+use visreg_firmware::cdc_bootloader::*;
+use visreg_firmware::image::partitions;
 
-/// START: reply u32 bootloader version.
-pub const START: u32 = 0xABCD_0001;
-/// RESET: flush the last buffer and boot.
-pub const RESET: u32 = 0xABCD_0002;
-/// FLASH_ERASE + u32 sector.
-pub const FLASH_ERASE: u32 = 0xABCD_0004;
-/// FLASH_WRITE + data.
-pub const FLASH_WRITE: u32 = 0xABCD_0008;
-/// FLASH_LAYOUT: reply u32 first sector, firmware's first sector, last sector.
-pub const FLASH_LAYOUT: u32 = 0xABCD_0010;
-/// The version START answers.
-pub const BOOTLOADER_VERSION: u32 = 0xABCD_0003;
-/// Data bytes per FLASH_WRITE on high-speed USB (512-byte packets less the command).
-pub const WRITE_CHUNK: usize = 508;
-/// Sector size of the internal flash model (STM32H7: 128 KiB).
-pub const SECTOR: usize = 128 * 1024;
-/// First sector, the firmware's first sector and the last sector (H7: {1, 2, 15}).
-pub const LAYOUT: [u32; 3] = [1, 2, 15];
+use crate::bootloader::VirtualBootloader;
 
 /// What the serving loop should do after bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,12 +114,13 @@ impl CdcBootloader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::board::Board;
-    use crate::sim::bootloader::{installed_build, sim_image, DfuTiming};
+    use crate::bootloader::DfuTiming;
+    use visreg_firmware::board::Board;
+    use visreg_firmware::image::sim::{installed_build, sim_image};
 
     #[test]
     fn a_legacy_update_writes_the_firmware_partition() {
-        let build = crate::catalog::Catalog::builtin()
+        let build = visreg_firmware::catalog::Catalog::builtin()
             .build("4.5.9")
             .unwrap()
             .clone();

@@ -2,9 +2,9 @@
 //! [`VirtualCamera`]. Host-to-device commands carry data; device-to-host commands are
 //! answered with exactly the number of bytes the header asked for.
 
-use crate::protocol::v1::{cmd, Request, RequestParser};
-use crate::sim::device::VirtualCamera;
-use crate::sim::v2::{Control, SENSOR_CHIP_ID};
+use crate::device::VirtualCamera;
+use crate::v2::{Control, SENSOR_CHIP_ID};
+use visreg_firmware::protocol::v1::{cmd, Request, RequestParser};
 
 /// Device-side protocol v1 state.
 pub struct V1Device {
@@ -118,12 +118,12 @@ impl V1Device {
                 chunk
             }
             cmd::SCRIPT_RUNNING => words(&[u32::from(cam.script_running())]),
-            cmd::TX_BUF_LEN => words(&[cam.size(crate::sim::device::ids::STDOUT).unwrap_or(0)]),
+            cmd::TX_BUF_LEN => words(&[cam.size(crate::device::ids::STDOUT).unwrap_or(0)]),
             cmd::TX_BUF => cam.take_stdout(length),
             cmd::SENSOR_ID => words(&[SENSOR_CHIP_ID]),
             cmd::GET_STATE => {
                 let flags = u32::from(cam.script_running())
-                    | (u32::from(cam.size(crate::sim::device::ids::STDOUT).unwrap_or(0) > 0) << 1)
+                    | (u32::from(cam.size(crate::device::ids::STDOUT).unwrap_or(0) > 0) << 1)
                     | (u32::from(self.locked_frame.is_some()) << 2);
                 let (w, h, size) = cam
                     .framebuffer_v1()

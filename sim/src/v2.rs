@@ -4,11 +4,11 @@
 //! answered with an ACK and resets the sequence; every reply packet carries the request's
 //! sequence number plus its fragment index).
 
-use crate::board::OPENMV_VID;
-use crate::protocol::v2::{
+use crate::device::{ChannelError, VirtualCamera};
+use visreg_firmware::board::OPENMV_VID;
+use visreg_firmware::protocol::v2::{
     self, flags, op, Caps, ChannelEntry, Decoded, Decoder, Packet, Status, SysInfo, Version,
 };
-use crate::sim::device::{ChannelError, VirtualCamera};
 
 /// The protocol version this implementation speaks.
 pub const PROTOCOL_VERSION: [u8; 3] = [1, 0, 2];

@@ -14,13 +14,17 @@ use std::path::PathBuf;
 
 use base64::Engine as _;
 use image::ImageEncoder;
-use serde::Deserialize;
 use visreg_apriltag::{Family, GrayImage};
 use visreg_datasets::{Dataset, Intrinsics};
 
-use crate::board::Board;
-use crate::catalog::{Build, Protocol, SimBehaviour};
-use crate::sim::engine::{Engine, FindResult};
+use visreg_firmware::board::Board;
+use visreg_firmware::catalog::{Build, Protocol, SimBehaviour};
+use visreg_firmware::workload::{
+    encode_bundle, parse_workload, FrameHeader, WorkloadConfig, FB_HEADER, FRAME_LINE, PIXFMT_GRAY,
+    PIXFMT_JPEG, VRF_HEADER,
+};
+
+use crate::engine::{Engine, FindResult};
 
 /// Channel flag bits (PROTOCOL.md §1).
 pub mod flags {
@@ -58,14 +62,6 @@ pub mod ids {
 pub const STDOUT_RING: usize = 1024;
 /// How much printed text the camera holds for a v1 host (see `print`).
 pub const V1_STDOUT_BOUND: usize = 4 << 20;
-/// Framebuffer header size: u32 w, h, pixfmt, size, offset, f32 fps.
-pub const FB_HEADER: usize = 24;
-/// Frame header of the workload contract (`VRF1`, index, w, h, pixfmt, len, 2 reserved).
-pub const VRF_HEADER: usize = 32;
-/// GRAYSCALE pixel format.
-pub const PIXFMT_GRAY: u32 = 0x0802_0001;
-/// JPEG pixel format.
-pub const PIXFMT_JPEG: u32 = 0x0606_0000;
 
 /// Why a channel operation failed; maps onto protocol status codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,36 +124,6 @@ impl VirtualSensor {
         let f = self.dataset.load_frame(i).map_err(|e| e.to_string())?;
         Ok((i, f.width, f.height, f.pixels))
     }
-}
-
-/// The workload configuration a host writes into the script.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct WorkloadConfig {
-    /// Family name, e.g. `tag36h11`.
-    pub family: String,
-    /// Intrinsics as passed to find_apriltags.
-    pub fx: f64,
-    /// fy.
-    pub fy: f64,
-    /// cx.
-    pub cx: f64,
-    /// cy.
-    pub cy: f64,
-    /// Live: frames to capture.
-    #[serde(default)]
-    pub frames: Option<u32>,
-    /// How long the script waits for the host.
-    #[serde(default)]
-    pub deadline_ms: Option<u64>,
-    /// replay_v1: index of the embedded frame.
-    #[serde(default)]
-    pub frame_index: Option<u32>,
-    /// replay_v1: width of the embedded frame.
-    #[serde(default)]
-    pub width: Option<u32>,
-    /// replay_v1: height of the embedded frame.
-    #[serde(default)]
-    pub height: Option<u32>,
 }
 
 enum Script {
@@ -511,7 +477,7 @@ impl VirtualCamera {
         match parse_workload(text) {
             Some(Ok((name, cfg))) => self.start_workload(&name, cfg, text),
             Some(Err(msg)) => {
-                self.traceback("ValueError", &msg);
+                self.traceback("ValueError", &msg.to_string());
                 self.script_ended();
             }
             None => {
@@ -699,20 +665,21 @@ impl VirtualCamera {
         if frame.len() < VRF_HEADER {
             return;
         }
-        let word = |i: usize| {
-            u32::from_le_bytes([
-                frame[i * 4],
-                frame[i * 4 + 1],
-                frame[i * 4 + 2],
-                frame[i * 4 + 3],
-            ])
+        let hdr = match FrameHeader::decode(frame) {
+            Ok(h) => h,
+            Err(e) => {
+                *result = (error_line(None, &e.to_string()) + "\n").into_bytes();
+                frame.clear();
+                return;
+            }
         };
-        let (index, w, h, pixfmt, len) = (word(1), word(2), word(3), word(4), word(5) as usize);
-        if &frame[..4] != b"VRF1" {
-            *result = (error_line(None, "bad frame magic (expected VRF1)") + "\n").into_bytes();
-            frame.clear();
-            return;
-        }
+        let (index, w, h, pixfmt, len) = (
+            hdr.index,
+            hdr.width,
+            hdr.height,
+            hdr.pixfmt,
+            hdr.len as usize,
+        );
         if frame.len() < VRF_HEADER + len {
             return;
         }
@@ -780,15 +747,11 @@ impl VirtualCamera {
             }
             Err(e) => (error_line(Some(*captured), &e), None),
         };
-        let mut b = Vec::new();
-        let json = line.into_bytes();
-        b.extend_from_slice(&(json.len() as u32 + 1).to_le_bytes());
-        b.extend_from_slice(&json);
-        b.push(b'\n');
-        if let Some((w, h, px)) = &fb {
-            b.extend_from_slice(&vrf_header(*captured, *w, *h, px.len()));
-            b.extend_from_slice(px);
-        }
+        let b = encode_bundle(
+            &line,
+            fb.as_ref()
+                .map(|(w, h, px)| (*captured, *w, *h, px.as_slice())),
+        );
         *bundle = b;
         *captured += 1;
         *remaining -= 1;
@@ -845,19 +808,6 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-/// The 32-byte frame header of the workload contract.
-pub fn vrf_header(index: u32, w: u32, h: u32, len: usize) -> [u8; VRF_HEADER] {
-    let mut out = [0u8; VRF_HEADER];
-    out[..4].copy_from_slice(b"VRF1");
-    for (i, v) in [index, w, h, PIXFMT_GRAY, len as u32, 0, 0]
-        .into_iter()
-        .enumerate()
-    {
-        out[4 + i * 4..8 + i * 4].copy_from_slice(&v.to_le_bytes());
-    }
-    out
-}
-
 fn scale_nearest(px: &[u8], w: u32, h: u32, tw: u32, th: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity((tw * th) as usize);
     for y in 0..th {
@@ -884,35 +834,6 @@ fn error_line(frame: Option<u32>, msg: &str) -> String {
     serde_json::json!({ "frame": frame, "error": msg }).to_string()
 }
 
-/// Finds a workload marker and its CONFIG; `None` when the script is not a workload.
-pub fn parse_workload(text: &str) -> Option<Result<(String, WorkloadConfig), String>> {
-    let marker = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("# visreg-workload:"))?;
-    let mut parts = marker.split_whitespace();
-    let name = parts.next().unwrap_or("").to_string();
-    if parts.next() != Some("1") {
-        return Some(Err(format!(
-            "unsupported workload marker '{}'",
-            marker.trim()
-        )));
-    }
-    let Some(json) = text.lines().find_map(|l| {
-        l.trim()
-            .strip_prefix("CONFIG = json.loads('")
-            .and_then(|r| r.strip_suffix("')"))
-    }) else {
-        return Some(Err(
-            "the workload has no CONFIG = json.loads('…') line".into()
-        ));
-    };
-    Some(
-        serde_json::from_str::<WorkloadConfig>(json)
-            .map(|c| (name, c))
-            .map_err(|e| format!("bad CONFIG: {e}")),
-    )
-}
-
 fn embedded_frame(text: &str, cfg: &WorkloadConfig) -> Result<(u32, u32, Vec<u8>), String> {
     let (w, h) = (
         cfg.width.ok_or("CONFIG has no width")?,
@@ -922,7 +843,7 @@ fn embedded_frame(text: &str, cfg: &WorkloadConfig) -> Result<(u32, u32, Vec<u8>
         .lines()
         .find_map(|l| {
             l.trim()
-                .strip_prefix("FRAME = ubinascii.a2b_base64(b'")
+                .strip_prefix(FRAME_LINE)
                 .and_then(|r| r.strip_suffix("')"))
         })
         .ok_or("the script has no FRAME = ubinascii.a2b_base64(b'…') line")?;
@@ -945,7 +866,7 @@ pub fn sensor_from(dir: PathBuf) -> Result<VirtualSensor, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Catalog;
+    use visreg_firmware::catalog::Catalog;
 
     fn cam(build: &str, sensor: Option<VirtualSensor>) -> VirtualCamera {
         VirtualCamera::new(Catalog::builtin().build(build).unwrap().clone(), sensor, 1).unwrap()
@@ -991,8 +912,7 @@ mod tests {
         assert!(c.channels().iter().any(|ch| ch.name == "visreg"));
         assert!(stdout(&mut c).contains("\"ready\""));
         let px = vec![128u8; 320 * 240];
-        let mut frame = vrf_header(7, 320, 240, px.len()).to_vec();
-        frame.extend_from_slice(&px);
+        let frame = visreg_firmware::workload::pack_frame(7, 320, 240, &px);
         for (i, chunk) in frame.chunks(4088).enumerate() {
             assert_eq!(c.size(ids::VISREG).unwrap(), 0);
             c.write(ids::VISREG, (i * 4088) as u32, chunk).unwrap();

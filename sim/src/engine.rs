@@ -1,6 +1,6 @@
 //! The virtual camera's `find_apriltags`: the AprilTag C library with the settings the
 //! firmware uses (the library's defaults: OpenMV's wrapper only sets nthreads = 1), its
-//! results in the camera's conventions ([`crate::openmv`]), and the simulated build's
+//! results in the camera's conventions ([`visreg_firmware::openmv`]), and the simulated build's
 //! behaviour — its latency model and its planted defects.
 
 use rand::SeedableRng;
@@ -9,8 +9,8 @@ use rand_distr::{Distribution, Normal};
 use visreg_apriltag::{Detector, DetectorSettings, Family, GrayImage};
 use visreg_datasets::Intrinsics;
 
-use crate::catalog::{Defect, SimBehaviour};
-use crate::openmv::{from_library, CameraTag};
+use visreg_firmware::catalog::{Defect, SimBehaviour};
+use visreg_firmware::openmv::{from_library, CameraTag};
 
 /// One call's result.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,15 +91,15 @@ impl Engine {
 
 /// The view angle of a camera result, from its own pose (the camera knows no truth).
 fn view_angle_deg(t: &CameraTag) -> Option<f64> {
-    let pose = crate::openmv::camera_pose(t, 2.0).ok()?;
+    let pose = visreg_firmware::openmv::camera_pose(t, 2.0).ok()?;
     Some(pose.view_angle_deg())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Catalog;
     use visreg_datasets::preset;
+    use visreg_firmware::catalog::Catalog;
 
     fn engine(build: &str) -> Engine {
         let c = Catalog::builtin();
