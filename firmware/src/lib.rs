@@ -12,4 +12,5 @@ pub mod image;
 pub mod openmv;
 pub mod protocol;
 pub mod transport;
+pub mod usb;
 pub mod workload;

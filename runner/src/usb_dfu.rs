@@ -11,11 +11,6 @@ use dfu_core::memory_layout::MemoryLayout;
 use dfu_core::{DfuIo, DfuProtocol};
 use nusb::transfer::{Control, ControlType, Recipient};
 
-/// USB interface class and subclass of DFU.
-const DFU_CLASS: (u8, u8) = (0xFE, 0x01);
-/// The functional descriptor's type.
-const DFU_FUNCTIONAL: u8 = 0x21;
-
 /// Errors of USB DFU.
 #[derive(Debug, thiserror::Error)]
 pub enum UsbDfuError {
@@ -34,17 +29,6 @@ pub enum UsbDfuError {
     /// The flash ran out of time.
     #[error("no answer before the deadline")]
     Deadline,
-}
-
-/// Finds the functional descriptor in the raw descriptors of an interface: its bytes
-/// from bLength on, or `None`.
-pub fn functional_descriptor(
-    descriptors: &[&[u8]],
-) -> Option<Result<FunctionalDescriptor, dfu_core::functional_descriptor::Error>> {
-    descriptors
-        .iter()
-        .find(|d| d.len() >= 2 && d[1] == DFU_FUNCTIONAL)
-        .and_then(|d| FunctionalDescriptor::from_bytes(d))
 }
 
 /// A DFU interface of a USB device, one alternate setting selected.
@@ -90,23 +74,19 @@ impl UsbDfu {
         let config = device
             .active_configuration()
             .map_err(|e| UsbDfuError::Usb(e.to_string()))?;
-        let setting = config
-            .interface_alt_settings()
-            .find(|s| (s.class(), s.subclass()) == DFU_CLASS && s.alternate_setting() == alt)
-            .ok_or_else(|| {
-                UsbDfuError::NotFound(format!(
-                    "the device has no DFU interface with alternate setting {alt}"
-                ))
+        // The functional descriptor may sit inside each alternate setting or once after
+        // the last (TinyUSB, ST's ROM): search the whole configuration, as dfu-util does.
+        let found =
+            visreg_firmware::usb::find_dfu(config.descriptors().as_bytes(), alt).map_err(|e| {
+                match e {
+                    visreg_firmware::usb::DfuDescriptorError::NoAlt(_) => {
+                        UsbDfuError::NotFound(e.to_string())
+                    }
+                    other => UsbDfuError::Usb(other.to_string()),
+                }
             })?;
-        let number = setting.interface_number();
-        let raw: Vec<Vec<u8>> = setting.descriptors().map(|d| d.to_vec()).collect();
-        let refs: Vec<&[u8]> = raw.iter().map(Vec::as_slice).collect();
-        let descriptor = functional_descriptor(&refs)
-            .ok_or_else(|| {
-                UsbDfuError::NotFound("the DFU interface has no functional descriptor".into())
-            })?
-            .map_err(|e| UsbDfuError::Usb(format!("bad DFU functional descriptor: {e}")))?;
-        let protocol = match (descriptor.dfu_version, setting.string_index()) {
+        let (number, descriptor) = (found.number, found.functional);
+        let protocol = match (descriptor.dfu_version, found.string_index) {
             ((1, 0x1a), Some(idx)) => {
                 let name = device
                     .get_string_descriptor(idx, 0x0409, timeout)
@@ -191,27 +171,5 @@ impl DfuIo for UsbDfu {
 
     fn functional_descriptor(&self) -> &FunctionalDescriptor {
         &self.descriptor
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_functional_descriptor_is_found_among_the_interface_descriptors() {
-        // An interface descriptor, then DFU functional: attributes 0x0B (download, upload,
-        // will detach), detach timeout 255, transfer size 2048, bcdDFU 0x011A (ST's ROM).
-        let iface = [9u8, 4, 0, 0, 0, 0xFE, 1, 2, 4];
-        let func = [9u8, 0x21, 0x0B, 0xFF, 0x00, 0x00, 0x08, 0x1A, 0x01];
-        let d = functional_descriptor(&[&iface, &func]).unwrap().unwrap();
-        assert!(d.can_download && d.can_upload && d.will_detach && !d.manifestation_tolerant);
-        assert_eq!(
-            (d.transfer_size, d.detach_timeout, d.dfu_version),
-            (2048, 255, (1, 0x1A))
-        );
-        assert!(functional_descriptor(&[&iface]).is_none());
-        // Truncated: an error, not a panic.
-        assert!(functional_descriptor(&[&func[..5]]).unwrap().is_err());
     }
 }
