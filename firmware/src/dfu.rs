@@ -12,8 +12,12 @@ pub const ST_ROM_TRANSFER: usize = 2048;
 /// memory layout: 16 sectors of 128 KiB, erasable and writable).
 pub const ST_ROM_LAYOUT: &str = "@Internal Flash  /0x08000000/16*128Kg";
 
-/// The functional descriptor of the OpenMV DFU bootloader: DFU 1.1, 4096-byte transfers,
-/// download and upload, manifestation tolerant (it stays in DFU between partitions).
+/// The functional descriptor of the OpenMV DFU bootloader: download, upload,
+/// manifestation tolerant (it stays in DFU between partitions), no will-detach, detach
+/// timeout 1000 ms, 4096-byte transfers, bcdDFUVersion 0x0101 — TinyUSB's
+/// `TUD_DFU_DESCRIPTOR` as `boot/src/common/desc.c` fills it (openmv v4.8.1, v5.0.0;
+/// `CFG_TUD_DFU_XFER_BUFSIZE` 4096 in `boot/src/ports/stm32/tusb_config.h`). TinyUSB puts
+/// it once, after the last alternate setting.
 pub fn openmv_dfu_descriptor() -> FunctionalDescriptor {
     FunctionalDescriptor {
         can_download: true,
@@ -22,7 +26,7 @@ pub fn openmv_dfu_descriptor() -> FunctionalDescriptor {
         will_detach: false,
         detach_timeout: 1000,
         transfer_size: BLOCK as u16,
-        dfu_version: (0x01, 0x10),
+        dfu_version: (0x01, 0x01),
     }
 }
 

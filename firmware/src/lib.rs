@@ -11,6 +11,7 @@ pub mod dfu;
 pub mod image;
 pub mod openmv;
 pub mod protocol;
+pub mod serial;
 pub mod transport;
 pub mod usb;
 pub mod workload;

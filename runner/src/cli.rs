@@ -38,7 +38,8 @@ pub enum Command {
     Detect(DetectArgs),
     /// Evaluate the host reference detector on a dataset against its ground truth.
     Eval(EvalArgs),
-    /// Run a virtual camera on a pseudo-terminal (prints the port, serves until Ctrl-C).
+    /// Run a virtual camera on a pseudo-terminal, or as a USB device with --usb (prints the
+    /// port, serves until Ctrl-C).
     Sim(SimArgs),
     /// List cameras: USB identities in every state, and running virtual cameras.
     Devices(DevicesArgs),
@@ -368,12 +369,17 @@ Examples:
   visreg sim                                   # firmware 5.0.0, sensor showing qvga-basic
   visreg sim --firmware 5.1.0-rc2              # the build whose 3D pose is broken
   visreg sim --faults corrupt=0.01,stall=2s@3s,disconnect@20s
+  sudo visreg sim --usb --firmware 5.0.1       # a USB device on the kernel's vhci_hcd: /dev/ttyACM0
+  sudo visreg sim --usb --in-bootloader        # waiting in its DFU bootloader: dfu-util -l lists it
 
-The first line of stdout is the port to open (e.g. /dev/pts/4). Faults: corrupt=P and
-drop=P per byte, stall=DURATION@WHEN, disconnect@WHEN, seed=N; WHEN is a time since the
-first byte (3s, 500ms) or a count of bytes sent (200KB). power-loss@N cuts the power
-after N flash blocks of the next update (the camera comes back a second later, in its
-bootloader).")]
+The first line of stdout is the port to open (e.g. /dev/pts/4, or /dev/ttyACM0 with --usb;
+for a bootloader with --usb: `usb BUS-PORT VID:PID SERIAL`). Faults: corrupt=P and drop=P
+per byte, stall=DURATION@WHEN, disconnect@WHEN, seed=N; WHEN is a time since the first
+byte (3s, 500ms) or a count of bytes sent (200KB). power-loss@N cuts the power after N
+flash blocks of the next update (the camera comes back a second later, in its
+bootloader). descriptor-fail (with --usb) stalls the device descriptor, so the kernel
+cannot enumerate the camera. Give two virtual cameras different --run-seed values: the
+seed is also their chip's unique id, hence their USB serial numbers.")]
 pub struct SimArgs {
     /// Simulated firmware build from the catalog.
     #[arg(long, default_value = "5.0.0")]
@@ -396,6 +402,14 @@ pub struct SimArgs {
     /// Start bricked: bootloader and firmware erased, BOOT0 jumpered (ST's ROM DFU answers).
     #[arg(long)]
     pub bricked: bool,
+    /// Be a real USB device: attach to the kernel's USB/IP host controller (vhci_hcd,
+    /// Linux, root) instead of serving a pseudo-terminal. Prints the tty `cdc_acm` made
+    /// (or `usb BUS-PORT VID:PID SERIAL` for a bootloader) once the kernel has bound it.
+    #[arg(long)]
+    pub usb: bool,
+    /// Start waiting in the bootloader (as after `machine.bootloader()`), with --usb.
+    #[arg(long, requires = "usb")]
+    pub in_bootloader: bool,
 }
 
 /// `visreg dataset …`

@@ -10,7 +10,6 @@ use visreg_datasets::{preset, Dataset};
 use visreg_firmware::catalog::Catalog;
 use visreg_firmware::transport::PtyDevice;
 use visreg_sim::bootloader::DfuTiming;
-use visreg_sim::device::VirtualCamera;
 use visreg_sim::faults::FaultSpec;
 use visreg_sim::serve::ServeEnd;
 use visreg_sim::unit::VirtualUnit;
@@ -36,9 +35,6 @@ pub fn run(args: SimArgs) -> anyhow::Result<Outcome> {
         }
     };
     let dataset_name = dataset.manifest.name.clone();
-    let serial = VirtualCamera::new(build.clone(), None, args.run_seed)
-        .map_err(|e| anyhow::anyhow!(e))?
-        .serial();
     let unit = VirtualUnit::new(
         catalog.clone(),
         &build.name,
@@ -50,14 +46,18 @@ pub fn run(args: SimArgs) -> anyhow::Result<Outcome> {
     if args.bricked {
         unit.brick();
     }
-    let mut pty = PtyDevice::open().context("opening a pseudo-terminal for the virtual camera")?;
-    let port = pty.path().display().to_string();
+    let serial = visreg_firmware::serial::stm32_runtime(unit.uid());
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
         ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
             .context("installing the Ctrl-C handler")?;
     }
+    if args.usb {
+        return serve_usb(&unit, &faults, &args, &build, &stop);
+    }
+    let mut pty = PtyDevice::open().context("opening a pseudo-terminal for the virtual camera")?;
+    let port = pty.path().display().to_string();
     let _registration = visreg::discovery::register_sim(&visreg::discovery::SimInfo {
         pid: std::process::id(),
         port: port.clone(),
@@ -87,4 +87,82 @@ pub fn run(args: SimArgs) -> anyhow::Result<Outcome> {
         ServeEnd::Disconnected(why) => eprintln!("disconnected: {why}"),
     }
     Ok(Outcome::Clean)
+}
+
+#[cfg(unix)]
+fn serve_usb(
+    unit: &VirtualUnit,
+    faults: &FaultSpec,
+    args: &SimArgs,
+    build: &visreg_firmware::catalog::Build,
+    stop: &AtomicBool,
+) -> anyhow::Result<Outcome> {
+    use visreg_sim::usb::{serve_usb, UsbEvent, UsbOptions};
+    eprintln!(
+        "virtual camera on USB: OpenMV {} {} firmware {} (protocol {}), unique id {}",
+        build.board,
+        if args.bricked {
+            "BRICKED (ST ROM DFU, BOOT0 set); was running"
+        } else {
+            "running"
+        },
+        build.name,
+        build.protocol,
+        visreg_firmware::serial::dfu_bootloader(unit.uid()),
+    );
+    let first = std::sync::atomic::AtomicBool::new(true);
+    let on_event = |e: UsbEvent| {
+        let line = match &e {
+            UsbEvent::Attached(a) => match &a.tty {
+                Some(tty) => tty.clone(),
+                None => format!("usb {} {:04X}:{:04X} {}", a.busid, a.vid, a.pid, a.serial),
+            },
+            UsbEvent::NotEnumerated { busid } => format!(
+                "usb {} not enumerated (descriptor-fail)",
+                busid.as_deref().unwrap_or("?")
+            ),
+            UsbEvent::Detached(why) => {
+                eprintln!("left the bus: {why}");
+                return;
+            }
+        };
+        if let UsbEvent::Attached(a) = &e {
+            eprintln!(
+                "on the bus as {:04X}:{:04X} ({}), serial {}, at {}{}",
+                a.vid,
+                a.pid,
+                a.state,
+                a.serial,
+                a.busid,
+                a.tty
+                    .as_deref()
+                    .map(|t| format!(", {t}"))
+                    .unwrap_or_default()
+            );
+        }
+        if first.swap(false, Ordering::Relaxed) {
+            println!("{line}");
+            let _ = std::io::stdout().flush();
+        }
+    };
+    let opts = UsbOptions {
+        in_bootloader: args.in_bootloader,
+    };
+    match serve_usb(unit, faults, &opts, stop, &on_event).map_err(|e| anyhow::anyhow!("{e}"))? {
+        ServeEnd::Stopped => eprintln!("stopped"),
+        ServeEnd::FaultDisconnect => eprintln!("disconnected (planned fault)"),
+        ServeEnd::Disconnected(why) => eprintln!("disconnected: {why}"),
+    }
+    Ok(Outcome::Clean)
+}
+
+#[cfg(not(unix))]
+fn serve_usb(
+    _unit: &VirtualUnit,
+    _faults: &FaultSpec,
+    _args: &SimArgs,
+    _build: &visreg_firmware::catalog::Build,
+    _stop: &AtomicBool,
+) -> anyhow::Result<Outcome> {
+    anyhow::bail!("visreg sim --usb needs Linux's USB/IP host controller (vhci_hcd); serve a pseudo-terminal instead (drop --usb)")
 }

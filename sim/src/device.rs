@@ -209,9 +209,15 @@ impl VirtualCamera {
         self.uid
     }
 
-    /// The USB serial number derived from the unique id.
+    /// Gives the camera the unique id of its chip (the unit's, whatever build it runs).
+    pub fn set_uid(&mut self, uid: [u32; 3]) {
+        self.uid = uid;
+    }
+
+    /// The USB serial number running firmware reports, derived from the unique id as
+    /// MicroPython's USB stack derives it ([`visreg_firmware::serial`]).
     pub fn serial(&self) -> String {
-        format!("{:08X}{:08X}{:08X}", self.uid[0], self.uid[1], self.uid[2])
+        visreg_firmware::serial::stm32_runtime(self.uid)
     }
 
     /// Firmware version triple.

@@ -31,6 +31,9 @@ pub struct FaultSpec {
     pub seed: u64,
     /// Power fails after this many flash blocks are programmed (once).
     pub power_loss_after_blocks: Option<u32>,
+    /// Served over USB: the device stalls its device descriptor, so the host cannot
+    /// enumerate it ("Device Descriptor Request Failed").
+    pub descriptor_fail: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -80,6 +83,10 @@ impl std::str::FromStr for FaultSpec {
                 spec.disconnect = Some(parse_trigger(at)?);
                 continue;
             }
+            if item == "descriptor-fail" {
+                spec.descriptor_fail = true;
+                continue;
+            }
             if let Some(n) = item.strip_prefix("power-loss@") {
                 let blocks = n.strip_suffix("blocks").unwrap_or(n).parse().map_err(|_| {
                     format!("power-loss@{n}: expected a count of flash blocks, e.g. power-loss@5")
@@ -100,7 +107,7 @@ impl std::str::FromStr for FaultSpec {
                 }
                 other => {
                     return Err(format!(
-                        "unknown fault '{other}' (known: corrupt=P, drop=P, stall=DUR@WHEN, disconnect@WHEN, power-loss@BLOCKS, seed=N; WHEN is a time like 3s or a byte count like 200KB)"
+                        "unknown fault '{other}' (known: corrupt=P, drop=P, stall=DUR@WHEN, disconnect@WHEN, power-loss@BLOCKS, descriptor-fail (USB), seed=N; WHEN is a time like 3s or a byte count like 200KB)"
                     ))
                 }
             }

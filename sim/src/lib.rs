@@ -9,5 +9,9 @@ pub mod engine;
 pub mod faults;
 pub mod serve;
 pub mod unit;
+#[cfg(unix)]
+pub mod usb;
+#[cfg(unix)]
+pub mod usbip;
 pub mod v1;
 pub mod v2;

@@ -25,6 +25,18 @@ use crate::v1::V1Device;
 use crate::v2::{Control, V2Device};
 use visreg_firmware::transport::{Transport, TransportError};
 
+/// The unique id of a virtual camera's chip: a fixed STM32 lot and wafer word, the rest
+/// from `seed`, so two virtual cameras with different seeds are two chips.
+pub fn unit_uid(seed: u64) -> [u32; 3] {
+    let h = seed
+        .to_le_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+        });
+    [0x0033_0042, (h >> 32) as u32 & 0x00FF_FFFF, h as u32]
+}
+
 /// How long a power loss lasts before the (simulated) user plugs the camera in again.
 pub const POWER_OFF: Duration = Duration::from_secs(1);
 
@@ -35,6 +47,7 @@ pub struct VirtualUnit {
     catalog: Catalog,
     dataset: Option<Dataset>,
     run_seed: u64,
+    uid: [u32; 3],
     // Each boot draws fresh latency noise, as a real camera's timing varies boot to boot.
     boots: std::sync::atomic::AtomicU64,
 }
@@ -76,8 +89,36 @@ impl VirtualUnit {
             catalog,
             dataset,
             run_seed,
+            uid: unit_uid(run_seed),
             boots: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// The unique id of the camera's chip (it does not change with the firmware).
+    pub fn uid(&self) -> [u32; 3] {
+        self.uid
+    }
+
+    /// The catalog the camera's firmware comes from.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The firmware `name` booting: the camera running it, and its protocol.
+    pub fn boot_camera(&self, name: &str) -> Option<(VirtualCamera, Protocol)> {
+        let b = self.catalog.build(name).ok()?;
+        let seed = self.run_seed.wrapping_mul(1_000_003).wrapping_add(
+            self.boots
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        );
+        let mut cam = VirtualCamera::new(
+            b.clone(),
+            self.dataset.clone().map(VirtualSensor::new),
+            seed,
+        )
+        .ok()?;
+        cam.set_uid(self.uid);
+        Some((cam, b.protocol))
     }
 
     /// Bricks the camera: its bootloader and firmware erased (as a power loss while the
@@ -99,18 +140,7 @@ impl VirtualUnit {
             .mode()
             .clone();
         match mode {
-            Mode::Firmware(name) => match self.catalog.build(&name).ok().and_then(|b| {
-                VirtualCamera::new(
-                    b.clone(),
-                    self.dataset.clone().map(VirtualSensor::new),
-                    self.run_seed.wrapping_mul(1_000_003).wrapping_add(
-                        self.boots
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                    ),
-                )
-                .ok()
-                .map(|c| (c, b.protocol))
-            }) {
+            Mode::Firmware(name) => match self.boot_camera(&name) {
                 Some((cam, protocol)) => {
                     tracing::info!("booted firmware {name}");
                     Running::Firmware {

@@ -86,14 +86,13 @@ impl V1Device {
                 words(&[u32::from(v[0]), u32::from(v[1]), u32::from(v[2])])
             }
             cmd::ARCH_STR => {
-                let u = cam.uid();
+                // `usbdbg.c`: "%s [%s:%08X%08X%08X]" of the arch, the board type and the
+                // unique id's words 2, 1, 0.
                 format!(
-                    "{} [{}:{:08X}{:08X}{:08X}]",
+                    "{} [{}:{}]",
                     cam.board().arch(),
                     cam.board().name(),
-                    u[0],
-                    u[1],
-                    u[2]
+                    visreg_firmware::serial::arch_uid(cam.uid())
                 )
                 .into_bytes()
             }
