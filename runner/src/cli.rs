@@ -338,6 +338,24 @@ pub enum FirmwareCommand {
         #[arg(long)]
         catalog: Option<PathBuf>,
     },
+    /// Write the bytes a flash of BUILD would put into one partition, as a raw file (for
+    /// `dfu-util -a PARTITION -D FILE`, or to compare with what `dfu-util -U` reads back).
+    #[command(
+        after_help = "Examples:\n  visreg firmware image 5.0.1 --out 5.0.1.bin\n  dfu-util -d 37c5:924a -a FIRMWARE -D 5.0.1.bin -R"
+    )]
+    Image {
+        /// Build name.
+        build: String,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The partition (default FIRMWARE).
+        #[arg(long, default_value = "FIRMWARE")]
+        partition: String,
+        /// A catalog file.
+        #[arg(long)]
+        catalog: Option<PathBuf>,
+    },
 }
 
 /// `visreg devices`

@@ -263,12 +263,15 @@ pub fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
         &build,
         &writes,
         visreg::flash::FlashDeadlines::default(),
+        &visreg::select::NusbBus,
         events,
     )?;
+    let [a, b, c] = v.version;
     println!(
-        "  firmware {}.{}.{} is back; checking its pose function…",
-        v[0], v[1], v[2]
+        "  firmware {a}.{b}.{c} is back on {}; checking its pose function…",
+        v.port
     );
+    let port = v.port;
     let ds = check_dataset()?;
     let c = pose_check(open(&port)?, &ds, 8, Duration::from_secs(30))
         .map_err(|e| anyhow::anyhow!("{port}: {e}"))?;

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::Table;
 use visreg_firmware::catalog::{Catalog, Defect};
@@ -115,6 +115,39 @@ pub fn run(cmd: FirmwareCommand) -> anyhow::Result<Outcome> {
                 Err(e) => println!("  NOT FLASHABLE: {e}"),
             }
             println!("  simulated defects: {}", defects(b));
+        }
+        FirmwareCommand::Image {
+            build,
+            out,
+            partition,
+            catalog: path,
+        } => {
+            let (c, base) = catalog(path.as_deref())?;
+            let b = c.build(&build)?;
+            let writes = b.plan(&base)?;
+            let w = writes
+                .iter()
+                .find(|w| w.partition.eq_ignore_ascii_case(&partition))
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "build {build} writes nothing to partition {partition} (it writes {})",
+                        writes
+                            .iter()
+                            .map(|w| w.partition)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?;
+            std::fs::write(&out, &w.data).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "{}: {} bytes for partition {} (alt {}) of the OpenMV {}, from build {}",
+                out.display(),
+                w.data.len(),
+                w.partition,
+                w.alt,
+                b.board,
+                b.name
+            );
         }
         FirmwareCommand::Check {
             build,

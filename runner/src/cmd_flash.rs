@@ -49,16 +49,22 @@ pub fn run(args: FlashArgs) -> anyhow::Result<Outcome> {
         write: std::time::Duration::from_secs(args.timeout_s),
         ..FlashDeadlines::default()
     };
-    let v = flash_camera(t, &build, &writes, deadlines, events).map_err(|e| {
+    let v = flash_camera(t, &build, &writes, deadlines, &visreg::select::NusbBus, events).map_err(|e| {
         anyhow::anyhow!(
             "{e}\nthe camera may be left in its bootloader: `visreg doctor --port {0}` tells, `visreg recover --port {0}` repairs it",
             port
         )
     })?;
     bar.finish_and_clear();
+    let [a, b, c] = v.version;
     println!(
-        "flashed {} onto {}: the camera now reports firmware {}.{}.{} (verified)",
-        build.name, port, v[0], v[1], v[2]
+        "flashed {} onto the camera on {port}: it now reports firmware {a}.{b}.{c} (verified){}",
+        build.name,
+        if v.port != port {
+            format!(", on {}", v.port)
+        } else {
+            String::new()
+        }
     );
     Ok(Outcome::Clean)
 }

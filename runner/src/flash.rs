@@ -12,6 +12,8 @@ use dfu_core::synchronous::DfuSync;
 use dfu_core::DfuIo;
 use visreg_firmware::image::{partition, Write};
 
+use crate::select::{port_path_of_tty, Track, UsbBus, UsbDevice, Wanted};
+
 /// Progress of a flash, as a value (the binary draws the bar).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlashProgress {
@@ -156,16 +158,50 @@ impl Default for FlashDeadlines {
     }
 }
 
+/// What a flash left behind: the version the camera reports and the port it answers on
+/// now (a USB camera may come back on another tty).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flashed {
+    /// Firmware version read back.
+    pub version: [u8; 3],
+    /// The camera's serial port after the flash.
+    pub port: String,
+}
+
+/// Which bootloader a camera running firmware `v` has (PROTOCOL.md §3): the legacy CDC
+/// bootloader up to 4.5.x, the OpenMV DFU bootloader from 4.6.0 (`src/boot/` appears in
+/// openmv v4.6.0; `src/omv/ports/stm32/boot/` is the CDC bootloader at v4.5.9).
+pub fn bootloader_of(v: [u32; 3]) -> visreg_firmware::catalog::Flasher {
+    if (v[0], v[1]) < (4, 6) {
+        visreg_firmware::catalog::Flasher::CdcBootloader
+    } else {
+        visreg_firmware::catalog::Flasher::OpenmvDfu
+    }
+}
+
+/// The unique id in a protocol v1 ARCH_STR (`"OMV4 H7 1024 [H7:0123…]"`).
+pub fn uid_of_arch(arch: &str) -> Option<[u32; 3]> {
+    let inner = arch.rsplit_once('[')?.1;
+    let hex = inner
+        .split_once(':')?
+        .1
+        .trim_end_matches(|c: char| c == ']' || c == '\0');
+    visreg_firmware::serial::uid_from_hex(hex.get(..24)?)
+}
+
 /// Flashes `build` onto the camera behind `t` — a running firmware is sent into its
 /// bootloader first; a camera already in its bootloader is flashed as it is — then waits
-/// for the new firmware and reads its version back, which must be the build's.
+/// for the new firmware and reads its version back, which must be the build's. A USB
+/// camera is followed through its re-enumerations on `bus` by its unique id and its USB
+/// port: a bootloader of another camera with the same VID:PID is never written.
 pub fn flash_camera<T: visreg_firmware::transport::Transport>(
     t: T,
     build: &visreg_firmware::catalog::Build,
     writes: &[Write],
     deadlines: FlashDeadlines,
+    bus: &dyn UsbBus,
     on_event: Arc<dyn Fn(FlashEvent) + Send + Sync>,
-) -> Result<[u8; 3], FlashError> {
+) -> Result<Flashed, FlashError> {
     use std::time::{Duration, Instant};
 
     use crate::client::{
@@ -179,6 +215,10 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
     let mut t = t;
     let port = t.name();
     let fail = |m: String| FlashError::Plan(format!("{port}: {m}"));
+    let mut track = Track {
+        uid: None,
+        port_path: port_path_of_tty(&port),
+    };
     on_event(FlashEvent::Step("asking the camera what it runs".into()));
     let t = match probe(&mut t, Duration::from_millis(400)) {
         Ok(Probed::V2) => {
@@ -191,6 +231,7 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
                     build.board.firmware_pid()
                 )));
             }
+            track.uid = Some(c.sys_info.dev_id);
             on_event(FlashEvent::Step(format!(
                 "firmware {}.{}.{} running: entering the bootloader",
                 c.version.firmware[0], c.version.firmware[1], c.version.firmware[2]
@@ -206,24 +247,16 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
                     c.arch, build.board
                 )));
             }
+            track.uid = uid_of_arch(&c.arch);
             on_event(FlashEvent::Step(format!(
                 "firmware {}.{}.{} running: entering the bootloader",
                 v[0], v[1], v[2]
             )));
-            // A 4.x camera reboots into its legacy CDC bootloader on the same port.
-            let mut t = c.reset_to_bootloader().map_err(|e| fail(e.to_string()))?;
-            on_event(FlashEvent::Step(format!(
-                "writing FIRMWARE through the legacy CDC bootloader ({} bytes)",
-                writes.iter().map(|w| w.data.len()).sum::<usize>()
-            )));
-            let ev = on_event.clone();
-            crate::flash_cdc::flash_cdc(
-                &mut t,
-                writes,
-                Instant::now() + deadlines.write,
-                &move |p| ev(FlashEvent::Progress(p)),
-            )?;
-            return wait_for_firmware(t, build, &port, deadlines, &on_event);
+            let t = c.reset_to_bootloader().map_err(|e| fail(e.to_string()))?;
+            if bootloader_of(v) == visreg_firmware::catalog::Flasher::CdcBootloader {
+                return flash_legacy(t, build, writes, deadlines, bus, &track, &port, &on_event);
+            }
+            t
         }
         // No firmware answers: perhaps the bootloader is already waiting.
         Err(_) => t,
@@ -236,27 +269,47 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
     let until = Instant::now() + deadlines.enter_bootloader;
     let want = visreg_firmware::image::dfu_identity(build.board);
     let (vid, pid) = loop {
-        match tunnel.identify() {
-            Ok(id) => break id,
-            Err(e) => {
-                // A USB camera re-enumerates as a DFU device of its own: look for it there.
-                if let Ok(Some(info)) = crate::usb_dfu::find(want.0, want.1, None) {
-                    drop(tunnel);
-                    return flash_over_usb(&info, build, writes, deadlines, &on_event);
-                }
-                if Instant::now() >= until {
-                    return Err(fail(format!(
-                        "no DFU bootloader answered within {:?} ({e}), neither on this port nor as USB device {:04X}:{:04X}: run `visreg doctor`",
-                        deadlines.enter_bootloader, want.0, want.1
-                    )));
-                }
-                on_event(FlashEvent::Waiting {
-                    what: "the DFU bootloader".into(),
-                    left: until.saturating_duration_since(Instant::now()),
-                });
-                std::thread::sleep(Duration::from_millis(100));
+        // A virtual camera on a pseudo-terminal answers DFU through the port itself.
+        let tunnel_err = if track.port_path.is_some() {
+            None
+        } else {
+            match tunnel.identify() {
+                Ok(id) => break id,
+                Err(e) => Some(e.to_string()),
             }
+        };
+        // A USB camera re-enumerates as a DFU device of its own: look for it there.
+        let list = bus.list().unwrap_or_default();
+        let (mine, strangers) = track.find(&list, want.0, want.1, Wanted::DfuBootloader);
+        if let Some(dev) = mine {
+            drop(tunnel);
+            return flash_over_usb(&dev, build, writes, deadlines, bus, &track, &on_event);
         }
+        if Instant::now() >= until {
+            let others = strangers
+                .iter()
+                .map(|s| s.0.describe())
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(fail(format!(
+                "no DFU bootloader of {} answered within {:?}{}, neither on this port nor as USB device {:04X}:{:04X}{}: run `visreg doctor`",
+                track.describe(Wanted::DfuBootloader),
+                deadlines.enter_bootloader,
+                tunnel_err.map(|e| format!(" ({e})")).unwrap_or_default(),
+                want.0,
+                want.1,
+                if others.is_empty() {
+                    String::new()
+                } else {
+                    format!("; another camera's bootloader is on the bus and was left alone: {others}")
+                }
+            )));
+        }
+        on_event(FlashEvent::Waiting {
+            what: "the DFU bootloader".into(),
+            left: until.saturating_duration_since(Instant::now()),
+        });
+        std::thread::sleep(Duration::from_millis(100));
     };
     if (vid, pid) != want {
         return Err(fail(format!("the bootloader is {vid:04X}:{pid:04X}, the build needs {:04X}:{:04X}; nothing was written", want.0, want.1)));
@@ -276,6 +329,139 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
     wait_for_firmware(t, build, &port, deadlines, &on_event)
 }
 
+/// A 4.5.x camera: its legacy CDC bootloader — on the same pseudo-terminal for a virtual
+/// camera, or re-enumerated on the camera's USB port (1209:ABD1, fixed serial) with a tty
+/// of its own — then the firmware back on USB.
+#[allow(clippy::too_many_arguments)]
+fn flash_legacy<T: visreg_firmware::transport::Transport>(
+    t: T,
+    build: &visreg_firmware::catalog::Build,
+    writes: &[Write],
+    deadlines: FlashDeadlines,
+    bus: &dyn UsbBus,
+    track: &Track,
+    port: &str,
+    on_event: &Arc<dyn Fn(FlashEvent) + Send + Sync>,
+) -> Result<Flashed, FlashError> {
+    use std::time::Instant;
+    let total = writes.iter().map(|w| w.data.len()).sum::<usize>();
+    let ev = on_event.clone();
+    let progress = move |p| ev(FlashEvent::Progress(p));
+    if track.port_path.is_none() {
+        let mut t = t;
+        on_event(FlashEvent::Step(format!(
+            "writing FIRMWARE through the legacy CDC bootloader ({total} bytes)"
+        )));
+        crate::flash_cdc::flash_cdc(&mut t, writes, Instant::now() + deadlines.write, &progress)?;
+        return wait_for_firmware(t, build, port, deadlines, on_event);
+    }
+    drop(t);
+    let bl = wait_on_bus(
+        bus,
+        track,
+        (
+            visreg_firmware::board::LEGACY_VID,
+            visreg_firmware::board::LEGACY_PID,
+        ),
+        Wanted::CdcBootloader,
+        deadlines.enter_bootloader,
+        "the legacy CDC bootloader",
+        on_event,
+    )?;
+    let tty = bl.tty.clone().unwrap_or_default();
+    let mut t = crate::link::SerialTransport::open(&tty, crate::link::DEBUG_BAUD)
+        .map_err(|e| FlashError::Plan(format!("{tty}: opening the CDC bootloader: {e}")))?;
+    on_event(FlashEvent::Step(format!(
+        "writing FIRMWARE through the legacy CDC bootloader on {tty} ({total} bytes)"
+    )));
+    crate::flash_cdc::flash_cdc(&mut t, writes, Instant::now() + deadlines.write, &progress)?;
+    drop(t);
+    let legacy = (
+        visreg_firmware::board::LEGACY_VID,
+        visreg_firmware::board::LEGACY_PID,
+    );
+    firmware_on_bus(build, legacy, deadlines, bus, track, on_event)
+}
+
+/// Waits until `track`'s camera shows as `id` in `state`, naming other cameras if it does
+/// not.
+fn wait_on_bus(
+    bus: &dyn UsbBus,
+    track: &Track,
+    id: (u16, u16),
+    state: Wanted,
+    within: std::time::Duration,
+    what: &str,
+    on_event: &Arc<dyn Fn(FlashEvent) + Send + Sync>,
+) -> Result<UsbDevice, FlashError> {
+    use std::time::{Duration, Instant};
+    let until = Instant::now() + within;
+    loop {
+        let list = bus.list().unwrap_or_default();
+        let (mine, strangers) = track.find(&list, id.0, id.1, state);
+        if let Some(d) = mine.filter(|d| {
+            // A serial identity is ready once its tty exists.
+            !matches!(state, Wanted::Firmware | Wanted::CdcBootloader) || d.tty.is_some()
+        }) {
+            return Ok(d);
+        }
+        if Instant::now() >= until {
+            let others: Vec<String> = strangers.iter().map(|s| s.0.describe()).collect();
+            return Err(FlashError::Plan(format!(
+                "{what} of {} ({:04X}:{:04X}) did not appear within {within:?}{}: run `visreg doctor`",
+                track.describe(state),
+                id.0,
+                id.1,
+                if others.is_empty() {
+                    String::new()
+                } else {
+                    format!("; other cameras with that identity are on the bus and were left alone: {}", others.join("; "))
+                }
+            )));
+        }
+        on_event(FlashEvent::Waiting {
+            what: what.to_string(),
+            left: until.saturating_duration_since(Instant::now()),
+        });
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// After a USB flash: the camera's firmware back on its port, its version read back.
+fn firmware_on_bus(
+    build: &visreg_firmware::catalog::Build,
+    id: (u16, u16),
+    deadlines: FlashDeadlines,
+    bus: &dyn UsbBus,
+    track: &Track,
+    on_event: &Arc<dyn Fn(FlashEvent) + Send + Sync>,
+) -> Result<Flashed, FlashError> {
+    use std::time::Instant;
+    let t0 = Instant::now();
+    let dev = wait_on_bus(
+        bus,
+        track,
+        id,
+        Wanted::Firmware,
+        deadlines.reboot,
+        &format!("firmware {}", build.name),
+        on_event,
+    )?;
+    let port = dev.tty.clone().unwrap_or_default();
+    let t = crate::link::SerialTransport::open(&port, crate::link::DEBUG_BAUD)
+        .map_err(|e| FlashError::Plan(format!("{port}: {e}")))?;
+    wait_for_firmware(
+        t,
+        build,
+        &port,
+        FlashDeadlines {
+            reboot: deadlines.reboot.saturating_sub(t0.elapsed()),
+            ..deadlines
+        },
+        on_event,
+    )
+}
+
 /// After a reset: waits (with a visible countdown) for the firmware to answer and checks
 /// that it reports the build's version.
 fn wait_for_firmware<T: visreg_firmware::transport::Transport>(
@@ -284,7 +470,7 @@ fn wait_for_firmware<T: visreg_firmware::transport::Transport>(
     port: &str,
     deadlines: FlashDeadlines,
     on_event: &Arc<dyn Fn(FlashEvent) + Send + Sync>,
-) -> Result<[u8; 3], FlashError> {
+) -> Result<Flashed, FlashError> {
     use std::time::{Duration, Instant};
 
     use crate::client::{
@@ -305,7 +491,9 @@ fn wait_for_firmware<T: visreg_firmware::transport::Transport>(
                 let c = V2Client::connect(t, V2Options::default()).map_err(|e| fail(e.to_string()))?;
                 return verify_version(build, c.version.firmware, port);
             }
-            Ok(Probed::V1(v)) => return verify_version(build, [v[0] as u8, v[1] as u8, v[2] as u8], port),
+            Ok(Probed::V1(v)) => {
+                return verify_version(build, [v[0] as u8, v[1] as u8, v[2] as u8], port)
+            }
             Err(_) if Instant::now() < until => continue,
             Err(e) => {
                 return Err(fail(format!(
@@ -321,12 +509,15 @@ fn verify_version(
     build: &visreg_firmware::catalog::Build,
     got: [u8; 3],
     port: &str,
-) -> Result<[u8; 3], FlashError> {
+) -> Result<Flashed, FlashError> {
     let want = build
         .version_triple()
         .map_err(|e| FlashError::Plan(e.to_string()))?;
     if got == want {
-        Ok(got)
+        Ok(Flashed {
+            version: got,
+            port: port.to_string(),
+        })
     } else {
         Err(FlashError::Plan(format!(
             "{port}: the camera reports firmware {}.{}.{} after flashing {} ({}.{}.{}): the flash did not take; run `visreg doctor`",
@@ -390,19 +581,27 @@ where
 }
 
 /// The rest of a flash once the camera re-enumerated as a USB DFU device: write through
-/// `nusb`, let it reset, wait for its serial port to come back, check the version.
+/// `nusb`, let it reset, follow it back to its firmware, check the version.
 fn flash_over_usb(
-    info: &nusb::DeviceInfo,
+    dev: &UsbDevice,
     build: &visreg_firmware::catalog::Build,
     writes: &[Write],
     deadlines: FlashDeadlines,
+    bus: &dyn UsbBus,
+    track: &Track,
     on_event: &Arc<dyn Fn(FlashEvent) + Send + Sync>,
-) -> Result<[u8; 3], FlashError> {
+) -> Result<Flashed, FlashError> {
     use std::time::{Duration, Instant};
 
-    let name = format!("USB {:04X}:{:04X}", info.vendor_id(), info.product_id());
+    let info = crate::select::nusb_info(dev).ok_or_else(|| {
+        FlashError::Plan(format!(
+            "{}: the DFU device vanished before it could be opened",
+            dev.describe()
+        ))
+    })?;
     on_event(FlashEvent::Step(format!(
-        "DFU bootloader on {name}: writing {} partition(s)",
+        "DFU bootloader {}: writing {} partition(s)",
+        dev.describe(),
         writes.len()
     )));
     let deadline = Instant::now() + deadlines.write;
@@ -410,41 +609,22 @@ fn flash_over_usb(
     flash_dfu(
         build.board,
         writes,
-        |alt| crate::usb_dfu::UsbDfu::open(info, alt, Duration::from_secs(5), deadline),
+        |alt| crate::usb_dfu::UsbDfu::open(&info, alt, Duration::from_secs(5), deadline),
         Arc::new(move |p| ev(FlashEvent::Progress(p))),
     )?;
-    let until = Instant::now() + deadlines.reboot;
-    let runtime_pid = build.board.firmware_pid();
-    loop {
-        on_event(FlashEvent::Waiting {
-            what: format!("firmware {} to enumerate", build.name),
-            left: until.saturating_duration_since(Instant::now()),
-        });
-        let port = crate::discovery::usb_devices()
-            .unwrap_or_default()
-            .into_iter()
-            .find(|d| d.vid == visreg_firmware::board::OPENMV_VID && d.pid == runtime_pid)
-            .and_then(|d| d.port);
-        if let Some(port) = port {
-            if let Ok(t) = crate::link::SerialTransport::open(&port, crate::link::DEBUG_BAUD) {
-                return wait_for_firmware(
-                    t,
-                    build,
-                    &port,
-                    FlashDeadlines {
-                        reboot: until.saturating_duration_since(Instant::now()),
-                        ..deadlines
-                    },
-                    on_event,
-                );
-            }
-        }
-        if Instant::now() >= until {
-            return Err(FlashError::Plan(format!(
-                "{name}: the camera did not come back as firmware within {:?}: run `visreg doctor`",
-                deadlines.reboot
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let track = Track {
+        uid: track.uid,
+        port_path: dev.port_path.clone().or_else(|| track.port_path.clone()),
+    };
+    firmware_on_bus(
+        build,
+        (
+            visreg_firmware::board::OPENMV_VID,
+            build.board.firmware_pid(),
+        ),
+        deadlines,
+        bus,
+        &track,
+        on_event,
+    )
 }

@@ -13,5 +13,6 @@ pub mod lab;
 pub mod link;
 pub mod report;
 pub mod run;
+pub mod select;
 pub mod usb_dfu;
 pub mod workload;

@@ -165,6 +165,7 @@ pub fn execute(
             tick();
         }
     }
+    let mut port = plan.port.clone();
     for repeat in 0..plan.repeats {
         for build in &plan.builds {
             if stop.load(Ordering::Relaxed) {
@@ -182,12 +183,8 @@ pub fn execute(
                     repeat,
                     phase: "health check".into(),
                 });
-                crate::check::health_check(
-                    &plan.port,
-                    crate::check::HEALTH_DEADLINE,
-                    Some(build.board),
-                )
-                .map_err(RunError::Unhealthy)?;
+                crate::check::health_check(&port, crate::check::HEALTH_DEADLINE, Some(build.board))
+                    .map_err(RunError::Unhealthy)?;
             }
             on_event(RunEvent::Phase {
                 build: build.name.clone(),
@@ -197,23 +194,26 @@ pub fn execute(
             let writes = build
                 .plan(std::path::Path::new("."))
                 .map_err(|e| RunError::Camera(e.to_string()))?;
-            let t = SerialTransport::open(&plan.port, DEBUG_BAUD)
-                .map_err(|e| RunError::Camera(format!("{}: {e}", plan.port)))?;
-            flash_camera(
+            let t = SerialTransport::open(&port, DEBUG_BAUD)
+                .map_err(|e| RunError::Camera(format!("{port}: {e}")))?;
+            // A USB camera may come back on another tty: follow it.
+            port = flash_camera(
                 t,
                 build,
                 &writes,
                 FlashDeadlines::default(),
+                &crate::select::NusbBus,
                 Arc::new(|_| {}),
             )
-            .map_err(|e| RunError::Camera(e.to_string()))?;
+            .map_err(|e| RunError::Camera(e.to_string()))?
+            .port;
             on_event(RunEvent::Phase {
                 build: build.name.clone(),
                 repeat,
                 phase: "measuring".into(),
             });
-            let t = SerialTransport::open(&plan.port, DEBUG_BAUD)
-                .map_err(|e| RunError::Camera(format!("{}: {e}", plan.port)))?;
+            let t = SerialTransport::open(&port, DEBUG_BAUD)
+                .map_err(|e| RunError::Camera(format!("{port}: {e}")))?;
             let mut err = None;
             let missing_set: HashSet<usize> = missing.iter().copied().collect();
             let mut record = |cf: crate::check::CameraFrame| -> Result<(), String> {

@@ -159,10 +159,28 @@ impl DfuIo for UsbDfu {
             .map_err(|e| UsbDfuError::Usb(e.to_string()))
     }
 
+    /// Leaves DFU as dfu-util's `--reset` does: DFU_DETACH (the OpenMV bootloader jumps to
+    /// its firmware on it from v4.8.1, `boot/src/common/dfu.c`), then a bus reset (which
+    /// every version obeys). The device drops off the bus while we speak to it, so an error
+    /// from either is the normal end, not a failure: the caller follows the camera back.
     fn usb_reset(self) -> Result<(), UsbDfuError> {
-        self.device
-            .reset()
-            .map_err(|e| UsbDfuError::Usb(e.to_string()))
+        let detach = Control {
+            control_type: ControlType::Class,
+            recipient: Recipient::Interface,
+            request: visreg_firmware::dfu::request::DETACH,
+            value: self.descriptor.detach_timeout,
+            index: u16::from(self.number),
+        };
+        if let Err(e) = self
+            .interface
+            .control_out_blocking(detach, &[], self.timeout)
+        {
+            tracing::debug!("DFU_DETACH: {e} (the device is leaving)");
+        }
+        if let Err(e) = self.device.reset() {
+            tracing::debug!("USB reset: {e} (the device re-enumerated)");
+        }
+        Ok(())
     }
 
     fn protocol(&self) -> &DfuProtocol<MemoryLayout> {
