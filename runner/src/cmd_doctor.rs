@@ -10,20 +10,27 @@ use visreg::client::probe;
 use visreg::dfu_tunnel::Tunnel;
 use visreg::discovery::{list_sims, usb_devices, DeviceState};
 use visreg::link::{SerialTransport, DEBUG_BAUD};
+use visreg::select::{locate, CameraSelector, Located, NusbBus, Track, UsbBus, UsbDevice, Wanted};
 use visreg_datasets::cache::ensure_preset;
 use visreg_datasets::{preset, Dataset};
 
 use crate::cli::{DoctorArgs, RecoverArgs, VerifyArgs};
 use crate::Outcome;
 
-/// The port from `--port`, or from `--serial` through discovery.
+/// The port of the camera `--port` or `--serial` names (a camera in its bootloader has
+/// none: said so, with the next step).
 pub fn port_arg(port: Option<String>, serial: Option<&str>) -> anyhow::Result<Option<String>> {
-    match (port, serial) {
-        (Some(p), _) => Ok(Some(p)),
-        (None, Some(s)) => visreg::discovery::port_of_serial(s)
-            .map(Some)
-            .map_err(|e| anyhow::anyhow!(e)),
-        (None, None) => Ok(None),
+    let Some(sel) = CameraSelector::from_flags(port.as_deref(), serial) else {
+        return Ok(None);
+    };
+    match locate(&sel, &NusbBus) {
+        Located::Port(p) => Ok(Some(p)),
+        Located::Usb(dev, _) => bail!(
+            "{}: the camera is in its bootloader, with no serial port: `visreg recover{}` writes a firmware",
+            dev.describe(),
+            serial.map(|s| format!(" --serial {s}")).unwrap_or_default()
+        ),
+        Located::NotFound(what) => bail!("{what} (`visreg devices` lists every camera in every state)"),
     }
 }
 
@@ -131,8 +138,19 @@ fn diagnose_port(port: &str, timeout: Duration) -> anyhow::Result<bool> {
 
 pub fn doctor(args: DoctorArgs) -> anyhow::Result<Outcome> {
     let timeout = Duration::from_secs(args.timeout_s);
-    if let Some(port) = port_arg(args.port.clone(), args.serial.as_deref())? {
-        let ok = diagnose_port(&port, timeout)?;
+    if let Some(sel) = CameraSelector::from_flags(args.port.as_deref(), args.serial.as_deref()) {
+        let ok = match locate(&sel, &NusbBus) {
+            Located::Port(port) => diagnose_port(&port, timeout)?,
+            Located::Usb(dev, _) => {
+                diagnose_usb_bootloader(&dev, args.serial.as_deref());
+                false
+            }
+            Located::NotFound(what) => {
+                println!("{what}");
+                kernel_diagnosis();
+                false
+            }
+        };
         return Ok(if ok {
             Outcome::Clean
         } else {
@@ -146,8 +164,11 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<Outcome> {
     let sims = list_sims();
     if usb.is_empty() && sims.is_empty() {
         println!(
-            "no camera found: no OpenMV camera is on USB in any state (firmware, bootloader, ST ROM), and no virtual camera runs.\n  next: plug the camera in with a data cable (charge-only cables enumerate nothing), try another USB port without a hub; on Windows an \"Unknown USB Device (Device Descriptor Request Failed)\" means a cable or board fault. For a virtual camera, start `visreg sim`."
+            "no camera found: no OpenMV camera is on USB in any state (firmware, bootloader, ST ROM), and no virtual camera runs."
         );
+        if !kernel_diagnosis() {
+            println!("  next: plug the camera in with a data cable (charge-only cables enumerate nothing), try another USB port without a hub; on Windows an \"Unknown USB Device (Device Descriptor Request Failed)\" means a cable or board fault. For a virtual camera, start `visreg sim`.");
+        }
         return Ok(Outcome::Regression);
     }
     let mut all_ok = true;
@@ -176,6 +197,42 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<Outcome> {
     })
 }
 
+/// A camera waiting in its DFU bootloader, in plain words.
+fn diagnose_usb_bootloader(dev: &UsbDevice, serial: Option<&str>) {
+    let sel = serial.map(|s| format!(" --serial {s}")).unwrap_or_default();
+    println!(
+        "{}: the camera is in its DFU bootloader and no firmware runs — an update was interrupted (power loss or unplugged mid-flash), or it was sent there and left.\n  next: `visreg recover{sel}` writes a known-good firmware and checks its pose function (the bootloader waits while a host talks to it; replugging the camera without a flash boots whatever firmware is left)",
+        dev.describe()
+    );
+}
+
+/// Says what the kernel saw of USB devices that never enumerated; whether it saw any.
+fn kernel_diagnosis() -> bool {
+    let Some(log) = visreg::kernel_usb::read_kernel_log() else {
+        println!("  (the kernel log is not readable here, so what the kernel saw of the cable cannot be told: run as root, or `dmesg | grep usb`)");
+        return false;
+    };
+    let failures = visreg::kernel_usb::enumeration_failures(&log);
+    if failures.is_empty() {
+        return false;
+    }
+    let n = failures.len();
+    println!("the kernel saw a USB device that it could not enumerate ({n} log line(s); newest):");
+    for f in failures.iter().skip(n.saturating_sub(4)) {
+        println!("  kernel: {}", f.line);
+    }
+    println!(
+        "  this is what Windows shows as \"Unknown USB Device (Device Descriptor Request Failed)\": the device on USB port {} did not answer its device descriptor request.\n  next: try another data cable and a USB port without a hub; if it persists the firmware crashes before its USB starts — power the camera off, connect BOOT0 to 3.3 V, power it on (it then shows as 0483:DF11) and run `visreg recover`",
+        failures
+            .iter()
+            .rev()
+            .map(|f| f.port.as_str())
+            .find(|p| !p.starts_with("usb"))
+            .unwrap_or(&failures[n - 1].port)
+    );
+    true
+}
+
 pub fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
     let (cat, base) = crate::cmd_firmware::catalog(args.catalog.as_deref())?;
     let build = match &args.firmware {
@@ -194,13 +251,34 @@ pub fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
     let writes = build
         .plan(&base)
         .context("refusing to flash the recovery build")?;
-    let Some(port) = port_arg(args.port.clone(), args.serial.as_deref())? else {
-        if let Some(info) = visreg::usb_dfu::find(0x0483, 0xDF11, None).ok().flatten() {
-            return recover_usb_st_rom(&info, &build, &writes, args.bootloader.as_deref());
+    let sel = CameraSelector::from_flags(args.port.as_deref(), args.serial.as_deref());
+    let port = match sel.as_ref().map(|s| locate(s, &NusbBus)) {
+        Some(Located::Port(p)) => p,
+        Some(Located::Usb(dev, _)) => {
+            return recover_usb_dfu(&dev, &build, &writes)
         }
-        bail!(
-            "give the camera's port with --port (see `visreg devices`). If no port appears at all: power the camera off, connect BOOT0 to 3.3 V (the jumper next to the SD card slot), power it on — it then shows as 0483:DF11 in `visreg devices`, and `visreg recover --bootloader FILE` writes it"
-        );
+        Some(Located::NotFound(what)) => bail!(
+            "{what}\n  a camera in ST's ROM DFU (0483:DF11, BOOT0 set) has no serial of its own: run `visreg recover` without --port/--serial"
+        ),
+        None => {
+            let roms: Vec<UsbDevice> = NusbBus
+                .list()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|d| (d.vid, d.pid) == visreg_firmware::image::ST_ROM_DFU)
+                .collect();
+            match roms.as_slice() {
+                [rom] => return recover_usb_st_rom(rom, &build, &writes, args.bootloader.as_deref()),
+                [] => bail!(
+                    "give the camera's port with --port or its serial with --serial (see `visreg devices`). If no port appears at all: power the camera off, connect BOOT0 to 3.3 V (the jumper next to the SD card slot), power it on — it then shows as 0483:DF11 in `visreg devices`, and `visreg recover` writes its bootloader"
+                ),
+                many => bail!(
+                    "{} cameras are in ST's ROM DFU ({}): unplug all but the one to recover",
+                    many.len(),
+                    many.iter().map(UsbDevice::describe).collect::<Vec<_>>().join("; ")
+                ),
+            }
+        }
     };
     let mut t = open(&port)?;
     if probe(&mut t, Duration::from_millis(500)).is_ok() {
@@ -250,30 +328,69 @@ pub fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
     } else {
         tunnel.into_inner()
     };
-    let events = std::sync::Arc::new(|e: visreg::flash::FlashEvent| match e {
+    let v = visreg::flash::flash_camera(
+        t,
+        &build,
+        &writes,
+        visreg::flash::FlashDeadlines::default(),
+        &NusbBus,
+        flash_events(),
+    )?;
+    pose_check_after_recovery(&build, &v.port)
+}
+
+fn flash_events() -> std::sync::Arc<dyn Fn(visreg::flash::FlashEvent) + Send + Sync> {
+    std::sync::Arc::new(|e: visreg::flash::FlashEvent| match e {
         visreg::flash::FlashEvent::Step(s) => eprintln!("  {s}"),
         visreg::flash::FlashEvent::Waiting { what, left } => eprintln!(
             "  waiting for {what}: {:.0} s left",
             left.as_secs_f64().ceil()
         ),
         visreg::flash::FlashEvent::Progress(_) => {}
-    });
-    let v = visreg::flash::flash_camera(
-        t,
-        &build,
-        &writes,
-        visreg::flash::FlashDeadlines::default(),
-        &visreg::select::NusbBus,
-        events,
-    )?;
-    let [a, b, c] = v.version;
+    })
+}
+
+/// A camera waiting in its OpenMV DFU bootloader on USB: the firmware through it, the
+/// camera followed back to its firmware, its pose function checked.
+fn recover_usb_dfu(
+    dev: &UsbDevice,
+    build: &visreg_firmware::catalog::Build,
+    writes: &[visreg_firmware::image::Write],
+) -> anyhow::Result<Outcome> {
     println!(
-        "  firmware {a}.{b}.{c} is back on {}; checking its pose function…",
-        v.port
+        "{}: the camera waits in its DFU bootloader; recovering with {}",
+        dev.describe(),
+        build.name
     );
-    let port = v.port;
+    let track = Track {
+        uid: dev
+            .serial
+            .as_deref()
+            .and_then(visreg_firmware::serial::uid_from_hex),
+        port_path: dev.port_path.clone(),
+    };
+    let done = visreg::flash::flash_over_usb(
+        dev,
+        build,
+        writes,
+        visreg::flash::FlashDeadlines::default(),
+        &NusbBus,
+        &track,
+        &flash_events(),
+    )?;
+    pose_check_after_recovery(build, &done.port)
+}
+
+fn pose_check_after_recovery(
+    build: &visreg_firmware::catalog::Build,
+    port: &str,
+) -> anyhow::Result<Outcome> {
+    println!(
+        "  firmware {} is back on {port}; checking its pose function…",
+        build.name
+    );
     let ds = check_dataset()?;
-    let c = pose_check(open(&port)?, &ds, 8, Duration::from_secs(30))
+    let c = pose_check(open(port)?, &ds, 8, Duration::from_secs(30))
         .map_err(|e| anyhow::anyhow!("{port}: {e}"))?;
     report(&c);
     if c.passed() {
@@ -290,37 +407,58 @@ pub fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
     }
 }
 
-/// Recovers a real camera in ST's ROM DFU on USB: the OpenMV bootloader through DfuSe,
-/// then the firmware through the OpenMV DFU bootloader, then the version.
+/// Recovers a camera in ST's ROM DFU on USB: the OpenMV bootloader through DfuSe, then —
+/// the camera followed by its USB port — the firmware through the OpenMV DFU bootloader,
+/// then the version and the pose function.
 fn recover_usb_st_rom(
-    info: &nusb::DeviceInfo,
+    rom: &UsbDevice,
     build: &visreg_firmware::catalog::Build,
     writes: &[visreg_firmware::image::Write],
     bootloader: Option<&std::path::Path>,
 ) -> anyhow::Result<Outcome> {
-    let Some(path) = bootloader else {
-        bail!(
+    let image = match bootloader {
+        Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        // A simulated build only ever runs on a virtual camera: its bootloader is simulated too.
+        None if build.sim.is_some() => {
+            println!("  the recovery build {} is simulated: writing the simulated OpenMV bootloader of the {}", build.name, build.board);
+            visreg_firmware::image::sim::sim_bootloader_image(build.board)
+        }
+        None => bail!(
             "the camera is in ST's ROM DFU (0483:DF11): its bootloader must be written first. Give the OpenMV bootloader image for the {} with --bootloader FILE (from the OpenMV firmware release for the board)",
             build.board
-        );
+        ),
     };
-    let image = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let info = visreg::select::nusb_info(rom)
+        .with_context(|| format!("{}: vanished before it could be opened", rom.describe()))?;
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     println!(
-        "ST's ROM DFU on USB: writing the OpenMV bootloader ({} bytes) at 0x08000000 through DfuSe",
+        "{}: ST's ROM DFU: writing the OpenMV bootloader ({} bytes) at 0x08000000 through DfuSe",
+        rom.describe(),
         image.len()
     );
-    let io = visreg::usb_dfu::UsbDfu::open(info, 0, Duration::from_secs(5), deadline)?;
+    let io = visreg::usb_dfu::UsbDfu::open(&info, 0, Duration::from_secs(5), deadline)?;
     visreg::flash::flash_rom_dfuse(io, &image, std::sync::Arc::new(|_| {}))?;
-    println!("the ROM left DFU without answering its last status — normal.\nnow remove the BOOT0 jumper and reconnect the camera");
+    println!("  the ROM left DFU without answering its last status — normal for ST's ROM.\n  now remove the BOOT0 jumper and reconnect the camera");
     let want = visreg_firmware::image::dfu_identity(build.board);
+    let track = Track {
+        uid: None,
+        port_path: rom.port_path.clone(),
+    };
     let until = std::time::Instant::now() + Duration::from_secs(120);
     let dfu = loop {
-        if let Some(d) = visreg::usb_dfu::find(want.0, want.1, None)? {
+        let list = NusbBus.list().unwrap_or_default();
+        let (mine, others) = track.find(&list, want.0, want.1, Wanted::DfuBootloader);
+        if let Some(d) = mine {
             break d;
         }
         if std::time::Instant::now() >= until {
-            bail!("the OpenMV bootloader ({:04X}:{:04X}) did not appear within 120 s: check that the BOOT0 jumper is off, reconnect, and run `visreg doctor`", want.0, want.1);
+            bail!(
+                "the OpenMV bootloader ({:04X}:{:04X}) did not appear on USB {} within 120 s{}: check that the BOOT0 jumper is off, reconnect, and run `visreg doctor`",
+                want.0,
+                want.1,
+                rom.port_path.as_deref().unwrap_or("?"),
+                if others.is_empty() { String::new() } else { format!(" (another camera's is on the bus and was left alone: {})", others.iter().map(|s| s.0.describe()).collect::<Vec<_>>().join("; ")) }
+            );
         }
         eprintln!(
             "  waiting for the OpenMV bootloader: {:.0} s left",
@@ -329,18 +467,24 @@ fn recover_usb_st_rom(
                 .as_secs_f64()
                 .ceil()
         );
-        std::thread::sleep(Duration::from_secs(1));
+        std::thread::sleep(Duration::from_millis(500));
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(300);
-    visreg::flash::flash_dfu(
-        build.board,
+    println!("  the OpenMV bootloader is back: {}", dfu.describe());
+    let track = Track {
+        uid: dfu
+            .serial
+            .as_deref()
+            .and_then(visreg_firmware::serial::uid_from_hex),
+        port_path: dfu.port_path.clone(),
+    };
+    let done = visreg::flash::flash_over_usb(
+        &dfu,
+        build,
         writes,
-        |alt| visreg::usb_dfu::UsbDfu::open(&dfu, alt, Duration::from_secs(5), deadline),
-        std::sync::Arc::new(|_| {}),
+        visreg::flash::FlashDeadlines::default(),
+        &NusbBus,
+        &track,
+        &flash_events(),
     )?;
-    println!(
-        "firmware {} written; the camera resets into it — check it with `visreg verify`",
-        build.name
-    );
-    Ok(Outcome::Clean)
+    pose_check_after_recovery(build, &done.port)
 }

@@ -51,8 +51,8 @@ pub fn run(args: FlashArgs) -> anyhow::Result<Outcome> {
     };
     let v = flash_camera(t, &build, &writes, deadlines, &visreg::select::NusbBus, events).map_err(|e| {
         anyhow::anyhow!(
-            "{e}\nthe camera may be left in its bootloader: `visreg doctor --port {0}` tells, `visreg recover --port {0}` repairs it",
-            port
+            "{e}\nthe camera may be left in its bootloader: `visreg doctor{0}` tells, `visreg recover{0}` repairs it",
+            args.serial.as_deref().map(|s| format!(" --serial {s}")).unwrap_or_default()
         )
     })?;
     bar.finish_and_clear();

@@ -581,8 +581,9 @@ where
 }
 
 /// The rest of a flash once the camera re-enumerated as a USB DFU device: write through
-/// `nusb`, let it reset, follow it back to its firmware, check the version.
-fn flash_over_usb(
+/// `nusb`, let it reset, follow it back to its firmware, check the version. Also the way
+/// to flash a camera found waiting in its DFU bootloader (`visreg recover`).
+pub fn flash_over_usb(
     dev: &UsbDevice,
     build: &visreg_firmware::catalog::Build,
     writes: &[Write],
@@ -611,7 +612,24 @@ fn flash_over_usb(
         writes,
         |alt| crate::usb_dfu::UsbDfu::open(&info, alt, Duration::from_secs(5), deadline),
         Arc::new(move |p| ev(FlashEvent::Progress(p))),
-    )?;
+    )
+    .map_err(|e| {
+        // A device that dropped off the bus mid-write lost power or was unplugged.
+        let still_there = bus
+            .list()
+            .unwrap_or_default()
+            .iter()
+            .any(|d| d.bus == dev.bus && d.address == dev.address);
+        match e {
+            FlashError::Download { partition, message } if !still_there => FlashError::Download {
+                partition,
+                message: format!(
+                    "{message}: the camera dropped off the bus mid-write (power lost or unplugged); it is likely waiting in its bootloader with no firmware — `visreg doctor` tells, `visreg recover` writes a known-good build"
+                ),
+            },
+            other => other,
+        }
+    })?;
     let track = Track {
         uid: track.uid,
         port_path: dev.port_path.clone().or_else(|| track.port_path.clone()),

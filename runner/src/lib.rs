@@ -9,6 +9,7 @@ pub mod dfu_tunnel;
 pub mod discovery;
 pub mod flash;
 pub mod flash_cdc;
+pub mod kernel_usb;
 pub mod lab;
 pub mod link;
 pub mod report;

@@ -392,3 +392,72 @@ mod tests {
             .is_none());
     }
 }
+
+/// Where the selected camera is now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Located {
+    /// It has a serial port (running firmware, or a virtual camera's pseudo-terminal).
+    Port(String),
+    /// It is on USB without a serial port, in `state` (a DFU bootloader, ST's ROM).
+    Usb(UsbDevice, Wanted),
+    /// Not found: what was looked for.
+    NotFound(String),
+}
+
+/// Finds the camera `sel` names: a port as given; a serial number among running
+/// firmware (and running virtual cameras), and among DFU bootloaders whose unique id gives
+/// that runtime serial — so a camera left in its bootloader is still found by the serial
+/// its user knows. `Sim` is not a camera that exists yet: `NotFound`.
+pub fn locate(sel: &CameraSelector, bus: &dyn UsbBus) -> Located {
+    let serial = match sel {
+        CameraSelector::Port(p) => return Located::Port(p.clone()),
+        CameraSelector::Sim => {
+            return Located::NotFound("a virtual camera is started by the command itself".into())
+        }
+        CameraSelector::Serial(s) => s,
+    };
+    let list = bus.list().unwrap_or_default();
+    let same = |s: &Option<String>| s.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(serial));
+    if let Some(tty) = list
+        .iter()
+        .filter(|d| same(&d.serial))
+        .find_map(|d| d.tty.clone())
+    {
+        return Located::Port(tty);
+    }
+    if let Some(sim) = crate::discovery::list_sims()
+        .into_iter()
+        .find(|s| s.serial.eq_ignore_ascii_case(serial))
+    {
+        return Located::Port(sim.port);
+    }
+    for d in &list {
+        let (vid, pid) = (d.vid, d.pid);
+        let in_dfu = vid == visreg_firmware::board::OPENMV_VID && pid & 0x8000 != 0;
+        if !in_dfu {
+            continue;
+        }
+        let uid = d.serial.as_deref().and_then(serial::uid_from_hex);
+        let runtime = uid.map(serial::stm32_runtime);
+        if same(&d.serial)
+            || runtime
+                .as_deref()
+                .is_some_and(|r| r.eq_ignore_ascii_case(serial))
+        {
+            return Located::Usb(d.clone(), Wanted::DfuBootloader);
+        }
+    }
+    let seen: Vec<String> = list
+        .iter()
+        .filter(|d| crate::discovery::classify(d.vid, d.pid, d.serial.as_deref()).is_some())
+        .map(UsbDevice::describe)
+        .collect();
+    Located::NotFound(format!(
+        "no camera with serial {serial} is on USB, neither running firmware nor in its DFU bootloader{}",
+        if seen.is_empty() {
+            String::new()
+        } else {
+            format!(" (on the bus: {})", seen.join("; "))
+        }
+    ))
+}
