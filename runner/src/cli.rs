@@ -428,6 +428,10 @@ pub struct SimArgs {
     /// Start waiting in the bootloader (as after `machine.bootloader()`), with --usb.
     #[arg(long, requires = "usb")]
     pub in_bootloader: bool,
+    /// Where the DFU bootloader puts its functional descriptor, with --usb:
+    /// `after-last-alt` (as OpenMV's TinyUSB bootloader and ST's ROM do) or `each-alt`.
+    #[arg(long, requires = "usb", default_value = "after-last-alt", value_parser = ["after-last-alt", "each-alt"])]
+    pub dfu_functional: String,
 }
 
 /// `visreg dataset …`

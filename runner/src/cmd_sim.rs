@@ -147,6 +147,7 @@ fn serve_usb(
     };
     let opts = UsbOptions {
         in_bootloader: args.in_bootloader,
+        functional_each_alt: args.dfu_functional == "each-alt",
     };
     match serve_usb(unit, faults, &opts, stop, &on_event).map_err(|e| anyhow::anyhow!("{e}"))? {
         ServeEnd::Stopped => eprintln!("stopped"),

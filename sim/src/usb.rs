@@ -86,6 +86,9 @@ pub enum UsbSimError {
 pub struct UsbOptions {
     /// Start waiting in its DFU (or CDC) bootloader, as after `machine.bootloader()`.
     pub in_bootloader: bool,
+    /// Put a DFU functional descriptor after each alternate setting instead of one after
+    /// the last (as the real bootloader does): the other layout a host must read.
+    pub functional_each_alt: bool,
 }
 
 const CDC_EP: CdcEndpoints = CdcEndpoints {
@@ -159,7 +162,7 @@ pub fn serve_usb(
                 }
             },
             Mode::Bootloader if legacy_bootloader => Box::new(CdcBootloaderFn::new(unit)),
-            Mode::Bootloader => Box::new(DfuFn::openmv(unit)),
+            Mode::Bootloader => Box::new(DfuFn::openmv(unit, opts.functional_each_alt)),
             Mode::StRom => Box::new(DfuFn::st_rom(unit)),
             Mode::Off => {
                 on_event(UsbEvent::Detached("power lost".into()));
@@ -617,17 +620,19 @@ impl CameraFunction for CdcBootloaderFn<'_> {
 struct DfuFn<'a> {
     unit: &'a VirtualUnit,
     rom: bool,
+    each_alt: bool,
     board: Board,
     alt_names: Vec<String>,
     next: Next,
 }
 
 impl<'a> DfuFn<'a> {
-    fn openmv(unit: &'a VirtualUnit) -> Self {
+    fn openmv(unit: &'a VirtualUnit, each_alt: bool) -> Self {
         let board = unit.flash.lock().unwrap_or_else(|p| p.into_inner()).board();
         DfuFn {
             unit,
             rom: false,
+            each_alt,
             board,
             alt_names: partitions(board)
                 .iter()
@@ -642,6 +647,7 @@ impl<'a> DfuFn<'a> {
         DfuFn {
             unit,
             rom: true,
+            each_alt: false,
             board,
             alt_names: vec![ST_ROM_LAYOUT.to_string()],
             next: Next::Serve,
@@ -694,7 +700,12 @@ impl UsbFunction for DfuFn<'_> {
             openmv_dfu_descriptor()
         };
         // Both put one functional descriptor after the last alternate setting.
-        dfu_configuration(&strings, &f, FunctionalPlacement::AfterLastAlt)
+        let placement = if self.each_alt {
+            FunctionalPlacement::EachAlt
+        } else {
+            FunctionalPlacement::AfterLastAlt
+        };
+        dfu_configuration(&strings, &f, placement)
     }
     fn string(&self, index: u8) -> Option<String> {
         match index {
