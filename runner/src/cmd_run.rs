@@ -14,10 +14,10 @@ use visreg_bench::verdict::Verdict;
 use visreg_datasets::cache::ensure_preset;
 use visreg_datasets::{preset, Dataset};
 use visreg_firmware::catalog::{Build, Protocol};
-use visreg_firmware::transport::PtyDevice;
 use visreg_reports::store::{now_unix_s, RunRecord, Store};
 use visreg_reports::HostInfo;
 use visreg_sim::bootloader::DfuTiming;
+use visreg_sim::launch::ServedCamera;
 use visreg_sim::unit::VirtualUnit;
 
 use crate::cli::RunArgs;
@@ -97,7 +97,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     };
     // The camera: a real one by port or serial, else a virtual one on a pty.
     let stop = Arc::new(AtomicBool::new(false));
-    let sim_stop = Arc::new(AtomicBool::new(false));
     let (port, sim_thread) = match args.camera.as_deref() {
         None | Some("sim") => {
             let unit = VirtualUnit::new(
@@ -108,14 +107,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
                 now_unix_s() as u64,
             )
             .map_err(|e| anyhow::anyhow!(e))?;
-            let mut pty =
-                PtyDevice::open().context("opening a pseudo-terminal for the virtual camera")?;
-            let port = pty.path().display().to_string();
-            let s = sim_stop.clone();
-            let h = std::thread::spawn(move || {
-                let _ = unit.serve(&mut pty, &Default::default(), &s);
-            });
-            (port, Some(h))
+            let cam = ServedCamera::pty(Arc::new(unit), Default::default())?;
+            (cam.port().to_string(), Some(cam))
         }
         Some(_) if args.mode == "live" => bail!(
             "live mode scores what the camera's own sensor sees against truth, which a real camera has only on a rig: describe it as a fixture in lab.toml and run `visreg run --lab lab.toml --mode live` (see lab.example.toml), or use --mode replay"
@@ -181,9 +174,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         crate::progress::show_run_event(&b, e)
     });
     bar.finish_and_clear();
-    sim_stop.store(true, Ordering::Relaxed);
-    if let Some(h) = sim_thread {
-        let _ = h.join();
+    if let Some(cam) = sim_thread {
+        cam.stop();
     }
     // Stopped by the user: whatever the stop interrupted is not a failure of the run.
     if stop.load(Ordering::Relaxed) {

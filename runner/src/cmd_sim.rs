@@ -1,16 +1,17 @@
-//! `visreg sim`: a virtual camera on a pseudo-terminal, until stopped.
+//! `visreg sim`: a virtual camera on a pseudo-terminal, or with `--usb` a USB device on the
+//! kernel's USB stack, until stopped.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use anyhow::Context;
 use visreg_datasets::cache::ensure_preset;
 use visreg_datasets::{preset, Dataset};
 use visreg_firmware::catalog::Catalog;
-use visreg_firmware::transport::PtyDevice;
 use visreg_sim::bootloader::DfuTiming;
 use visreg_sim::faults::FaultSpec;
+use visreg_sim::launch::{Ended, ServedCamera};
 use visreg_sim::serve::ServeEnd;
 use visreg_sim::unit::VirtualUnit;
 
@@ -39,7 +40,12 @@ pub fn run(args: SimArgs) -> anyhow::Result<Outcome> {
         catalog.clone(),
         &build.name,
         Some(dataset),
-        DfuTiming::realistic(),
+        // On a real USB stack the kernel's link carries the bytes: no modelled transfer time.
+        if args.usb {
+            DfuTiming::over_real_usb()
+        } else {
+            DfuTiming::realistic()
+        },
         args.run_seed,
     )
     .map_err(|e| anyhow::anyhow!(e))?;
@@ -47,123 +53,110 @@ pub fn run(args: SimArgs) -> anyhow::Result<Outcome> {
         unit.brick();
     }
     let serial = visreg_firmware::serial::stm32_runtime(unit.uid());
-    let stop = Arc::new(AtomicBool::new(false));
+    let state = if args.bricked {
+        "BRICKED (ST ROM DFU, BOOT0 set); was running"
+    } else if args.in_bootloader {
+        "in its bootloader; installed"
+    } else {
+        "running"
+    };
+    let unit = Arc::new(unit);
+    let (cam, _registration) = if args.usb {
+        eprintln!(
+            "virtual camera on USB: OpenMV {} {state} firmware {} (protocol {}), unique id {}, sensor showing {dataset_name}",
+            build.board,
+            build.name,
+            build.protocol,
+            visreg_firmware::serial::dfu_bootloader(unit.uid()),
+        );
+        (start_usb(unit, faults, &args)?, None)
+    } else {
+        let cam = ServedCamera::pty(unit, faults)?;
+        // Pseudo-terminals are found by `visreg devices` through the registry; a USB
+        // camera is found on the bus like any other.
+        let registration = visreg::discovery::register_sim(&visreg::discovery::SimInfo {
+            pid: std::process::id(),
+            port: cam.port().to_string(),
+            board: build.board.name().to_string(),
+            firmware: build.name.clone(),
+            protocol: build.protocol.to_string(),
+            serial: serial.clone(),
+        })
+        .map_err(|e| tracing::warn!("could not register for `visreg devices`: {e}"))
+        .ok();
+        eprintln!(
+            "virtual camera: OpenMV {} {state} firmware {} (protocol {}), serial {serial}, sensor showing {dataset_name}{}\nopen {} at 921600 baud; Ctrl-C stops",
+            build.board,
+            build.name,
+            build.protocol,
+            args.faults.as_deref().map(|f| format!(", faults: {f}")).unwrap_or_default(),
+            cam.port()
+        );
+        (cam, registration)
+    };
     {
-        let stop = stop.clone();
+        let stop = cam.stop_flag();
         ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
             .context("installing the Ctrl-C handler")?;
     }
-    if args.usb {
-        return serve_usb(&unit, &faults, &args, &build, &stop);
-    }
-    let mut pty = PtyDevice::open().context("opening a pseudo-terminal for the virtual camera")?;
-    let port = pty.path().display().to_string();
-    let _registration = visreg::discovery::register_sim(&visreg::discovery::SimInfo {
-        pid: std::process::id(),
-        port: port.clone(),
-        board: build.board.name().to_string(),
-        firmware: build.name.clone(),
-        protocol: build.protocol.to_string(),
-        serial: serial.clone(),
-    })
-    .map_err(|e| tracing::warn!("could not register for `visreg devices`: {e}"))
-    .ok();
     // The first line of stdout is the port, for scripts; the rest goes to stderr.
-    println!("{port}");
+    println!("{}", cam.port());
     std::io::stdout().flush()?;
-    eprintln!(
-        "virtual camera: OpenMV {} {} firmware {} (protocol {}), serial {}, sensor showing {}{}\nopen {port} at 921600 baud; Ctrl-C stops",
-        build.board,
-        if args.bricked { "BRICKED (ST ROM DFU, BOOT0 set); was running" } else { "running" },
-        build.name,
-        build.protocol,
-        serial,
-        dataset_name,
-        args.faults.as_deref().map(|f| format!(", faults: {f}")).unwrap_or_default()
-    );
-    match unit.serve(&mut pty, &faults, &stop)? {
-        ServeEnd::Stopped => eprintln!("stopped"),
-        ServeEnd::FaultDisconnect => eprintln!("disconnected (planned fault)"),
-        ServeEnd::Disconnected(why) => eprintln!("disconnected: {why}"),
+    match cam.join() {
+        Some(Ended::Ok(ServeEnd::Stopped)) => eprintln!("stopped"),
+        Some(Ended::Ok(ServeEnd::FaultDisconnect)) => eprintln!("disconnected (planned fault)"),
+        Some(Ended::Ok(ServeEnd::Disconnected(why))) => eprintln!("disconnected: {why}"),
+        Some(Ended::Err(e)) => anyhow::bail!("the virtual camera stopped serving: {e}"),
+        None => anyhow::bail!("the virtual camera's thread panicked"),
     }
     Ok(Outcome::Clean)
 }
 
 #[cfg(unix)]
-fn serve_usb(
-    unit: &VirtualUnit,
-    faults: &FaultSpec,
+fn start_usb(
+    unit: Arc<VirtualUnit>,
+    faults: FaultSpec,
     args: &SimArgs,
-    build: &visreg_firmware::catalog::Build,
-    stop: &AtomicBool,
-) -> anyhow::Result<Outcome> {
-    use visreg_sim::usb::{serve_usb, UsbEvent, UsbOptions};
-    eprintln!(
-        "virtual camera on USB: OpenMV {} {} firmware {} (protocol {}), unique id {}",
-        build.board,
-        if args.bricked {
-            "BRICKED (ST ROM DFU, BOOT0 set); was running"
-        } else {
-            "running"
-        },
-        build.name,
-        build.protocol,
-        visreg_firmware::serial::dfu_bootloader(unit.uid()),
-    );
-    let first = std::sync::atomic::AtomicBool::new(true);
-    let on_event = |e: UsbEvent| {
-        let line = match &e {
-            UsbEvent::Attached(a) => match &a.tty {
-                Some(tty) => tty.clone(),
-                None => format!("usb {} {:04X}:{:04X} {}", a.busid, a.vid, a.pid, a.serial),
-            },
-            UsbEvent::NotEnumerated { busid } => format!(
-                "usb {} not enumerated (descriptor-fail)",
-                busid.as_deref().unwrap_or("?")
-            ),
-            UsbEvent::Detached(why) => {
-                eprintln!("left the bus: {why}");
-                return;
-            }
-        };
-        if let UsbEvent::Attached(a) = &e {
-            eprintln!(
-                "on the bus as {:04X}:{:04X} ({}), serial {}, at {}{}",
-                a.vid,
-                a.pid,
-                a.state,
-                a.serial,
-                a.busid,
-                a.tty
-                    .as_deref()
-                    .map(|t| format!(", {t}"))
-                    .unwrap_or_default()
-            );
-        }
-        if first.swap(false, Ordering::Relaxed) {
-            println!("{line}");
-            let _ = std::io::stdout().flush();
-        }
-    };
+) -> anyhow::Result<ServedCamera> {
+    use visreg_sim::usb::{UsbEvent, UsbOptions};
     let opts = UsbOptions {
         in_bootloader: args.in_bootloader,
         functional_each_alt: args.dfu_functional == "each-alt",
     };
-    match serve_usb(unit, faults, &opts, stop, &on_event).map_err(|e| anyhow::anyhow!("{e}"))? {
-        ServeEnd::Stopped => eprintln!("stopped"),
-        ServeEnd::FaultDisconnect => eprintln!("disconnected (planned fault)"),
-        ServeEnd::Disconnected(why) => eprintln!("disconnected: {why}"),
-    }
-    Ok(Outcome::Clean)
+    let on_event = Box::new(|e: &UsbEvent| match e {
+        UsbEvent::Attached(a) => eprintln!(
+            "on the bus as {:04X}:{:04X} ({}), serial {}, at USB {}{}",
+            a.vid,
+            a.pid,
+            a.state,
+            a.serial,
+            a.busid,
+            a.tty
+                .as_deref()
+                .map(|t| format!(", {t}"))
+                .unwrap_or_default()
+        ),
+        UsbEvent::NotEnumerated { busid } => eprintln!(
+            "the kernel could not enumerate the camera at USB {} (descriptor-fail)",
+            busid.as_deref().unwrap_or("?")
+        ),
+        UsbEvent::Detached(why) => eprintln!("left the bus: {why}"),
+    });
+    ServedCamera::usb(
+        unit,
+        faults,
+        opts,
+        std::time::Duration::from_secs(30),
+        on_event,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 #[cfg(not(unix))]
-fn serve_usb(
-    _unit: &VirtualUnit,
-    _faults: &FaultSpec,
+fn start_usb(
+    _unit: Arc<VirtualUnit>,
+    _faults: FaultSpec,
     _args: &SimArgs,
-    _build: &visreg_firmware::catalog::Build,
-    _stop: &AtomicBool,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<ServedCamera> {
     anyhow::bail!("visreg sim --usb needs Linux's USB/IP host controller (vhci_hcd); serve a pseudo-terminal instead (drop --usb)")
 }

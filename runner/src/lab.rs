@@ -20,6 +20,7 @@ use visreg_reports::store::{now_unix_s, CameraEvent, RunRecord, Store};
 use visreg_reports::HostInfo;
 use visreg_sim::bootloader::DfuTiming;
 use visreg_sim::faults::FaultSpec;
+use visreg_sim::launch::{LaunchError, ServedCamera};
 use visreg_sim::unit::VirtualUnit;
 
 use crate::check::{health_check, HEALTH_DEADLINE};
@@ -322,66 +323,43 @@ fn fnv1a(basis: u64, text: &str) -> u64 {
 /// A virtual camera a worker runs on a pseudo-terminal, with a power switch.
 struct SimCamera {
     unit: Arc<VirtualUnit>,
-    faults: FaultSpec,
     dies: bool,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    // How serving ends shows to the worker as a vanished port.
+    served: Option<ServedCamera>,
     // A dead camera's port: open, never answered.
     dead_port: Option<PtyDevice>,
     port: String,
 }
 
 impl SimCamera {
-    fn start(unit: VirtualUnit, faults: FaultSpec, dies: bool) -> std::io::Result<Self> {
-        let mut s = SimCamera {
-            unit: Arc::new(unit),
-            faults,
+    fn start(unit: VirtualUnit, faults: FaultSpec, dies: bool) -> Result<Self, LaunchError> {
+        let unit = Arc::new(unit);
+        let served = ServedCamera::pty(unit.clone(), faults)?;
+        Ok(SimCamera {
+            unit,
             dies,
-            stop: Arc::new(AtomicBool::new(false)),
-            thread: None,
+            port: served.port().to_string(),
+            served: Some(served),
             dead_port: None,
-            port: String::new(),
-        };
-        let faults = s.faults.clone();
-        s.serve(faults)?;
-        Ok(s)
-    }
-
-    fn serve(&mut self, faults: FaultSpec) -> std::io::Result<()> {
-        let mut pty = PtyDevice::open()?;
-        self.port = pty.path().display().to_string();
-        self.stop = Arc::new(AtomicBool::new(false));
-        let (unit, stop) = (self.unit.clone(), self.stop.clone());
-        self.thread = Some(std::thread::spawn(move || {
-            // How it ended shows to the worker as a vanished port.
-            let _ = unit.serve(&mut pty, &faults, &stop);
-        }));
-        Ok(())
+        })
     }
 
     /// Cuts the power and restores it: the one-off fault is gone, unless the camera
     /// dies for good — then its port answers nothing.
-    fn power_cycle(&mut self) -> std::io::Result<()> {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.thread.take() {
-            let _ = h.join();
+    fn power_cycle(&mut self) -> Result<(), LaunchError> {
+        if let Some(s) = self.served.take() {
+            s.stop();
         }
         if self.dies {
-            let pty = PtyDevice::open()?;
+            let pty = PtyDevice::open().map_err(LaunchError::Pty)?;
             self.port = pty.path().display().to_string();
             self.dead_port = Some(pty);
             return Ok(());
         }
-        self.serve(FaultSpec::default())
-    }
-}
-
-impl Drop for SimCamera {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.thread.take() {
-            let _ = h.join();
-        }
+        let served = ServedCamera::pty(self.unit.clone(), FaultSpec::default())?;
+        self.port = served.port().to_string();
+        self.served = Some(served);
+        Ok(())
     }
 }
 

@@ -41,6 +41,15 @@ impl DfuTiming {
         }
     }
 
+    /// Served on a real USB stack: the kernel's link carries the bytes (no modelled
+    /// transfer time), flash programming as [`DfuTiming::realistic`].
+    pub fn over_real_usb() -> Self {
+        DfuTiming {
+            usb_bytes_per_s: None,
+            ..Self::realistic()
+        }
+    }
+
     /// Of the order of an STM32H7 on USB full speed: ~1 MB/s of control transfers, a few
     /// milliseconds to program a block.
     pub fn realistic() -> Self {

@@ -7,6 +7,7 @@ pub mod cdc_bootloader;
 pub mod device;
 pub mod engine;
 pub mod faults;
+pub mod launch;
 pub mod serve;
 pub mod unit;
 #[cfg(unix)]
