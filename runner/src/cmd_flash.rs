@@ -57,11 +57,13 @@ pub fn run(args: FlashArgs) -> anyhow::Result<Outcome> {
         write: std::time::Duration::from_secs(args.timeout_s),
         ..FlashDeadlines::default()
     };
-    let hint = args
-        .serial
-        .as_deref()
-        .map(|s| format!(" --serial {s}"))
-        .unwrap_or_default();
+    // How to name this camera again once it is in its bootloader: a USB camera's tty is
+    // gone then, its serial is not; a pseudo-terminal stays.
+    let hint = match (&args.serial, &args.port) {
+        (Some(s), _) => format!(" --serial {s}"),
+        (None, Some(p)) if visreg::select::port_path_of_tty(p).is_none() => format!(" --port {p}"),
+        _ => String::new(),
+    };
     let done: Flashed = match locate(&sel, &NusbBus) {
         Located::Port(port) => {
             let t = SerialTransport::open(&port, DEBUG_BAUD).map_err(|e| {

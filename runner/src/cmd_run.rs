@@ -10,6 +10,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressStyle};
 use visreg::run::{execute, verdicts, RunPlan};
+use visreg::select::{locate, CameraSelector, Located, NusbBus};
 use visreg_bench::verdict::Verdict;
 use visreg_datasets::cache::ensure_preset;
 use visreg_datasets::{preset, Dataset};
@@ -97,8 +98,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     };
     // The camera: a real one by port or serial, else a virtual one on a pty.
     let stop = Arc::new(AtomicBool::new(false));
-    let (port, sim_thread) = match args.camera.as_deref() {
-        None | Some("sim") => {
+    let selector = args
+        .camera
+        .as_deref()
+        .map_or(CameraSelector::Sim, CameraSelector::parse);
+    let (port, sim_thread) = match &selector {
+        CameraSelector::Sim => {
             let unit = VirtualUnit::new(
                 catalog.clone(),
                 &builds[0].name,
@@ -110,14 +115,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             let cam = ServedCamera::pty(Arc::new(unit), Default::default())?;
             (cam.port().to_string(), Some(cam))
         }
-        Some(_) if args.mode == "live" => bail!(
+        _ if args.mode == "live" => bail!(
             "live mode scores what the camera's own sensor sees against truth, which a real camera has only on a rig: describe it as a fixture in lab.toml and run `visreg run --lab lab.toml --mode live` (see lab.example.toml), or use --mode replay"
         ),
-        Some(p) if p.starts_with('/') || p.starts_with("COM") => (p.to_string(), None),
-        Some(serial) => (
-            visreg::discovery::port_of_serial(serial).map_err(|e| anyhow::anyhow!(e))?,
-            None,
-        ),
+        real => match locate(real, &NusbBus) {
+            Located::Port(p) => (p, None),
+            Located::Usb(dev, _) => bail!(
+                "{}: {real} waits in its bootloader, with no serial port: `visreg recover --camera …` or `visreg flash BUILD --serial …` puts a firmware on it first",
+                dev.describe()
+            ),
+            Located::NotFound(what) => bail!("{what} (`visreg devices` lists every camera)"),
+        },
     };
     {
         let stop = stop.clone();
@@ -132,7 +140,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             host_json: serde_json::to_string(&HostInfo::current())?,
             dataset_name: dataset.manifest.name.clone(),
             dataset_hash: hash.clone(),
-            camera: args.camera.clone().unwrap_or_else(|| "sim".into()),
+            camera: selector.to_arg(),
             baseline: baseline.clone(),
             builds_json: serde_json::to_string(
                 &builds.iter().map(|b| &b.name).collect::<Vec<_>>(),

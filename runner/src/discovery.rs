@@ -143,18 +143,6 @@ pub fn classify(vid: u16, pid: u16, serial: Option<&str>) -> Option<Identity> {
     }
 }
 
-/// The runtime serial number of a camera whose DFU serial is `dfu`: PROTOCOL.md §3 says
-/// the DFU serial is the runtime serial byte-reversed; visreg reads that as the order of
-/// the hex digit pairs reversed (an assumption not confirmed on hardware).
-pub fn dfu_serial_to_runtime(dfu: &str) -> String {
-    let bytes: Vec<&str> = (0..dfu.len() / 2).map(|i| &dfu[2 * i..2 * i + 2]).collect();
-    let mut out: String = bytes.into_iter().rev().collect();
-    if dfu.len() % 2 == 1 {
-        out.insert_str(0, &dfu[dfu.len() - 1..]);
-    }
-    out
-}
-
 /// A USB device that looks like an OpenMV camera.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FoundDevice {
@@ -315,32 +303,6 @@ pub fn list_sims() -> Vec<SimInfo> {
     out
 }
 
-/// The serial port of the camera with USB serial number `serial` (a USB camera with a
-/// port, or a running virtual camera). Errors say what was found instead.
-pub fn port_of_serial(serial: &str) -> Result<String, String> {
-    let mut hits: Vec<String> = usb_devices()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|d| {
-            d.serial
-                .as_deref()
-                .is_some_and(|s| s.eq_ignore_ascii_case(serial))
-        })
-        .filter_map(|d| d.port)
-        .collect();
-    hits.extend(
-        list_sims()
-            .into_iter()
-            .filter(|s| s.serial.eq_ignore_ascii_case(serial))
-            .map(|s| s.port),
-    );
-    match hits.len() {
-        1 => Ok(hits.remove(0)),
-        0 => Err(format!("no camera with serial {serial} has a serial port (is it in its bootloader? `visreg devices` lists every state)")),
-        _ => Err(format!("{} cameras report serial {serial}: {}; pass --port", hits.len(), hits.join(", "))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,12 +361,6 @@ mod tests {
             DeviceState::ArduinoDfu
         );
         assert_eq!(classify(0x046D, 0xC52B, None), None);
-    }
-
-    #[test]
-    fn dfu_serials_reverse_by_byte() {
-        assert_eq!(dfu_serial_to_runtime("0A0B0C0D"), "0D0C0B0A");
-        assert_eq!(dfu_serial_to_runtime(""), "");
     }
 
     #[test]

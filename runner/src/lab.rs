@@ -378,7 +378,17 @@ impl Link {
         match self {
             Link::Real {
                 serial: Some(s), ..
-            } => crate::discovery::port_of_serial(s),
+            } => match crate::select::locate(
+                &crate::select::CameraSelector::Serial(s.clone()),
+                &crate::select::NusbBus,
+            ) {
+                crate::select::Located::Port(p) => Ok(p),
+                crate::select::Located::Usb(dev, _) => Err(format!(
+                    "{}: the camera waits in its bootloader (no serial port)",
+                    dev.describe()
+                )),
+                crate::select::Located::NotFound(what) => Err(what),
+            },
             Link::Real { port: Some(p), .. } => Ok(p.clone()),
             Link::Real { .. } => Err("no serial or port".into()),
             Link::Sim(s) => Ok(s.port.clone()),

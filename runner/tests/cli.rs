@@ -656,8 +656,13 @@ fn flash_every_simulated_build_onto_visreg_sim_and_read_the_version_back() {
     for b in &catalog.builds {
         let (out, _) = s.expect(0, &["flash", &b.name, "--port", &sim.port]);
         assert!(
-            out.contains(&format!("flashed {} onto {}", b.name, sim.port))
-                && out.contains(&format!("firmware {} (verified)", b.version)),
+            out.contains(&format!(
+                "flashed {} onto the camera on {}",
+                b.name, sim.port
+            )) && out.contains(&format!(
+                "firmware {} (verified), on {}",
+                b.version, sim.port
+            )),
             "{out}"
         );
     }
