@@ -182,10 +182,7 @@ pub fn bootloader_of(v: [u32; 3]) -> visreg_firmware::catalog::Flasher {
 /// The unique id in a protocol v1 ARCH_STR (`"OMV4 H7 1024 [H7:0123…]"`).
 pub fn uid_of_arch(arch: &str) -> Option<[u32; 3]> {
     let inner = arch.rsplit_once('[')?.1;
-    let hex = inner
-        .split_once(':')?
-        .1
-        .trim_end_matches(|c: char| c == ']' || c == '\0');
+    let hex = inner.split_once(':')?.1.trim_end_matches([']', '\0']);
     visreg_firmware::serial::uid_from_hex(hex.get(..24)?)
 }
 
@@ -645,4 +642,25 @@ pub fn flash_over_usb(
         &track,
         on_event,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_unique_id_is_read_back_from_arch_str_and_the_generation_picks_the_bootloader() {
+        let uid = [0x0033_0042, 0x0012_3456, 0x89AB_CDEF];
+        let arch = format!(
+            "OMV4P H7 32768 SDRAM [H7:{}]\0\0",
+            visreg_firmware::serial::arch_uid(uid)
+        );
+        assert_eq!(uid_of_arch(&arch), Some(uid));
+        assert_eq!(uid_of_arch("OMV4 H7 1024"), None);
+        use visreg_firmware::catalog::Flasher;
+        assert_eq!(bootloader_of([4, 5, 9]), Flasher::CdcBootloader);
+        assert_eq!(bootloader_of([4, 6, 0]), Flasher::OpenmvDfu);
+        assert_eq!(bootloader_of([4, 8, 1]), Flasher::OpenmvDfu);
+        assert_eq!(bootloader_of([5, 0, 0]), Flasher::OpenmvDfu);
+    }
 }

@@ -421,7 +421,7 @@ fn control(
             .map_err(|_| Control::Stall),
         (0x81, 10) => Ok(vec![0]),
         // CLEAR_FEATURE / SET_FEATURE (endpoint halt, remote wakeup): nothing to keep.
-        (0x00 | 0x01 | 0x02, 1 | 3) => Ok(Vec::new()),
+        (0x00..=0x02, 1 | 3) => Ok(Vec::new()),
         _ => Err(Control::Stall),
     }
 }
