@@ -74,6 +74,16 @@ impl Engine {
                 Defect::AngleLimit { max_view_angle_deg } => {
                     tags.retain(|t| view_angle_deg(t).is_none_or(|a| a <= *max_view_angle_deg));
                 }
+                Defect::TailSlow { fraction, factor: f } => {
+                    let h = visreg_datasets::hash::fnv1a(
+                        visreg_datasets::hash::FNV_BASIS,
+                        image.data,
+                    );
+                    // The hash's place in [0, 1): the same frame, the same place.
+                    if (h >> 11) as f64 / (1u64 << 53) as f64 >= 1.0 - fraction {
+                        factor *= f;
+                    }
+                }
             }
         }
         let b = &self.behaviour;
