@@ -20,7 +20,9 @@ use rand_distr::{Distribution, LogNormal, Normal, Poisson};
 use rayon::prelude::*;
 use visreg_bench::changepoint::{change_points, ChangePointConfig};
 use visreg_bench::metrics::{metric_defs, MetricDef, P99};
-use visreg_bench::verdict::{judge, judge_family, Better, Change, Check, JudgeConfig, MetricRule, Verdict};
+use visreg_bench::verdict::{
+    judge, judge_family, Better, Change, Check, JudgeConfig, MetricRule, Verdict,
+};
 
 const FRAMES: usize = 200;
 const REPEATS: usize = 3;
@@ -123,7 +125,11 @@ fn simulate(sc: &Scene, b: Behaviour, rng: &mut ChaCha8Rng) -> BuildSamples {
     for (f, &k) in sc.tags_per_frame.iter().enumerate() {
         let found_here = (tag..tag + k).filter(|&t| found[t]).count();
         let lost_here = k - found_here;
-        let tail = if cost[f] >= tail_cut { b.tail_slow } else { 1.0 };
+        let tail = if cost[f] >= tail_cut {
+            b.tail_slow
+        } else {
+            1.0
+        };
         let model = (cost[f] - 3.0 * lost_here as f64) * b.slow * tail;
         let mut reps: Vec<f64> = (0..REPEATS)
             .map(|_| model * (1.0 + jitter.sample(rng)))
@@ -150,7 +156,10 @@ fn simulate(sc: &Scene, b: Behaviour, rng: &mut ChaCha8Rng) -> BuildSamples {
             "recall" => recall.clone(),
             "false_positives" => fps.clone(),
             // Poses are found for every found tag; their errors follow the corner's.
-            "pose_coverage" => recall.iter().map(|&r| if r > 0.0 { 1.0 } else { f64::NAN }).collect(),
+            "pose_coverage" => recall
+                .iter()
+                .map(|&r| if r > 0.0 { 1.0 } else { f64::NAN })
+                .collect(),
             "corner_err_px" | "trans_err_pct" | "rot_err_deg" => corner.clone(),
             _ => vec![f64::NAN; FRAMES],
         })
@@ -158,8 +167,9 @@ fn simulate(sc: &Scene, b: Behaviour, rng: &mut ChaCha8Rng) -> BuildSamples {
     BuildSamples { by_metric }
 }
 
-/// The verdicts of one candidate against the baseline, as `visreg run` forms its family.
-fn judge_build(base: &BuildSamples, cand: &BuildSamples) -> Vec<(&'static str, Verdict)> {
+/// The verdicts of one candidate against the baseline, as `visreg run` forms its family,
+/// with whether Holm found the check significantly worse (before the threshold).
+fn judge_build(base: &BuildSamples, cand: &BuildSamples) -> Vec<(&'static str, Verdict, bool)> {
     let cfg = JudgeConfig::default();
     let defs: Vec<MetricDef> = metric_defs();
     let mut checks = Vec::new();
@@ -183,18 +193,46 @@ fn judge_build(base: &BuildSamples, cand: &BuildSamples) -> Vec<(&'static str, V
     names
         .into_iter()
         .zip(judge_family(&checks, &cfg))
-        .map(|(n, j)| (n, j.verdict))
+        .map(|(n, j)| (n, j.verdict, j.significant_worse))
         .collect()
 }
 
-/// A/A runs of the default plan: per check and per run, the share with a false
-/// regression.
-fn aa(sc: &Scene, neutral: bool) -> (Vec<(&'static str, usize)>, usize) {
+/// Per check, and per run (any check of any build), how many of `per_run` hold.
+fn tally(per_run: &[Vec<(&'static str, bool)>]) -> (Vec<(&'static str, usize)>, usize) {
+    let mut names: Vec<&'static str> = Vec::new();
+    for (n, _) in &per_run[0] {
+        if !names.contains(n) {
+            names.push(n);
+        }
+    }
+    let per_check = names
+        .iter()
+        .map(|n| {
+            let k = per_run
+                .iter()
+                .flat_map(|r| r.iter())
+                .filter(|(m, hit)| m == n && *hit)
+                .count();
+            (*n, k)
+        })
+        .collect();
+    let runs = per_run
+        .iter()
+        .filter(|r| r.iter().any(|(_, hit)| *hit))
+        .count();
+    (per_check, runs)
+}
+
+/// A/A runs of the default plan: per check and per run, the false regressions, and the
+/// false "significantly worse" of the tests alone (the level Holm holds, whatever the
+/// thresholds).
+type Tally = (Vec<(&'static str, usize)>, usize);
+fn aa(sc: &Scene, neutral: bool) -> (Tally, Tally) {
     let b = Behaviour {
         neutral_noise: neutral,
         ..SAME
     };
-    let per_run: Vec<Vec<(&'static str, bool)>> = (0..RUNS)
+    let per_run: Vec<Vec<(&'static str, bool, bool)>> = (0..RUNS)
         .into_par_iter()
         .map(|run| {
             let mut rng = ChaCha8Rng::seed_from_u64(1000 + run as u64);
@@ -204,29 +242,19 @@ fn aa(sc: &Scene, neutral: bool) -> (Vec<(&'static str, usize)>, usize) {
                     let cand = simulate(sc, b, &mut rng);
                     judge_build(&base, &cand)
                         .into_iter()
-                        .map(|(n, v)| (n, v == Verdict::Regressed))
+                        .map(|(n, v, sig)| (n, v == Verdict::Regressed, sig))
                         .collect::<Vec<_>>()
                 })
                 .collect()
         })
         .collect();
-    let mut names: Vec<&'static str> = per_run[0].iter().map(|(n, _)| *n).collect();
-    names.dedup();
-    let per_check = names
-        .iter()
-        .map(|n| {
-            (
-                *n,
-                per_run
-                    .iter()
-                    .flat_map(|r| r.iter())
-                    .filter(|(m, reg)| m == n && *reg)
-                    .count(),
-            )
-        })
-        .collect();
-    let runs_red = per_run.iter().filter(|r| r.iter().any(|(_, reg)| *reg)).count();
-    (per_check, runs_red)
+    let pick = |f: fn(&(&'static str, bool, bool)) -> bool| -> Vec<Vec<(&'static str, bool)>> {
+        per_run
+            .iter()
+            .map(|r| r.iter().map(|e| (e.0, f(e))).collect())
+            .collect()
+    };
+    (tally(&pick(|e| e.1)), tally(&pick(|e| e.2)))
 }
 
 /// Share of runs in which `metric` of a candidate behaving as `b` is called regressed.
@@ -246,7 +274,7 @@ fn power(sc: &Scene, b: Behaviour, metric: &str) -> usize {
             let cand = simulate(sc, b, &mut rng);
             judge_build(&base, &cand)
                 .iter()
-                .any(|(n, v)| *n == metric && *v == Verdict::Regressed)
+                .any(|(n, v, _)| *n == metric && *v == Verdict::Regressed)
         })
         .count()
 }
@@ -274,7 +302,10 @@ fn seed_flips() -> (usize, Verdict) {
         threshold: 0.15,
     };
     // Put the estimate exactly on the threshold: scale by the distance left.
-    let c = judge(&base, &cand, &rule, &JudgeConfig::default()).evidence.change.expect("n");
+    let c = judge(&base, &cand, &rule, &JudgeConfig::default())
+        .evidence
+        .change
+        .expect("n");
     for x in &mut cand {
         *x *= 1.15 / (1.0 + c) * (1.0 + 1e-9);
     }
@@ -328,17 +359,19 @@ fn main() {
         ("A/A, replay (detections repeat, latency varies)", false),
         ("A/A, neutral rebuild (accuracy varies too)", true),
     ] {
-        let (per_check, red) = aa(&sc, neutral);
+        let ((per_check, red), (sig_check, sig_red)) = aa(&sc, neutral);
         println!("  {label}:");
-        for (name, k) in per_check {
+        for ((name, k), (_, s)) in per_check.into_iter().zip(sig_check) {
             println!(
-                "    {name:<16} false regressions {}   (target ≤ 1 % per check)",
-                pct(k, RUNS * CANDIDATES)
+                "    {name:<16} false regressions {}   (target ≤ 1 % per check); test alone significantly worse {}",
+                pct(k, RUNS * CANDIDATES),
+                pct(s, RUNS * CANDIDATES)
             );
         }
         println!(
-            "    any check of any build: {} of runs red   (target ≤ 5 %)",
-            pct(red, RUNS)
+            "    any check of any build: {} of runs red   (target ≤ 5 %); test alone significantly worse somewhere {}",
+            pct(red, RUNS),
+            pct(sig_red, RUNS)
         );
     }
     for (label, b, metric) in [

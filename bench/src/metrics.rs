@@ -31,7 +31,14 @@ pub struct MetricDef {
     pub weight: f64,
 }
 
-const fn def(name: &'static str, better: Better, change: Change, threshold: f64, per: Per, weight: f64) -> MetricDef {
+const fn def(
+    name: &'static str,
+    better: Better,
+    change: Change,
+    threshold: f64,
+    per: Per,
+    weight: f64,
+) -> MetricDef {
     MetricDef {
         name,
         rule: MetricRule {
@@ -52,24 +59,90 @@ pub const P99: &str = "latency_ms_p99";
 pub fn metric_defs() -> Vec<MetricDef> {
     use Better::{Higher, Lower};
     vec![
-        def("latency_ms", Lower, Change::RelativeMedian, 0.03, Per::Frame, 0.06),
-        def("latency_ms_p90", Lower, Change::RelativeTail { q: 0.9 }, 0.10, Per::Frame, 0.06),
-        def(P99, Lower, Change::RelativeTail { q: 0.99 }, 0.10, Per::Frame, 0.04),
+        def(
+            "latency_ms",
+            Lower,
+            Change::RelativeMedian,
+            0.03,
+            Per::Frame,
+            0.06,
+        ),
+        def(
+            "latency_ms_p90",
+            Lower,
+            Change::RelativeTail { q: 0.9 },
+            0.10,
+            Per::Frame,
+            0.06,
+        ),
+        def(
+            P99,
+            Lower,
+            Change::RelativeTail { q: 0.99 },
+            0.10,
+            Per::Frame,
+            0.04,
+        ),
         def("recall", Higher, Change::Proportion, 0.01, Per::Tag, 0.5),
-        def("false_positives", Lower, Change::AbsoluteMean, 0.05, Per::Frame, 0.05),
-        def("pose_coverage", Higher, Change::Proportion, 0.02, Per::Tag, 0.1),
-        def("corner_err_px", Lower, Change::RelativeMedian, 0.15, Per::Tag, 0.05),
-        def("trans_err_pct", Lower, Change::RelativeMedian, 0.25, Per::Tag, 0.05),
-        def("rot_err_deg", Lower, Change::RelativeMedian, 0.25, Per::Tag, 0.05),
+        def(
+            "false_positives",
+            Lower,
+            Change::AbsoluteMean,
+            0.05,
+            Per::Frame,
+            0.05,
+        ),
+        def(
+            "pose_coverage",
+            Higher,
+            Change::Proportion,
+            0.02,
+            Per::Tag,
+            0.1,
+        ),
+        def(
+            "corner_err_px",
+            Lower,
+            Change::RelativeMedian,
+            0.15,
+            Per::Tag,
+            0.05,
+        ),
+        def(
+            "trans_err_pct",
+            Lower,
+            Change::RelativeMedian,
+            0.25,
+            Per::Tag,
+            0.05,
+        ),
+        def(
+            "rot_err_deg",
+            Lower,
+            Change::RelativeMedian,
+            0.25,
+            Per::Tag,
+            0.05,
+        ),
         // Free heap after find_apriltags (gc.mem_free()): less free is worse. Judged
         // only where the camera reports it.
-        def("mem_free_bytes", Higher, Change::RelativeMedian, 0.05, Per::Frame, 0.04),
+        def(
+            "mem_free_bytes",
+            Higher,
+            Change::RelativeMedian,
+            0.05,
+            Per::Frame,
+            0.04,
+        ),
     ]
 }
 
 /// The metrics judged and their rules.
 pub fn metric_rules() -> Vec<(&'static str, MetricRule)> {
-    metric_defs().into_iter().map(|d| (d.name, d.rule)).collect()
+    metric_defs()
+        .into_iter()
+        .map(|d| (d.name, d.rule))
+        .collect()
 }
 
 /// The definition of `metric`.
@@ -99,7 +172,9 @@ pub fn samples(scores: &[FrameScore], metric: &str, angle: Option<(f64, f64)>) -
             .filter(|t| in_bucket(t.view_angle_deg))
     };
     match metric {
-        "latency_ms" | "latency_ms_p90" | P99 => scores.iter().filter_map(|s| s.latency_ms).collect(),
+        "latency_ms" | "latency_ms_p90" | P99 => {
+            scores.iter().filter_map(|s| s.latency_ms).collect()
+        }
         "mem_free_bytes" => scores.iter().filter_map(|s| s.mem_free_bytes).collect(),
         "false_positives" => scores
             .iter()
@@ -207,7 +282,12 @@ pub fn live_units(records: &[(u32, u32, FrameScore)]) -> Units {
 /// entry per unit both have — per frame, or per truth tag (found by both, for the
 /// measures that need a found tag) — optionally only tags whose view angle is in
 /// `[lo, hi)`. A value one side lacks is NaN, which the judge leaves out.
-pub fn paired(base: &[Unit], cand: &[Unit], metric: &str, angle: Option<(f64, f64)>) -> (Vec<f64>, Vec<f64>) {
+pub fn paired(
+    base: &[Unit],
+    cand: &[Unit],
+    metric: &str,
+    angle: Option<(f64, f64)>,
+) -> (Vec<f64>, Vec<f64>) {
     let by_key: std::collections::HashMap<(u32, u32), &FrameScore> =
         cand.iter().map(|u| (u.key, &u.score)).collect();
     let in_bucket = |a: f64| angle.is_none_or(|(lo, hi)| a >= lo && a < hi);
@@ -382,10 +462,17 @@ mod tests {
         assert_eq!(u.units[0].score.latency_ms, Some(11.0));
         assert_eq!(u.nondeterministic_frames, vec![1]);
         let (x, y) = paired(&u.units, &u.units, "recall", None);
-        assert_eq!((x.len(), y.len()), (4, 4), "one sample per tag, not per repetition");
+        assert_eq!(
+            (x.len(), y.len()),
+            (4, 4),
+            "one sample per tag, not per repetition"
+        );
         assert_eq!(x, vec![1.0, 1.0, 1.0, 0.0]);
         // Only tags at 10°..20° (the second tag of each frame).
-        assert_eq!(paired(&u.units, &u.units, "recall", Some((10.0, 20.0))).0, vec![1.0, 0.0]);
+        assert_eq!(
+            paired(&u.units, &u.units, "recall", Some((10.0, 20.0))).0,
+            vec![1.0, 0.0]
+        );
         // Live: every capture is a unit.
         assert_eq!(live_units(&recs).units.len(), 6);
         // Errors pair only tags both builds found.

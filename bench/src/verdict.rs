@@ -235,7 +235,12 @@ pub fn wilcoxon_signed_rank(d: &[f64]) -> Option<SignedRank> {
     }
     let abs: Vec<f64> = nz.iter().map(|x| x.abs()).collect();
     let (r, tie_term) = ranks(&abs);
-    let r_plus: f64 = nz.iter().zip(&r).filter(|(x, _)| **x > 0.0).map(|(_, r)| r).sum();
+    let r_plus: f64 = nz
+        .iter()
+        .zip(&r)
+        .filter(|(x, _)| **x > 0.0)
+        .map(|(_, r)| r)
+        .sum();
     let nf = n as f64;
     let (p_greater, p_less, exact) = if n <= EXACT_SIGNED_RANK_MAX && tie_term == 0.0 {
         let c = signed_rank_counts(n);
@@ -361,7 +366,12 @@ fn tail_pairs(pairs: &[(f64, f64)], q: f64) -> Vec<(f64, f64)> {
 /// The evidence of `candidate` against `baseline` under `rule`: `baseline[i]` and
 /// `candidate[i]` are the two builds' results on unit `i`. Units missing (non-finite) on
 /// either side are left out.
-pub fn evidence(baseline: &[f64], candidate: &[f64], rule: &MetricRule, confidence: f64) -> Evidence {
+pub fn evidence(
+    baseline: &[f64],
+    candidate: &[f64],
+    rule: &MetricRule,
+    confidence: f64,
+) -> Evidence {
     let pairs: Vec<(f64, f64)> = baseline
         .iter()
         .zip(candidate)
@@ -531,8 +541,16 @@ pub fn judge_family(checks: &[Check<'_>], cfg: &JudgeConfig) -> Vec<Judgement> {
         .map(|c| evidence(c.baseline, c.candidate, &c.rule, cfg.confidence))
         .collect();
     let w: Vec<f64> = checks.iter().map(|c| c.weight).collect();
-    let worse = holm_weighted(&ev.iter().map(|e| e.p_worse).collect::<Vec<_>>(), &w, cfg.alpha);
-    let better = holm_weighted(&ev.iter().map(|e| e.p_better).collect::<Vec<_>>(), &w, cfg.alpha);
+    let worse = holm_weighted(
+        &ev.iter().map(|e| e.p_worse).collect::<Vec<_>>(),
+        &w,
+        cfg.alpha,
+    );
+    let better = holm_weighted(
+        &ev.iter().map(|e| e.p_better).collect::<Vec<_>>(),
+        &w,
+        cfg.alpha,
+    );
     ev.iter()
         .zip(checks)
         .enumerate()
@@ -546,7 +564,13 @@ pub fn judge_family(checks: &[Check<'_>], cfg: &JudgeConfig) -> Vec<Judgement> {
 }
 
 /// The verdict of one check given its evidence and its family's Holm decisions.
-fn decide(e: &Evidence, rule: &MetricRule, worse: bool, better: bool, cfg: &JudgeConfig) -> Verdict {
+fn decide(
+    e: &Evidence,
+    rule: &MetricRule,
+    worse: bool,
+    better: bool,
+    cfg: &JudgeConfig,
+) -> Verdict {
     let (Some(change), Some(lo), Some(hi)) = (e.change, e.ci_low, e.ci_high) else {
         return Verdict::Inconclusive;
     };
@@ -571,7 +595,12 @@ fn decide(e: &Evidence, rule: &MetricRule, worse: bool, better: bool, cfg: &Judg
 }
 
 /// Judges one check on its own, at level `cfg.alpha` (a family of one).
-pub fn judge(baseline: &[f64], candidate: &[f64], rule: &MetricRule, cfg: &JudgeConfig) -> Judgement {
+pub fn judge(
+    baseline: &[f64],
+    candidate: &[f64],
+    rule: &MetricRule,
+    cfg: &JudgeConfig,
+) -> Judgement {
     judge_family(
         &[Check {
             rule: *rule,
@@ -647,15 +676,24 @@ mod tests {
     #[test]
     fn holm_steps_down_with_weights() {
         // Equal weights, α = 0.05 over 3: 0.01 ≤ 0.05/3, 0.02 ≤ 0.05/2, 0.04 ≤ 0.05.
-        assert_eq!(holm_weighted(&[0.02, 0.01, 0.04], &[1.0; 3], 0.05), vec![true; 3]);
+        assert_eq!(
+            holm_weighted(&[0.02, 0.01, 0.04], &[1.0; 3], 0.05),
+            vec![true; 3]
+        );
         // The first that fails stops the rest: 0.001 ≤ 0.05/3, then 0.03 > 0.05/2.
         assert_eq!(
             holm_weighted(&[0.03, 0.04, 0.001], &[1.0; 3], 0.05),
             vec![false, false, true]
         );
         // A heavy weight buys a check a larger level: 0.004 ≤ 0.01 · 0.5.
-        assert_eq!(holm_weighted(&[0.004, 0.5], &[0.5, 0.5], 0.01), vec![true, false]);
-        assert_eq!(holm_weighted(&[0.004, 0.5], &[0.1, 0.9], 0.01), vec![false, false]);
+        assert_eq!(
+            holm_weighted(&[0.004, 0.5], &[0.5, 0.5], 0.01),
+            vec![true, false]
+        );
+        assert_eq!(
+            holm_weighted(&[0.004, 0.5], &[0.1, 0.9], 0.01),
+            vec![false, false]
+        );
     }
 
     #[test]
@@ -739,7 +777,11 @@ mod tests {
     #[test]
     fn verdicts_do_not_depend_on_the_order_of_the_units() {
         let a = samples(150, 10.0, 1.0, 8);
-        let b: Vec<f64> = samples(150, 1.03, 0.02, 9).iter().zip(&a).map(|(f, x)| f * x).collect();
+        let b: Vec<f64> = samples(150, 1.03, 0.02, 9)
+            .iter()
+            .zip(&a)
+            .map(|(f, x)| f * x)
+            .collect();
         let j = judge(&a, &b, &LATENCY, &JudgeConfig::default());
         let (ra, rb): (Vec<f64>, Vec<f64>) = a.iter().zip(&b).rev().map(|(x, y)| (*x, *y)).unzip();
         assert_eq!(j, judge(&ra, &rb, &LATENCY, &JudgeConfig::default()));

@@ -25,7 +25,9 @@ fn python() -> Option<String> {
     if ok {
         Some(py)
     } else if std::env::var("VISREG_REQUIRE_SCIPY").as_deref() == Ok("1") {
-        panic!("{py} cannot import scipy and signal_processing_algorithms, and VISREG_REQUIRE_SCIPY=1");
+        panic!(
+            "{py} cannot import scipy and signal_processing_algorithms, and VISREG_REQUIRE_SCIPY=1"
+        );
     } else {
         eprintln!("skipped: {py} cannot import scipy and signal_processing_algorithms (pip install scipy signal-processing-algorithms, or set VISREG_PYTHON)");
         None
@@ -53,7 +55,11 @@ fn tests_and_change_points_agree_with_scipy_and_signal_processing_algorithms() {
         normal(20, -0.2, 1.0, 2),
         normal(45, 0.0, 1.0, 3),
     ];
-    let rounded = |v: Vec<f64>| v.into_iter().map(|x| (x * 4.0).round() / 4.0).collect::<Vec<_>>();
+    let rounded = |v: Vec<f64>| {
+        v.into_iter()
+            .map(|x| (x * 4.0).round() / 4.0)
+            .collect::<Vec<_>>()
+    };
     let approx: Vec<Vec<f64>> = vec![
         rounded(normal(200, 0.05, 1.0, 4)),
         rounded(normal(415, -0.1, 0.5, 5)),
@@ -69,7 +75,10 @@ fn tests_and_change_points_agree_with_scipy_and_signal_processing_algorithms() {
     let mcnemar = [(8u64, 0u64), (12, 0), (9, 3), (3, 9), (40, 31), (0, 5)];
     let mw = [
         (normal(30, 0.0, 1.0, 7), normal(40, 0.5, 1.0, 8)),
-        (rounded(normal(200, 10.0, 1.0, 9)), rounded(normal(150, 10.1, 1.0, 10))),
+        (
+            rounded(normal(200, 10.0, 1.0, 9)),
+            rounded(normal(150, 10.1, 1.0, 10)),
+        ),
     ];
     // Histories: one step in the middle, one in the last 3 points, two steps, none.
     let mut s1 = normal(20, 100.0, 2.0, 11);
@@ -104,7 +113,11 @@ fn tests_and_change_points_agree_with_scipy_and_signal_processing_algorithms() {
     assert!(out.status.success(), "{script} failed");
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
 
-    for (d, want) in exact.iter().chain(&approx).zip(r["wilcoxon"].as_array().unwrap()) {
+    for (d, want) in exact
+        .iter()
+        .chain(&approx)
+        .zip(r["wilcoxon"].as_array().unwrap())
+    {
         let s = wilcoxon_signed_rank(d).unwrap();
         for (ours, key) in [
             (s.p_two_sided, "two-sided"),
@@ -112,19 +125,30 @@ fn tests_and_change_points_agree_with_scipy_and_signal_processing_algorithms() {
             (s.p_less, "less"),
         ] {
             let theirs = want[key].as_f64().unwrap();
-            assert!(close(ours, theirs, 1e-6), "wilcoxon {key}: {ours} vs scipy {theirs} (n = {}, exact {})", d.len(), s.exact);
+            assert!(
+                close(ours, theirs, 1e-6),
+                "wilcoxon {key}: {ours} vs scipy {theirs} (n = {}, exact {})",
+                d.len(),
+                s.exact
+            );
         }
     }
     for ((lost, gained), want) in mcnemar.iter().zip(r["mcnemar"].as_array().unwrap()) {
         let (two, ge, le) = mcnemar_exact(*lost, *gained);
         for (ours, key) in [(two, "two-sided"), (ge, "greater"), (le, "less")] {
             let theirs = want[key].as_f64().unwrap();
-            assert!(close(ours, theirs, 1e-9), "mcnemar {lost}/{gained} {key}: {ours} vs scipy {theirs}");
+            assert!(
+                close(ours, theirs, 1e-9),
+                "mcnemar {lost}/{gained} {key}: {ours} vs scipy {theirs}"
+            );
         }
     }
     for ((a, b), want) in mw.iter().zip(r["mannwhitney"].as_array().unwrap()) {
         let (ours, theirs) = (mann_whitney_p(a, b).unwrap(), want.as_f64().unwrap());
-        assert!(close(ours, theirs, 1e-6), "mannwhitneyu: {ours} vs scipy {theirs}");
+        assert!(
+            close(ours, theirs, 1e-6),
+            "mannwhitneyu: {ours} vs scipy {theirs}"
+        );
     }
     // The planted steps, so agreement is not two empty lists.
     let planted: [&[usize]; 4] = [&[20], &[17], &[15, 30], &[]];
@@ -143,7 +167,10 @@ fn tests_and_change_points_agree_with_scipy_and_signal_processing_algorithms() {
             .collect();
         assert_eq!(ours.len(), theirs.len());
         for (t, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-            assert!(close(*a, *b, 1e-9), "series {i}: Q({t}) {a} vs signal-processing-algorithms {b}");
+            assert!(
+                close(*a, *b, 1e-9),
+                "series {i}: Q({t}) {a} vs signal-processing-algorithms {b}"
+            );
         }
         let ours: Vec<usize> = change_points(s, &ChangePointConfig::default())
             .iter()
