@@ -85,7 +85,13 @@ pub fn gather(
         // The store does not record the run's mode: a stored run is re-judged with replay
         // units (one per frame), which for a live run counts fewer units than it had —
         // never more evidence than there was.
-        None => verdicts(store, run_id, &names, &run.baseline, crate::run::Units::Replay)?,
+        None => verdicts(
+            store,
+            run_id,
+            &names,
+            &run.baseline,
+            crate::run::Units::Replay,
+        )?,
     };
     // The history of this run's builds on this dataset, every run read once.
     let mut series = histories(store, None, None, Some(&run.dataset_hash), &HISTORY_METRICS)?;

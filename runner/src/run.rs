@@ -302,7 +302,12 @@ pub enum Units {
 }
 
 /// A build's camera units in `run_id`.
-fn units_of(store: &Store, run_id: &str, build: &str, units: Units) -> Result<metrics::Units, RunError> {
+fn units_of(
+    store: &Store,
+    run_id: &str,
+    build: &str,
+    units: Units,
+) -> Result<metrics::Units, RunError> {
     let records: Vec<(u32, u32, FrameScore)> = store
         .frames(run_id, Some(build))?
         .into_iter()
@@ -454,9 +459,13 @@ fn mark_confounded(entries: &mut [VerdictEntry]) {
                 )
             })
     };
-    let fewer = moved("recall", Verdict::Regressed).or_else(|| moved("pose_coverage", Verdict::Regressed));
+    let fewer =
+        moved("recall", Verdict::Regressed).or_else(|| moved("pose_coverage", Verdict::Regressed));
     let more = moved("recall", Verdict::Improved);
-    for e in entries.iter_mut().filter(|e| e.metric.starts_with("latency_ms")) {
+    for e in entries
+        .iter_mut()
+        .filter(|e| e.metric.starts_with("latency_ms"))
+    {
         e.confounded = match (e.verdict, &fewer, &more) {
             (Verdict::Improved, Some(why), _) => {
                 Some(format!("faster because it finds fewer tags ({why})"))

@@ -150,8 +150,15 @@ fn a_slow_tail_is_flagged_on_p90_and_not_on_the_median_whatever_the_repetitions(
     let median = entry("latency_ms");
     assert_ne!(median["verdict"], "regressed", "{median}");
     assert!(median["change"].as_f64().unwrap().abs() < 0.02, "{median}");
-    assert_eq!(median["n"], 200, "one unit per frame with 2 repetitions too");
-    assert_eq!(entry("recall")["n"], 415, "one unit per tag with 2 repetitions too");
+    assert_eq!(
+        median["n"], 200,
+        "one unit per frame with 2 repetitions too"
+    );
+    assert_eq!(
+        entry("recall")["n"],
+        415,
+        "one unit per tag with 2 repetitions too"
+    );
     let flagged: Vec<&str> = v
         .iter()
         .filter(|e| e["verdict"] == "regressed")

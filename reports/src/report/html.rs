@@ -10,8 +10,8 @@ use visreg_bench::scoring::{aggregate, BucketAxis, FrameScore};
 use visreg_bench::stats::median;
 
 use super::{
-    build_colour, charts, check_name, describe_change, esc, fmt_opt, fmt_pct,
-    GalleryFrame, ReportInput, HOST_COLOUR, TRUTH_COLOUR,
+    build_colour, charts, check_name, describe_change, esc, fmt_opt, fmt_pct, GalleryFrame,
+    ReportInput, HOST_COLOUR, TRUTH_COLOUR,
 };
 
 pub(super) const STYLE: &str = r#"

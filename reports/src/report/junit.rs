@@ -60,7 +60,11 @@ fn write(input: &ReportInput, w: &mut W) -> std::io::Result<()> {
                 .count()
                 .to_string()
         };
-        let failures = entries.iter().filter(|e| super::fails_run(e)).count().to_string();
+        let failures = entries
+            .iter()
+            .filter(|e| super::fails_run(e))
+            .count()
+            .to_string();
         let board = input
             .builds
             .iter()

@@ -517,8 +517,14 @@ mod tests {
         assert!(s.starts_with("## visreg: ❌ 2 regression(s)"), "{s}");
         assert!(s.contains("| 5.1.0-rc1 | `latency_ms` | **regressed** | +25.0 % (95 % CI +24.0 % … +26.0 %), p = 1.0e-6; n = 200 frames, wilcoxon-approx |"), "{s}");
         // A latency "improvement" of a build that lost tags is named for what it is.
-        assert!(s.contains("| 5.1.0-rc3 | `latency_ms` | **confounded** |"), "{s}");
-        assert!(s.contains("confounded: faster because it finds fewer tags"), "{s}");
+        assert!(
+            s.contains("| 5.1.0-rc3 | `latency_ms` | **confounded** |"),
+            "{s}"
+        );
+        assert!(
+            s.contains("confounded: faster because it finds fewer tags"),
+            "{s}"
+        );
         assert!(s.contains("`recall[angle:45-60]`"));
         assert!(
             !s.contains("`rot_err_deg`"),
