@@ -137,14 +137,14 @@ fn simulate(sc: &Scene, b: Behaviour, rng: &mut ChaCha8Rng) -> BuildSamples {
         reps.sort_by(f64::total_cmp);
         latency.push(reps[REPEATS / 2]);
         fps.push(if b.neutral_noise { fp.sample(rng) } else { 0.0 });
-        for t in tag..tag + k {
-            recall.push(f64::from(u8::from(found[t])));
-            corner.push(if !found[t] {
+        for (&is_found, &err) in found[tag..tag + k].iter().zip(&sc.corner_err[tag..tag + k]) {
+            recall.push(f64::from(u8::from(is_found)));
+            corner.push(if !is_found {
                 f64::NAN
             } else if b.neutral_noise {
-                sc.corner_err[t] * err_noise.sample(rng).exp()
+                err * err_noise.sample(rng).exp()
             } else {
-                sc.corner_err[t]
+                err
             });
         }
         tag += k;

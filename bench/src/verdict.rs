@@ -8,8 +8,7 @@
 //! The tests are exact or asymptotic, never resampled, so a verdict cannot flip with a
 //! seed: the Wilcoxon signed-rank test (exact for ≤ 50 untied differences, as scipy's
 //! `method="auto"`), McNemar's exact test for paired found/lost outcomes (scipy's
-//! `binomtest` on the discordant pairs), and, for the unpaired comparisons of two runs on
-//! different datasets, the Mann-Whitney U test. Intervals come from the same family:
+//! `binomtest` on the discordant pairs). Intervals come from the same family:
 //! the Hodges–Lehmann interval (Walsh averages, inverted signed-rank test), the Wald
 //! interval of a paired difference of proportions, Student's t interval of a mean
 //! difference.
@@ -117,8 +116,6 @@ pub enum TestName {
     WilcoxonApprox,
     /// McNemar's exact test (binomial test on the discordant pairs).
     McnemarExact,
-    /// Mann-Whitney U test, normal approximation (unpaired samples).
-    MannWhitney,
 }
 
 /// The evidence of one check, before the family's multiplicity correction.
@@ -325,30 +322,6 @@ pub fn mcnemar_exact(lost: u64, gained: u64) -> (f64, f64, f64) {
     let ge = if lost == 0 { 1.0 } else { b.sf(lost - 1) };
     let le = b.cdf(lost);
     ((2.0 * ge.min(le)).min(1.0), ge, le)
-}
-
-/// Two-sided p-value of the Mann-Whitney U test of `a` against `b` (normal
-/// approximation, tie-corrected variance, continuity correction — scipy's
-/// `mannwhitneyu(a, b, method="asymptotic")`). `None` when a side is empty; 1 when all
-/// values are equal.
-pub fn mann_whitney_p(a: &[f64], b: &[f64]) -> Option<f64> {
-    let (n1, n2) = (a.len(), b.len());
-    if n1 == 0 || n2 == 0 {
-        return None;
-    }
-    let all: Vec<f64> = a.iter().chain(b).copied().collect();
-    let (r, tie_term) = ranks(&all);
-    let r1: f64 = r[..n1].iter().sum();
-    let (n1f, n2f) = (n1 as f64, n2 as f64);
-    let nf = n1f + n2f;
-    let u1 = r1 - n1f * (n1f + 1.0) / 2.0;
-    let mu = n1f * n2f / 2.0;
-    let var = n1f * n2f / 12.0 * ((nf + 1.0) - tie_term / (nf * (nf - 1.0)).max(1.0));
-    if var <= 0.0 {
-        return Some(1.0);
-    }
-    let z = ((u1 - mu).abs() - 0.5).max(0.0) / var.sqrt();
-    Some((2.0 * std_normal().sf(z)).min(1.0))
 }
 
 /// The pairs `(b, c)` of the slowest `1 − q` of the units, ranked by the pair's mean

@@ -9,7 +9,7 @@ from scipy import stats
 from signal_processing_algorithms.energy_statistics import energy_statistics as es
 
 cases = json.load(sys.stdin)
-out = {"wilcoxon": [], "mcnemar": [], "mannwhitney": [], "q": [], "e_divisive": []}
+out = {"wilcoxon": [], "mcnemar": [], "q": [], "e_divisive": []}
 for c in cases["wilcoxon"]:
     d = np.asarray(c["d"], dtype=float)
     row = {}
@@ -22,9 +22,6 @@ for c in cases["mcnemar"]:
         alt: float(stats.binomtest(c["lost"], n, 0.5, alternative=alt).pvalue)
         for alt in ("two-sided", "greater", "less")
     })
-for c in cases["mannwhitney"]:
-    r = stats.mannwhitneyu(c["a"], c["b"], alternative="two-sided", method="asymptotic", use_continuity=True)
-    out["mannwhitney"].append(float(r.pvalue))
 for s in cases["series"]:
     x = np.asarray(s, dtype=float)
     d = es._get_distance_matrix(es._convert(x))
