@@ -251,6 +251,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             e.bucket.clone().unwrap_or_else(|| "all".into()),
             match &e.confounded {
                 Some(_) => "confounded".to_string(),
+                None if !e.primary => format!("{:?} (drill-down)", e.verdict).to_lowercase(),
                 None => format!("{:?}", e.verdict).to_lowercase(),
             },
             f(e.change),
