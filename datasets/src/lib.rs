@@ -15,6 +15,7 @@ pub mod fixture;
 pub mod format;
 pub mod generate;
 pub mod geometry;
+pub mod hash;
 pub mod preset;
 pub mod render;
 pub mod target;

@@ -221,6 +221,16 @@ pub enum Defect {
         /// Largest view angle still found, degrees.
         max_view_angle_deg: f64,
     },
+    /// Some frames take `factor` times as long: those whose pixel content hashes into
+    /// the top `fraction` (FNV-1a of the pixels), so the very same frames are slow on
+    /// every repetition and every run — a slow path only some scenes take, which moves
+    /// the latency's tail and not its median.
+    TailSlow {
+        /// Share of frames affected, 0–1.
+        fraction: f64,
+        /// Multiplier on their latency model.
+        factor: f64,
+    },
 }
 
 /// Errors of catalogs.

@@ -87,6 +87,12 @@ mod tests {
             ci_low: Some(0.24),
             ci_high: Some(0.26),
             p_value: Some(0.0),
+            n: 415,
+            unit: "tag".into(),
+            test: None,
+            primary: true,
+            confounded: None,
+            note: None,
         };
         let unchanged = VerdictEntry {
             verdict: Verdict::Unchanged,

@@ -36,6 +36,9 @@ fn defects(b: &visreg_firmware::catalog::Build) -> String {
             Defect::AngleLimit { max_view_angle_deg } => {
                 format!("lost beyond {max_view_angle_deg}°")
             }
+            Defect::TailSlow { fraction, factor } => {
+                format!("{:.0} % of frames slow ×{factor}", 100.0 * fraction)
+            }
         })
         .collect::<Vec<_>>()
         .join(", ")

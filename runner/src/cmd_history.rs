@@ -33,9 +33,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<Outcome> {
             format!("{:?}", e.verdict).to_lowercase(),
             f(e.change),
             format!("{} … {}", f(e.ci_low), f(e.ci_high)),
-            e.p_value
-                .map(|p| format!("{p:.1e}"))
-                .unwrap_or_else(|| "–".into()),
+            visreg_bench::metrics::format_p(e.p_value),
         ]);
     }
     println!(

@@ -204,7 +204,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     }
     store.finish_run(&run_id, "done")?;
     let names: Vec<String> = builds.iter().map(|b| b.name.clone()).collect();
-    let v = verdicts(&store, &run_id, &names, &baseline)?;
+    let units = if plan.live {
+        visreg::run::Units::Live
+    } else {
+        visreg::run::Units::Replay
+    };
+    let v = verdicts(&store, &run_id, &names, &baseline, units)?;
     let out = args
         .out
         .clone()
@@ -227,7 +232,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     ]);
     let mut regressions = 0;
     for e in &v {
-        if e.verdict == Verdict::Regressed {
+        // Drill-down buckets say where a change lies; only primary checks fail a run.
+        if e.primary && e.verdict == Verdict::Regressed {
             regressions += 1;
         }
         if e.verdict == Verdict::Unchanged
@@ -243,12 +249,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             e.build.clone(),
             e.metric.clone(),
             e.bucket.clone().unwrap_or_else(|| "all".into()),
-            format!("{:?}", e.verdict).to_lowercase(),
+            match &e.confounded {
+                Some(_) => "confounded".to_string(),
+                None if !e.primary => format!("{:?} (drill-down)", e.verdict).to_lowercase(),
+                None => format!("{:?}", e.verdict).to_lowercase(),
+            },
             f(e.change),
             format!("{} … {}", f(e.ci_low), f(e.ci_high)),
-            e.p_value
-                .map(|p| format!("{p:.1e}"))
-                .unwrap_or_else(|| "–".into()),
+            visreg_bench::metrics::format_p(e.p_value),
         ]);
     }
     if regressions == 0 {
@@ -258,6 +266,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         );
     } else {
         println!("run {run_id}: {regressions} regression(s) against {baseline}\n{t}");
+    }
+    for e in &v {
+        if let Some(why) = &e.confounded {
+            println!("  {} {}: {why}", e.build, e.metric);
+        }
+    }
+    let mut notes: Vec<&str> = v.iter().filter_map(|e| e.note.as_deref()).collect();
+    notes.dedup();
+    for n in notes {
+        println!("  note: {n}");
     }
     println!(
         "verdicts written to {}",

@@ -313,11 +313,9 @@ pub enum CameraOutcome {
     },
 }
 
-/// FNV-1a of `text` from `basis`: a stable, dependency-free hash for cache keys and seeds.
+/// FNV-1a of `text` from `basis`: a stable hash for cache keys and seeds.
 fn fnv1a(basis: u64, text: &str) -> u64 {
-    text.bytes().fold(basis, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
+    visreg_datasets::hash::fnv1a(basis, text.as_bytes())
 }
 
 /// A virtual camera a worker runs on a pseudo-terminal, with a power switch.
@@ -654,10 +652,15 @@ pub fn work(
     }
     store.finish_run(&run_id, "done")?;
     let names: Vec<String> = builds.iter().map(|b| b.name.clone()).collect();
-    let v = verdicts(store, &run_id, &names, &plan.baseline)?;
+    let units = if live {
+        crate::run::Units::Live
+    } else {
+        crate::run::Units::Replay
+    };
+    let v = verdicts(store, &run_id, &names, &plan.baseline, units)?;
     let regressed = v
         .iter()
-        .filter(|e| e.verdict == visreg_bench::verdict::Verdict::Regressed)
+        .filter(|e| e.primary && e.verdict == visreg_bench::verdict::Verdict::Regressed)
         .count();
     say(
         "done",

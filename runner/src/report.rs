@@ -24,7 +24,7 @@ pub const HISTORY_METRICS: [&str; 3] = ["latency_ms", "recall", "corner_err_px"]
 /// Reads run `run_id` back from `store`. `dataset` (the run's own, checked by hash) gives
 /// the gallery its frames; without it the gallery is left out. `judged` are the run's
 /// verdicts when the caller has them (the end of `visreg run`); else they are judged again
-/// from the store (deterministic: the bootstrap is seeded).
+/// from the store (deterministic: no test resamples).
 pub fn gather(
     store: &Store,
     run_id: &str,
@@ -82,7 +82,16 @@ pub fn gather(
     }
     let verdicts = match judged {
         Some(v) => v,
-        None => verdicts(store, run_id, &names, &run.baseline)?,
+        // The store does not record the run's mode: a stored run is re-judged with replay
+        // units (one per frame), which for a live run counts fewer units than it had —
+        // never more evidence than there was.
+        None => verdicts(
+            store,
+            run_id,
+            &names,
+            &run.baseline,
+            crate::run::Units::Replay,
+        )?,
     };
     // The history of this run's builds on this dataset, every run read once.
     let mut series = histories(store, None, None, Some(&run.dataset_hash), &HISTORY_METRICS)?;

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use visreg_apriltag::{DetectorSettings, GrayImage};
 use visreg_bench::detector::PoseParams;
-use visreg_bench::metrics::{metric_rules, samples};
+use visreg_bench::metrics::{self, metric_def, metric_defs, metric_rules, samples, MetricDef, Per};
 use visreg_bench::scoring::FrameScore;
-use visreg_bench::verdict::{judge, Change, JudgeConfig, Judgement};
+use visreg_bench::verdict::{judge_family, Check, JudgeConfig, Verdict};
 use visreg_bench::{score_frame, BucketAxis, HostDetector, MatchConfig};
 use visreg_datasets::Dataset;
 use visreg_firmware::catalog::Build;
@@ -291,111 +291,255 @@ pub fn execute(
     Ok(())
 }
 
-/// Judges every candidate build of `run_id` against `baseline`, overall and (for recall)
-/// per view-angle bucket.
+/// How a run's repetitions count as evidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Units {
+    /// Replay: every repetition of a frame saw the same pixels, so a frame (and each of
+    /// its tags) is one unit whatever the repetitions; latency is its repetitions' median.
+    Replay,
+    /// Live: every capture is a new sample of its rig pose.
+    Live,
+}
+
+/// A build's camera units in `run_id`.
+fn units_of(
+    store: &Store,
+    run_id: &str,
+    build: &str,
+    units: Units,
+) -> Result<metrics::Units, RunError> {
+    let records: Vec<(u32, u32, FrameScore)> = store
+        .frames(run_id, Some(build))?
+        .into_iter()
+        .filter(|f| f.source == "camera")
+        .filter_map(|f| Some((f.frame, f.repeat, serde_json::from_str(&f.score_json).ok()?)))
+        .collect();
+    Ok(match units {
+        Units::Replay => metrics::replay_units(&records),
+        Units::Live => metrics::live_units(&records),
+    })
+}
+
+/// One check before judging: build, metric, bucket, paired samples, rule, weight.
+struct Pending {
+    metric: &'static str,
+    bucket: Option<String>,
+    x: Vec<f64>,
+    y: Vec<f64>,
+    def: MetricDef,
+}
+
+/// Judges every candidate build of `run_id` against `baseline`. Each build's primary
+/// checks (every metric of [`metric_defs`]) are one family under weighted Holm; recall
+/// per view-angle bucket is a second, drill-down family that says where a change lies
+/// and cannot alone make a run fail.
 pub fn verdicts(
     store: &Store,
     run_id: &str,
     builds: &[String],
     baseline: &str,
+    units: Units,
 ) -> Result<Vec<VerdictEntry>, RunError> {
     use rayon::prelude::*;
-    let base = camera_scores(store, run_id, baseline)?;
+    let base = units_of(store, run_id, baseline, units)?;
     let edges = BucketAxis::Angle.edges();
-    let recall = metric_rules()
-        .into_iter()
-        .find(|(m, _)| *m == "recall")
-        .map(|(_, r)| r)
-        .expect("recall rule");
-    // Gather every check's samples first (the store is read on this thread), then judge
-    // them in parallel: each bootstrap is independent and seeded, so the verdicts do not
-    // depend on the thread count, and the order is kept.
-    let mut checks = Vec::new();
+    let recall = metric_def("recall").expect("recall rule");
+    let cfg = JudgeConfig::default();
+    // Gather every build's samples first (the store is read on this thread), then judge
+    // the builds in parallel: the tests are deterministic, and the order is kept.
+    let mut families = Vec::new();
     for b in builds.iter().filter(|b| b.as_str() != baseline) {
-        let cand = camera_scores(store, run_id, b)?;
-        for (metric, rule) in metric_rules() {
-            let (x, y) = (samples(&base, metric, None), samples(&cand, metric, None));
-            if x.is_empty() && y.is_empty() {
+        let cand = units_of(store, run_id, b, units)?;
+        let mut primary = Vec::new();
+        for def in metric_defs() {
+            let (x, y) = metrics::paired(&base.units, &cand.units, def.name, None);
+            if x.iter().chain(&y).all(|v| v.is_nan()) {
                 // A metric neither build reports (memory on firmware 4.x) is not a check.
                 continue;
             }
-            checks.push((b.clone(), metric, None, x, y, rule));
+            if def.name == metrics::P99 && (x.len() as f64 * 0.01) < cfg.min_units as f64 {
+                // Its tail would hold fewer units than any verdict needs.
+                continue;
+            }
+            primary.push(Pending {
+                metric: def.name,
+                bucket: None,
+                x,
+                y,
+                def,
+            });
         }
+        let mut drill = Vec::new();
         for w in 0..edges.len() {
             let (lo, hi) = (edges[w], edges.get(w + 1).copied().unwrap_or(90.0));
-            checks.push((
-                b.clone(),
-                "recall",
-                Some(format!("angle:{lo}-{hi}")),
-                samples(&base, "recall", Some((lo, hi))),
-                samples(&cand, "recall", Some((lo, hi))),
-                recall,
-            ));
+            let (x, y) = metrics::paired(&base.units, &cand.units, "recall", Some((lo, hi)));
+            drill.push(Pending {
+                metric: "recall",
+                bucket: Some(format!("angle:{lo}-{hi}")),
+                x,
+                y,
+                def: MetricDef {
+                    weight: 1.0,
+                    ..recall
+                },
+            });
         }
+        let note = (!cand.nondeterministic_frames.is_empty()
+            || !base.nondeterministic_frames.is_empty())
+        .then(|| {
+            format!(
+                "not deterministic: repetitions of the very same pixels scored differently on {} frame(s) of {b} and {} of {baseline}; the first repetition is judged",
+                cand.nondeterministic_frames.len(),
+                base.nondeterministic_frames.len()
+            )
+        });
+        families.push((b.clone(), primary, drill, note));
     }
-    let cfg = JudgeConfig::default();
-    Ok(checks
+    let unit_name = |def: &MetricDef| match (units, def.per) {
+        (Units::Live, Per::Frame) => "capture",
+        (_, Per::Frame) => "frame",
+        (_, Per::Tag) => "tag",
+    };
+    let judged: Vec<Vec<VerdictEntry>> = families
         .into_par_iter()
-        .map(|(build, metric, bucket, x, y, rule)| {
-            let j: Judgement = judge(&x, &y, &rule, &cfg);
-            VerdictEntry {
-                build,
-                baseline: baseline.to_string(),
-                metric: metric.to_string(),
-                bucket,
-                verdict: j.verdict,
-                change: j.change,
-                ci_low: j.ci_low,
-                ci_high: j.ci_high,
-                p_value: j.p_value,
+        .map(|(build, primary, drill, note)| {
+            let mut out = Vec::new();
+            for (family, is_primary) in [(primary, true), (drill, false)] {
+                let checks: Vec<Check<'_>> = family
+                    .iter()
+                    .map(|p| Check {
+                        rule: p.def.rule,
+                        weight: p.def.weight,
+                        baseline: &p.x,
+                        candidate: &p.y,
+                    })
+                    .collect();
+                for (p, j) in family.iter().zip(judge_family(&checks, &cfg)) {
+                    let e = j.evidence;
+                    out.push(VerdictEntry {
+                        build: build.clone(),
+                        baseline: baseline.to_string(),
+                        metric: p.metric.to_string(),
+                        bucket: p.bucket.clone(),
+                        verdict: j.verdict,
+                        change: e.change,
+                        ci_low: e.ci_low,
+                        ci_high: e.ci_high,
+                        p_value: Some(e.p_value),
+                        n: e.n as u64,
+                        unit: unit_name(&p.def).to_string(),
+                        test: Some(e.test),
+                        primary: is_primary,
+                        confounded: None,
+                        note: note.clone(),
+                    });
+                }
             }
+            mark_confounded(&mut out);
+            out
         })
-        .collect())
+        .collect();
+    Ok(judged.into_iter().flatten().collect())
 }
 
-/// The camera's frame scores of `build` in `run_id`.
-fn camera_scores(store: &Store, run_id: &str, build: &str) -> Result<Vec<FrameScore>, RunError> {
-    Ok(store
-        .frames(run_id, Some(build))?
-        .into_iter()
-        .filter(|f| f.source == "camera")
-        .filter_map(|f| serde_json::from_str(&f.score_json).ok())
-        .collect())
+/// A build that finds fewer tags has less to do: its latency "improves" for that reason
+/// alone (and one that finds more gets slower). Such latency verdicts are marked with
+/// the reason, so no report shows them as an improvement (or a regression) on their own.
+fn mark_confounded(entries: &mut [VerdictEntry]) {
+    let moved = |metric: &str, v: Verdict| {
+        entries
+            .iter()
+            .find(|e| e.primary && e.metric == metric && e.verdict == v)
+            .map(|e| {
+                format!(
+                    "{metric} {}",
+                    e.change
+                        .map(|c| visreg_bench::metrics::format_change(metric, c))
+                        .unwrap_or_default()
+                )
+            })
+    };
+    let fewer =
+        moved("recall", Verdict::Regressed).or_else(|| moved("pose_coverage", Verdict::Regressed));
+    let more = moved("recall", Verdict::Improved);
+    for e in entries
+        .iter_mut()
+        .filter(|e| e.metric.starts_with("latency_ms"))
+    {
+        e.confounded = match (e.verdict, &fewer, &more) {
+            (Verdict::Improved, Some(why), _) => {
+                Some(format!("faster because it finds fewer tags ({why})"))
+            }
+            (Verdict::Regressed, _, Some(why)) => {
+                Some(format!("slower because it finds more tags ({why})"))
+            }
+            _ => None,
+        };
+    }
 }
 
 /// Judges each build measured in both runs: `b` (candidate) against `a` (baseline).
+/// Two runs on the same dataset pair frame by frame (replay units); on different
+/// datasets there is nothing to pair and no verdict is given.
 pub fn compare_runs(store: &Store, a: &str, b: &str) -> Result<Vec<VerdictEntry>, RunError> {
-    let builds = |id: &str| -> Result<Vec<String>, RunError> {
-        let r = store
+    let run = |id: &str| -> Result<visreg_reports::store::RunRecord, RunError> {
+        store
             .run(id)?
-            .ok_or_else(|| RunError::Camera(format!("no run {id} in the store")))?;
-        Ok(serde_json::from_str(&r.builds_json).unwrap_or_default())
+            .ok_or_else(|| RunError::Camera(format!("no run {id} in the store")))
     };
-    let (ba, bb) = (builds(a)?, builds(b)?);
+    let (ra, rb) = (run(a)?, run(b)?);
+    if ra.dataset_hash != rb.dataset_hash {
+        return Err(RunError::Camera(format!(
+            "runs {a} and {b} measured different datasets ({} and {}): their frames cannot be paired; compare runs of the same dataset",
+            ra.dataset_name, rb.dataset_name
+        )));
+    }
+    let builds = |r: &visreg_reports::store::RunRecord| -> Vec<String> {
+        serde_json::from_str(&r.builds_json).unwrap_or_default()
+    };
+    let (ba, bb) = (builds(&ra), builds(&rb));
     let cfg = JudgeConfig::default();
     let mut out = Vec::new();
     for build in bb.iter().filter(|x| ba.contains(x)) {
-        let (sa, sb) = (
-            camera_scores(store, a, build)?,
-            camera_scores(store, b, build)?,
+        let (ua, ub) = (
+            units_of(store, a, build, Units::Replay)?,
+            units_of(store, b, build, Units::Replay)?,
         );
-        for (metric, rule) in metric_rules() {
-            let j = judge(
-                &samples(&sa, metric, None),
-                &samples(&sb, metric, None),
-                &rule,
-                &cfg,
-            );
+        let pending: Vec<(MetricDef, Vec<f64>, Vec<f64>)> = metric_defs()
+            .into_iter()
+            .map(|d| {
+                let (x, y) = metrics::paired(&ua.units, &ub.units, d.name, None);
+                (d, x, y)
+            })
+            .filter(|(_, x, y)| !x.iter().chain(y).all(|v| v.is_nan()))
+            .collect();
+        let checks: Vec<Check<'_>> = pending
+            .iter()
+            .map(|(d, x, y)| Check {
+                rule: d.rule,
+                weight: d.weight,
+                baseline: x,
+                candidate: y,
+            })
+            .collect();
+        for ((d, _, _), j) in pending.iter().zip(judge_family(&checks, &cfg)) {
+            let e = j.evidence;
             out.push(VerdictEntry {
                 build: build.clone(),
                 baseline: format!("{build}@{a}"),
-                metric: metric.to_string(),
+                metric: d.name.to_string(),
                 bucket: None,
                 verdict: j.verdict,
-                change: j.change,
-                ci_low: j.ci_low,
-                ci_high: j.ci_high,
-                p_value: j.p_value,
+                change: e.change,
+                ci_low: e.ci_low,
+                ci_high: e.ci_high,
+                p_value: Some(e.p_value),
+                n: e.n as u64,
+                unit: if d.per == Per::Frame { "frame" } else { "tag" }.to_string(),
+                test: Some(e.test),
+                primary: true,
+                confounded: None,
+                note: None,
             });
         }
     }
@@ -467,10 +611,7 @@ pub fn histories(
                 .collect();
             for ((metric, rule), points) in metrics.iter().zip(&rules).zip(&mut series) {
                 let xs = samples(&scores, metric, None);
-                let value = match rule.change {
-                    Change::RelativeMedian => visreg_bench::stats::median(&xs),
-                    Change::AbsoluteMean => visreg_bench::stats::mean(&xs),
-                };
+                let value = metrics::summary(rule, &xs);
                 if let Some(value) = value {
                     points.push(HistoryPoint {
                         run_id: run.id.clone(),
@@ -498,10 +639,7 @@ pub fn histories(
 
 /// Marks E-Divisive change points in each build's own series of `points`.
 fn mark_change_points(points: &mut [HistoryPoint]) {
-    let cfg = visreg_bench::changepoint::ChangePointConfig {
-        min_segment: 3,
-        ..Default::default()
-    };
+    let cfg = visreg_bench::changepoint::ChangePointConfig::default();
     let mut builds: Vec<String> = points.iter().map(|p| p.build.clone()).collect();
     builds.sort();
     builds.dedup();

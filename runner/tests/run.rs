@@ -38,8 +38,20 @@ fn the_default_run_flags_exactly_the_planted_defects() {
     let v = verdicts_in(dir.path());
     for e in &v {
         for key in [
-            "build", "baseline", "metric", "bucket", "verdict", "change", "ci_low", "ci_high",
+            "build",
+            "baseline",
+            "metric",
+            "bucket",
+            "verdict",
+            "change",
+            "ci_low",
+            "ci_high",
             "p_value",
+            "n",
+            "unit",
+            "test",
+            "primary",
+            "confounded",
         ] {
             assert!(e.get(key).is_some(), "{key} missing in {e}");
         }
@@ -58,10 +70,13 @@ fn the_default_run_flags_exactly_the_planted_defects() {
     regressed.sort();
     let want: Vec<(String, String, String)> = [
         ("5.1.0-rc1", "latency_ms", "all"),
+        // 25 % slower everywhere is 25 % slower in the tail too.
+        ("5.1.0-rc1", "latency_ms_p90", "all"),
         ("5.1.0-rc2", "pose_coverage", "all"),
         ("5.1.0-rc3", "recall", "all"),
         ("5.1.0-rc3", "recall", "angle:30-45"),
         ("5.1.0-rc3", "recall", "angle:45-60"),
+        ("5.1.0-rc4", "latency_ms_p90", "all"),
     ]
     .iter()
     .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
@@ -71,6 +86,85 @@ fn the_default_run_flags_exactly_the_planted_defects() {
     assert!(v.iter().any(|e| e["build"] == "5.0.1"
         && e["metric"] == "latency_ms"
         && e["verdict"] == "unchanged"));
+    let entry = |build: &str, metric: &str| {
+        v.iter()
+            .find(|e| e["build"] == build && e["metric"] == metric && e["bucket"].is_null())
+            .unwrap_or_else(|| panic!("{build} {metric} judged"))
+            .clone()
+    };
+    // One sample per truth tag, paired by McNemar's exact test, whatever the repetitions.
+    let recall = entry("5.1.0-rc3", "recall");
+    assert_eq!(recall["n"], 415, "{recall}");
+    assert_eq!(recall["unit"], "tag");
+    assert_eq!(recall["test"], "mcnemar-exact");
+    // Latency: one unit per frame (its repetitions' median), paired by frame.
+    let latency = entry("5.1.0-rc1", "latency_ms");
+    assert_eq!(latency["n"], 200, "{latency}");
+    assert_eq!(latency["unit"], "frame");
+    assert!(latency["test"].as_str().unwrap().starts_with("wilcoxon"));
+    // rc3 is faster only because it finds fewer tags: not an improvement on its own.
+    let fast = entry("5.1.0-rc3", "latency_ms");
+    if fast["verdict"] == "improved" {
+        assert!(
+            fast["confounded"]
+                .as_str()
+                .is_some_and(|s| s.contains("fewer tags")),
+            "{fast}"
+        );
+    }
+    // Angle buckets are drill-down.
+    assert!(v
+        .iter()
+        .filter(|e| !e["bucket"].is_null())
+        .all(|e| e["primary"] == false));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_slow_tail_is_flagged_on_p90_and_not_on_the_median_whatever_the_repetitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = visreg(dir.path())
+        .args([
+            "run",
+            "--firmware",
+            "5.0.0,5.1.0-rc4",
+            "--repeat",
+            "2",
+            "--out",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let v = verdicts_in(dir.path());
+    let entry = |metric: &str| {
+        v.iter()
+            .find(|e| e["metric"] == metric && e["bucket"].is_null())
+            .unwrap_or_else(|| panic!("{metric} judged"))
+            .clone()
+    };
+    let p90 = entry("latency_ms_p90");
+    assert_eq!(p90["verdict"], "regressed", "{p90}");
+    assert!(p90["change"].as_f64().unwrap() > 0.3, "{p90}");
+    let median = entry("latency_ms");
+    assert_ne!(median["verdict"], "regressed", "{median}");
+    assert!(median["change"].as_f64().unwrap().abs() < 0.02, "{median}");
+    assert_eq!(
+        median["n"], 200,
+        "one unit per frame with 2 repetitions too"
+    );
+    assert_eq!(
+        entry("recall")["n"],
+        415,
+        "one unit per tag with 2 repetitions too"
+    );
+    let flagged: Vec<&str> = v
+        .iter()
+        .filter(|e| e["verdict"] == "regressed")
+        .map(|e| e["metric"].as_str().unwrap())
+        .collect();
+    assert_eq!(flagged, ["latency_ms_p90"], "{stdout}");
 }
 
 /// A run started in the background: the child, its run id (from its first line on

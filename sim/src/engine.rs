@@ -74,6 +74,17 @@ impl Engine {
                 Defect::AngleLimit { max_view_angle_deg } => {
                     tags.retain(|t| view_angle_deg(t).is_none_or(|a| a <= *max_view_angle_deg));
                 }
+                Defect::TailSlow {
+                    fraction,
+                    factor: f,
+                } => {
+                    let h =
+                        visreg_datasets::hash::fnv1a(visreg_datasets::hash::FNV_BASIS, image.data);
+                    // The hash's place in [0, 1): the same frame, the same place.
+                    if (h >> 11) as f64 / (1u64 << 53) as f64 >= 1.0 - fraction {
+                        factor *= f;
+                    }
+                }
             }
         }
         let b = &self.behaviour;
@@ -149,5 +160,43 @@ mod tests {
         );
         let ratio = t_slow as f64 / t_clean as f64;
         assert!((ratio - 1.25).abs() < 0.05, "slow build ratio {ratio}");
+    }
+
+    #[test]
+    fn a_tail_slow_build_slows_the_same_fifth_of_the_frames_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = preset::find("qvga-basic").unwrap();
+        let ds =
+            visreg_datasets::generate::generate(p, 1, Some(60), &dir.path().join("d"), &|_| {})
+                .unwrap();
+        let k = ds.manifest.intrinsics();
+        let (mut clean, mut tail) = (engine("5.0.0"), engine("5.1.0-rc4"));
+        let mut slow_frames = Vec::new();
+        for i in 0..ds.frames.len() {
+            let f = ds.load_frame(i).unwrap();
+            let img = GrayImage::new(f.width, f.height, &f.pixels);
+            let a = clean.find_apriltags(img, &k).unwrap();
+            let (b1, b2) = (
+                tail.find_apriltags(img, &k).unwrap(),
+                tail.find_apriltags(img, &k).unwrap(),
+            );
+            assert_eq!(b1.tags, a.tags, "the tail build finds the same tags");
+            let (r1, r2) = (
+                b1.t_us as f64 / a.t_us as f64,
+                b2.t_us as f64 / a.t_us as f64,
+            );
+            // 2 % jitter either side: a slowed frame is ~1.5×, another ~1×.
+            assert_eq!(
+                r1 > 1.25,
+                r2 > 1.25,
+                "frame {i}: the same frame, the same path"
+            );
+            if r1 > 1.25 {
+                assert!((r1 - 1.5).abs() < 0.15, "frame {i}: {r1}");
+                slow_frames.push(i);
+            }
+        }
+        let share = slow_frames.len() as f64 / ds.frames.len() as f64;
+        assert!((0.08..0.35).contains(&share), "{share} of frames slowed");
     }
 }

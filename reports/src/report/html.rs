@@ -8,11 +8,10 @@ use base64::Engine;
 use visreg_bench::metrics::{metric_info, samples};
 use visreg_bench::scoring::{aggregate, BucketAxis, FrameScore};
 use visreg_bench::stats::median;
-use visreg_bench::verdict::Verdict;
 
 use super::{
-    build_colour, charts, check_name, describe_change, esc, fmt_opt, fmt_pct, verdict_word,
-    GalleryFrame, ReportInput, HOST_COLOUR, TRUTH_COLOUR,
+    build_colour, charts, check_name, describe_change, esc, fmt_opt, fmt_pct, GalleryFrame,
+    ReportInput, HOST_COLOUR, TRUTH_COLOUR,
 };
 
 pub(super) const STYLE: &str = r#"
@@ -29,7 +28,7 @@ th { background: #fafafa; font-weight: 600; }
 td.num { text-align: right; }
 .badge { display: inline-block; padding: 0 .45rem; border-radius: .6rem; font-size: .85em; font-weight: 600; }
 .badge.regressed { background: #D55E00; color: #fff; } .badge.improved { background: #0072B2; color: #fff; }
-.badge.unchanged { background: #e6e6e6; color: #222; } .badge.inconclusive { background: #fff; color: #222; border: 1px dashed #777; }
+.badge.confounded { background: #fff; color: #D55E00; border: 1px solid #D55E00; } .badge.unchanged { background: #e6e6e6; color: #222; } .badge.inconclusive { background: #fff; color: #222; border: 1px dashed #777; }
 .swatch { display: inline-block; width: .8em; height: .8em; border-radius: 2px; margin-right: .35em; vertical-align: -.05em; }
 figure { margin: 1rem 0 1.6rem; } figcaption { color: #444; font-size: .9rem; margin-top: .2rem; max-width: 760px; }
 svg { max-width: 100%; height: auto; }
@@ -44,8 +43,8 @@ fn swatch(colour: &str) -> String {
     format!(r#"<span class="swatch" style="background:{colour}" aria-hidden="true"></span>"#)
 }
 
-fn badge(v: Verdict) -> String {
-    let w = verdict_word(v);
+fn badge(e: &super::VerdictEntry) -> String {
+    let w = super::entry_word(e);
     format!(r#"<span class="badge {w}">{w}</span>"#)
 }
 
@@ -60,7 +59,7 @@ fn verdict_rows(input: &ReportInput, entries: &[&super::VerdictEntry]) -> String
             swatch(build_colour(input.colour_of(&e.build))),
             esc(&e.build),
             esc(&check_name(e)),
-            badge(e.verdict),
+            badge(e),
             esc(&describe_change(e))
         );
     }
@@ -211,7 +210,7 @@ pub fn html(input: &ReportInput) -> String {
     );
     let _ = write!(
         s,
-        "<p>{reg} regressed, {imp} improved, {inc} inconclusive, {unch} unchanged of {} checks. A check is <i>regressed</i> only when a rank test (p &lt; 0.01) and the whole bootstrap interval agree that the change is beyond the metric's threshold.</p>",
+        "<p>{reg} regressed, {imp} improved, {inc} inconclusive, {unch} unchanged of {} checks. A check is <i>regressed</i> only when its paired test, Holm-corrected over the build's primary checks (1 % per build), is significant and its estimated change is beyond the metric's threshold; angle buckets are drill-down and do not fail a run; a latency change of a build that finds fewer tags is <i>confounded</i>.</p>",
         input.verdicts.len()
     );
     let notable = input.notable();

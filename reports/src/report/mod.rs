@@ -20,7 +20,7 @@ pub use summary::summary_md;
 
 use serde::{Deserialize, Serialize};
 use visreg_bench::scoring::FrameScore;
-use visreg_bench::verdict::Verdict;
+use visreg_bench::verdict::{TestName, Verdict};
 use visreg_datasets::DetectedTag;
 
 use crate::store::RunRecord;
@@ -44,8 +44,31 @@ pub struct VerdictEntry {
     pub ci_low: Option<f64>,
     /// Interval of the change.
     pub ci_high: Option<f64>,
-    /// Rank-test p-value.
+    /// Two-sided p-value of the test.
     pub p_value: Option<f64>,
+    /// Independent units judged (pairs of frames, tags or captures).
+    #[serde(default)]
+    pub n: u64,
+    /// What a unit is: `frame`, `tag` or `capture`.
+    #[serde(default)]
+    pub unit: String,
+    /// The test used.
+    #[serde(default)]
+    pub test: Option<TestName>,
+    /// A primary check (can make the run fail), or a drill-down bucket (says where).
+    #[serde(default = "primary_default")]
+    pub primary: bool,
+    /// Why this change is not what it seems (a latency change of a build that finds
+    /// fewer tags).
+    #[serde(default)]
+    pub confounded: Option<String>,
+    /// A finding about the evidence itself (a camera that is not deterministic).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+fn primary_default() -> bool {
+    true
 }
 
 /// One point of a metric's history.
@@ -143,11 +166,18 @@ pub struct ReportInput {
 }
 
 impl ReportInput {
-    /// Verdict counts: (regressed, improved, inconclusive, unchanged).
+    /// Verdict counts: (regressed, improved, inconclusive, unchanged). Regressions are
+    /// the primary checks' (a drill-down bucket says where, it does not fail a run);
+    /// a confounded change counts as neither an improvement nor a regression.
     pub fn counts(&self) -> (usize, usize, usize, usize) {
-        let n = |v: Verdict| self.verdicts.iter().filter(|e| e.verdict == v).count();
+        let n = |v: Verdict| {
+            self.verdicts
+                .iter()
+                .filter(|e| e.verdict == v && e.confounded.is_none())
+                .count()
+        };
         (
-            n(Verdict::Regressed),
+            self.verdicts.iter().filter(|e| fails_run(e)).count(),
             n(Verdict::Improved),
             n(Verdict::Inconclusive),
             n(Verdict::Unchanged),
@@ -160,7 +190,7 @@ impl ReportInput {
         let mut bad: Vec<&str> = self
             .verdicts
             .iter()
-            .filter(|e| e.verdict == Verdict::Regressed)
+            .filter(|e| fails_run(e))
             .map(|e| e.build.as_str())
             .collect();
         bad.dedup();
@@ -317,6 +347,22 @@ pub(crate) fn esc(s: &str) -> String {
 
 pub(crate) use crate::fmt::{opt as fmt_opt, pct as fmt_pct};
 
+/// Whether an entry makes the run fail: a primary check that regressed, not explained
+/// away as confounded.
+pub fn fails_run(e: &VerdictEntry) -> bool {
+    e.primary && e.verdict == Verdict::Regressed && e.confounded.is_none()
+}
+
+/// The word a report shows for an entry: its verdict, or `confounded` when the change
+/// has another cause (a latency "improvement" of a build that finds fewer tags).
+pub(crate) fn entry_word(e: &VerdictEntry) -> &'static str {
+    if e.confounded.is_some() {
+        "confounded"
+    } else {
+        verdict_word(e.verdict)
+    }
+}
+
 /// The verdict's word.
 pub(crate) fn verdict_word(v: Verdict) -> &'static str {
     match v {
@@ -334,23 +380,34 @@ pub(crate) fn describe_change(e: &VerdictEntry) -> String {
         x.map(|x| format_change(&e.metric, x))
             .unwrap_or_else(|| "–".into())
     };
-    // Rank-test p-values below f64's resolution come out as 0: say so rather than "0".
     let p = e
         .p_value
-        .map(|p| {
-            if p < 1e-15 {
-                ", p < 1e-15".to_string()
-            } else {
-                format!(", p = {p:.1e}")
-            }
+        .map(|p| format!(", {}", visreg_bench::metrics::format_p(Some(p))))
+        .unwrap_or_default();
+    let test = e
+        .test
+        .map(|t| {
+            serde_json::to_value(t)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
         })
         .unwrap_or_default();
-    format!(
-        "{} (95 % CI {} … {}){p}",
+    let mut s = format!(
+        "{} (95 % CI {} … {}){p}; n = {} {}s, {test}",
         c(e.change),
         c(e.ci_low),
-        c(e.ci_high)
-    )
+        c(e.ci_high),
+        e.n,
+        e.unit
+    );
+    if !e.primary {
+        s.push_str(" (drill-down)");
+    }
+    if let Some(why) = &e.confounded {
+        s.push_str(&format!(" — confounded: {why}"));
+    }
+    s
 }
 
 /// The metric and bucket of an entry, as a test or row name: `recall[angle:45-60]`.
@@ -373,7 +430,7 @@ mod tests {
         let i = testdata::input();
         assert_eq!(
             i.headline(),
-            "3 regression(s) in 2 of 2 build(s) against 5.0.0: 5.1.0-rc1, 5.1.0-rc3"
+            "2 regression(s) in 2 of 2 build(s) against 5.0.0: 5.1.0-rc1, 5.1.0-rc3"
         );
         let mut clean = i.clone();
         clean.verdicts.retain(|e| e.verdict != Verdict::Regressed);
@@ -457,8 +514,17 @@ mod tests {
     fn the_summary_is_verdict_first_and_small() {
         let i = testdata::input();
         let s = summary_md(&i);
-        assert!(s.starts_with("## visreg: ❌ 3 regression(s)"), "{s}");
-        assert!(s.contains("| 5.1.0-rc1 | `latency_ms` | **regressed** | +25.0 % (95 % CI +24.0 % … +26.0 %), p = 1.0e-6 |"), "{s}");
+        assert!(s.starts_with("## visreg: ❌ 2 regression(s)"), "{s}");
+        assert!(s.contains("| 5.1.0-rc1 | `latency_ms` | **regressed** | +25.0 % (95 % CI +24.0 % … +26.0 %), p = 1.0e-6; n = 200 frames, wilcoxon-approx |"), "{s}");
+        // A latency "improvement" of a build that lost tags is named for what it is.
+        assert!(
+            s.contains("| 5.1.0-rc3 | `latency_ms` | **confounded** |"),
+            "{s}"
+        );
+        assert!(
+            s.contains("confounded: faster because it finds fewer tags"),
+            "{s}"
+        );
         assert!(s.contains("`recall[angle:45-60]`"));
         assert!(
             !s.contains("`rot_err_deg`"),
@@ -477,9 +543,10 @@ mod tests {
             "one suite per candidate"
         );
         assert_eq!(x.matches("<testcase ").count(), i.verdicts.len());
-        assert_eq!(x.matches("<failure ").count(), 3);
+        // The angle bucket is drill-down: it says where, it does not fail the run.
+        assert_eq!(x.matches("<failure ").count(), 2);
         assert_eq!(x.matches("<skipped>").count(), 1);
-        assert!(x.contains(r#"failures="3""#));
+        assert!(x.contains(r#"failures="2""#));
         assert!(x.contains(r#"<property name="dataset_hash" value="0123456789abcdef0123"/>"#));
         assert!(x.contains(r#"<property name="board" value="OpenMV Cam H7 Plus"/>"#));
         assert!(

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use visreg_bench::scoring::aggregate;
 
-use super::{check_name, describe_change, fmt_opt, fmt_pct, verdict_word, ReportInput};
+use super::{check_name, describe_change, entry_word, fmt_opt, fmt_pct, ReportInput};
 
 /// GitHub refuses job summaries over 1 MiB; stay well inside it.
 pub const SUMMARY_LIMIT: usize = 1024 * 1024;
@@ -43,7 +43,7 @@ pub fn summary_md(input: &ReportInput) -> String {
                 "| {} | `{}` | **{}** | {} |",
                 cell(&e.build),
                 cell(&check_name(e)),
-                verdict_word(e.verdict),
+                entry_word(e),
                 cell(&describe_change(e))
             );
         }
