@@ -20,6 +20,11 @@ R=/newroot
 if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=524288,cache=loose hostroot $R; then
   echo "[usbvm-init] FAILED to mount the host root over 9p"; poweroff -f
 fi
+# The host's view of the work dir, through the page-cached root share, before the work
+# share covers it (or a tmpfs covers /tmp): the guest runs visreg from there, fast.
+mkdir -p /workro
+WORKRO=0
+[ -d $R$WORK ] && mount --bind $R$WORK /workro && WORKRO=1
 mount -t proc proc $R/proc
 mount -t sysfs sysfs $R/sys
 mount -t devtmpfs dev $R/dev
@@ -28,11 +33,13 @@ mount -t devpts devpts $R/dev/pts -o ptmxmode=0666,mode=0620
 mount -t tmpfs shm $R/dev/shm
 mount -t tmpfs tmp $R/tmp
 mount -t tmpfs run $R/run
+mkdir -p $R/run/usbvm-host-work
+[ $WORKRO = 1 ] && mount --move /workro $R/run/usbvm-host-work
 [ -d $R/sys/kernel/config ] && mount -t configfs configfs $R/sys/kernel/config 2>/dev/null
 mount -t debugfs debugfs $R/sys/kernel/debug 2>/dev/null
 # The work dir may sit under /tmp (now a tmpfs): make the mount point there.
 mkdir -p $R$WORK
-if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 work $R$WORK; then
+if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,cache=mmap work $R$WORK; then
   echo "[usbvm-init] FAILED to mount the work dir over 9p"; poweroff -f
 fi
 echo "[usbvm-init] $(up)s root ready, running $SCRIPT"

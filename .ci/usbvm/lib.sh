@@ -13,18 +13,22 @@ mkdir -p "$VISREG_RUNTIME_DIR"
 
 # ---- knobs of the device side (the `visreg sim --usb` interface; set them in the host's
 # environment, .ci/usb-vm passes every USBVM_* variable on) --------------------------------
-POWER_LOSS_FAULT=${USBVM_POWER_LOSS_FAULT:-power-loss@50blocks}
+POWER_LOSS_FAULT=${USBVM_POWER_LOSS_FAULT:-power-loss@50}      # N flash blocks (visreg sim --help)
 DESCRIPTOR_FAULT=${USBVM_DESCRIPTOR_FAULT:-descriptor-fail}
 # visreg arguments that write BUILD's image for the FIRMWARE partition to FILE
-IMAGE_ARGS=${USBVM_IMAGE_ARGS:-firmware image {build} --out {file}}
-FLASH_BUILDS=${USBVM_FLASH_BUILDS:-5.0.1 5.1.0-rc1 5.1.0-rc2 5.1.0-rc3 5.0.0}
+IMAGE_ARGS=${USBVM_IMAGE_ARGS:-firmware image @BUILD@ --out @FILE@}
+# what `visreg recover` is given for a bricked camera (ST's ROM DFU); the current build also
+# wants `--bootloader FILE` there
+BRICKED_RECOVER_ARGS=${USBVM_BRICKED_RECOVER_ARGS:---firmware 5.0.1}
+FLASH_BUILDS=${USBVM_FLASH_BUILDS:-5.0.1 5.1.0-rc1 5.1.0-rc2 5.1.0-rc3 5.1.0-rc4 5.0.0}
 TIMING_BUILD=${USBVM_TIMING_BUILD:-5.0.1}       # the build whose image is 2 MiB (TBD)
 SIM_UP_TIMEOUT=${USBVM_SIM_UP_TIMEOUT:-40}       # seconds until sim --usb prints its line
 FIRMWARE_VIDPID=37c5:124a
 BOOTLOADER_VIDPID=37c5:924a
 ROM_VIDPID=0483:df11
 
-up() { cut -d' ' -f1 /proc/uptime; }
+up() { local a b; read -r a b </proc/uptime; echo "$a"; }
+up_s() { local a b; read -r a b </proc/uptime; echo "${a%.*}"; }   # whole seconds
 since() { awk -v a="$1" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }'; }
 step() { echo "[$(up)] $*"; }
 note() { echo "NOTE: $*"; }
@@ -87,20 +91,21 @@ tty_usbdev() {
   [ -n "$i" ] && [ -e "$i" ] || return 1
   dirname "$i"
 }
-vidpid_of() { echo "$(cat "$1/idVendor"):$(cat "$1/idProduct")"; }
-usbdev_by_serial() {   # SERIAL [VID:PID] -> sysfs dir
-  local d
+vidpid_of() { local v p; read -r v <"$1/idVendor"; read -r p <"$1/idProduct"; echo "$v:$p"; }
+usbdev_by_serial() {   # SERIAL [VID:PID] -> sysfs dir; SERIAL "" = any (builtins only: forks are slow under TCG)
+  local d s v p
   for d in /sys/bus/usb/devices/*; do
-    [ -f "$d/serial" ] && [ "$(cat "$d/serial")" = "$1" ] || continue
-    [ -z "${2:-}" ] || [ "$(vidpid_of "$d")" = "$2" ] || continue
+    [ -f "$d/idVendor" ] || continue
+    if [ -n "$1" ]; then [ -f "$d/serial" ] || continue; read -r s <"$d/serial"; [ "$s" = "$1" ] || continue; fi
+    if [ -n "${2:-}" ]; then read -r v <"$d/idVendor"; read -r p <"$d/idProduct"; [ "$v:$p" = "$2" ] || continue; fi
     echo "$d"; return 0
   done
   return 1
 }
-# wait_usb SERIAL VID:PID SECONDS: until the kernel has that device (sets W_DEV)
+# wait_usb SERIAL VID:PID SECONDS: until the kernel has that device (sets W_DEV; SERIAL "" = any)
 wait_usb() {
-  local i
-  for ((i = 0; i < $3 * 10; i++)); do W_DEV=$(usbdev_by_serial "$1" "$2") && return 0; sleep 0.1; done
+  local end=$(($(up_s) + $3))
+  while [ "$(up_s)" -lt $end ]; do W_DEV=$(usbdev_by_serial "$1" "$2") && return 0; sleep 0.2; done
   return 1
 }
 # acm_tty_of USBDEV -> /dev/ttyACMn bound by cdc_acm on one of its interfaces
@@ -144,25 +149,29 @@ field() { jq -r ".$2" <<<"$1"; }
 build_version() {
   "$V" firmware list 2>/dev/null | awk -F'│|┆' -v b="$1" '{ gsub(/ /, "", $2); gsub(/ /, "", $3) } $2 == b { print $3; exit }'
 }
-# wait_firmware SERIAL BUILD SECONDS: until `visreg devices --json` shows that camera running
-# BUILD (its version) on a ttyACM. Sets W_CAM.
+# wait_firmware SERIAL BUILD SECONDS: until `visreg devices --json` shows that camera
+# running BUILD (its version or its name). SERIAL "" = any USB camera (the firmware's USB
+# serial differs from the bootloader's, as on real cameras). Sets W_CAM.
 wait_firmware() {
-  local ver i; ver=$(build_version "$2"); ver=${ver:-$2}
-  for ((i = 0; i < $3; i++)); do
+  local ver fw end; ver=$(build_version "$2"); ver=${ver:-$2}
+  end=$(($(up_s) + $3))
+  while :; do
     devices_json "$D/devices-wait.json"
-    W_CAM=$(usb_cam "$D/devices-wait.json" "$1")
+    if [ -n "$1" ]; then W_CAM=$(usb_cam "$D/devices-wait.json" "$1")
+    else W_CAM=$(jq -c --arg v "${FIRMWARE_VIDPID%:*}" --arg p "${FIRMWARE_VIDPID#*:}" '[.[] | select(.vid == $v and .pid == $p)][0] // empty' "$D/devices-wait.json"); fi
     if [ -n "$W_CAM" ]; then
-      local fw; fw=$(field "$W_CAM" firmware)
-      [ "$fw" = "$ver" ] || [ "$fw" = "$2" ] && return 0
+      fw=$(field "$W_CAM" firmware)
+      { [ "$fw" = "$ver" ] || [ "$fw" = "$2" ]; } && return 0
     fi
+    [ "$(up_s)" -lt $end ] || break
     sleep 1
   done
-  echo "last devices --json entry for $1: ${W_CAM:-none}"
+  echo "last devices --json entry for ${1:-any $FIRMWARE_VIDPID}: ${W_CAM:-none}"
   return 1
 }
 # image_of BUILD FILE: the build's FIRMWARE image
 image_of() {
-  local a=${IMAGE_ARGS//\{build\}/$1}; a=${a//\{file\}/$2}
+  local a=${IMAGE_ARGS//@BUILD@/$1}; a=${a//@FILE@/$2}
   # shellcheck disable=SC2086
   "$V" $a >"$D/image.log" 2>&1 && [ -s "$2" ] || { tail -3 "$D/image.log"; fail "could not write the image of $1 with: visreg $a"; }
 }

@@ -83,6 +83,9 @@ where
     let done = Arc::new(AtomicU64::new(0));
     let mut last = None;
     for w in writes {
+        // The previous partition's handle still claims the DFU interface: a real device
+        // refuses a second claim (EBUSY), so it goes before the next alt is opened.
+        drop(last.take());
         let io = open(w.alt).map_err(|e| FlashError::Open {
             partition: w.partition,
             alt: w.alt,

@@ -34,6 +34,8 @@ pub enum UsbDfuError {
 /// A DFU interface of a USB device, one alternate setting selected.
 pub struct UsbDfu {
     device: nusb::Device,
+    bus: u8,
+    address: u8,
     interface: nusb::Interface,
     number: u8,
     descriptor: FunctionalDescriptor,
@@ -103,6 +105,8 @@ impl UsbDfu {
             .map_err(|e| UsbDfuError::Usb(format!("selecting alternate setting {alt}: {e}")))?;
         Ok(UsbDfu {
             device,
+            bus: info.bus_number(),
+            address: info.device_address(),
             interface,
             number,
             descriptor,
@@ -160,9 +164,11 @@ impl DfuIo for UsbDfu {
     }
 
     /// Leaves DFU as dfu-util's `--reset` does: DFU_DETACH (the OpenMV bootloader jumps to
-    /// its firmware on it from v4.8.1, `boot/src/common/dfu.c`), then a bus reset (which
-    /// every version obeys). The device drops off the bus while we speak to it, so an error
-    /// from either is the normal end, not a failure: the caller follows the camera back.
+    /// its firmware on it from v4.8.1, `boot/src/common/dfu.c`), and — if the device is still
+    /// on the bus after its detach timeout — a bus reset (which every version obeys; a reset
+    /// of a device that is already leaving makes the kernel wait out a 5 s descriptor
+    /// request). The device drops off the bus while we speak to it, so an error from either
+    /// is the normal end, not a failure: the caller follows the camera back.
     fn usb_reset(self) -> Result<(), UsbDfuError> {
         let detach = Control {
             control_type: ControlType::Class,
@@ -176,6 +182,20 @@ impl DfuIo for UsbDfu {
             .control_out_blocking(detach, &[], self.timeout)
         {
             tracing::debug!("DFU_DETACH: {e} (the device is leaving)");
+        }
+        let (bus, address) = (self.bus, self.address);
+        let on_bus = || {
+            nusb::list_devices()
+                .map(|mut l| l.any(|d| d.bus_number() == bus && d.device_address() == address))
+                .unwrap_or(false)
+        };
+        let until = Instant::now()
+            + Duration::from_millis(u64::from(self.descriptor.detach_timeout).clamp(100, 2000));
+        while Instant::now() < until {
+            if !on_bus() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         if let Err(e) = self.device.reset() {
             tracing::debug!("USB reset: {e} (the device re-enumerated)");

@@ -6,10 +6,11 @@ parse_usb_line "$cam_line"
 [ "$U_VIDPID" = "$ROM_VIDPID" ] || fail "sim --usb --bricked shows up as $U_VIDPID, not ST's ROM DFU $ROM_VIDPID"
 [ -d "/sys/bus/usb/devices/$U_BUSPORT" ] || fail "no /sys/bus/usb/devices/$U_BUSPORT"
 dfu-util -l 2>&1 | tr -d '\r' | grep -a "Found DFU" | head -5
-timed t "$V" recover --firmware 5.0.1 >recover.log 2>&1
+# shellcheck disable=SC2086
+timed t "$V" recover $BRICKED_RECOVER_ARGS >recover.log 2>&1
 rc=$?
 tail -5 recover.log
-[ $rc = 0 ] || fail "visreg recover --firmware 5.0.1 on ST's ROM DFU exited $rc after $t s: $(grep . recover.log | tail -1)"
+[ $rc = 0 ] || fail "visreg recover $BRICKED_RECOVER_ARGS on ST's ROM DFU exited $rc after $t s: $(grep . recover.log | tail -1)"
 devices_json devices.json
 cat devices.json
 CAM=$(jq -c '[.[] | select(.vid + ":" + .pid == "'$FIRMWARE_VIDPID'")][0] // empty' devices.json)

@@ -22,9 +22,9 @@ cmp -n "$size" img.bin up.bin || fail "the FIRMWARE bytes read back differ from 
 # Leave DFU: DFU_DETACH (dfu-util -e); if the camera stays, a USB reset (dfu-util -R).
 dfu-util -d "$BOOTLOADER_VIDPID" -S "$S" -e >detach.log 2>&1
 how="dfu-util -e"
-if ! wait_firmware "$S" 5.0.1 10; then
+if ! wait_firmware "" 5.0.1 10; then
   dfu-util -d "$BOOTLOADER_VIDPID" -S "$S" -a "$ALT" -U up2.bin -R >reset.log 2>&1
   how="a USB reset (dfu-util -R)"
-  wait_firmware "$S" 5.0.1 15 || { usb_list; fail "after dfu-util -D 5.0.1, neither -e nor a USB reset made $S boot 5.0.1"; }
+  wait_firmware "" 5.0.1 15 || { usb_list; fail "after dfu-util -D 5.0.1, neither -e nor a USB reset made $S boot 5.0.1"; }
 fi
 note "dfu-util: $n alts, -D $size B in $t1 s, -U in $t2 s, identical; booted 5.0.1 after $how"

@@ -2,8 +2,8 @@
 # builds by --serial: each reports its own build afterwards.
 # timeout: 200
 . "$USBVM_SRC/.ci/usbvm/lib.sh"
-start_sim one --firmware 5.0.0
-start_sim two --firmware 5.0.0
+start_sim one --firmware 5.0.0 --run-seed 1   # the seed is the unique id, hence the serial
+start_sim two --firmware 5.0.0 --run-seed 2
 U1=$(tty_usbdev "$one_line") || fail "first sim's '$one_line' has no USB device"
 U2=$(tty_usbdev "$two_line") || fail "second sim's '$two_line' has no USB device"
 S1=$(cat "$U1/serial"); S2=$(cat "$U2/serial")

@@ -31,4 +31,4 @@ grep -q "device descriptor read" <<<"$K" || fail "no 'device descriptor read' in
 "$V" doctor >doctor.log 2>&1; rc=$?
 cat doctor.log
 note "kernel, $(since "$t0") s: $(grep -E 'descriptor|enumerate' <<<"$K" | sed 's/^\[[^]]*\] //' | sort | uniq -c | sed 's/^ *//' | tr '\n' ';')"
-note "visreg doctor (old build) exit $rc: $(grep . doctor.log | head -2 | tr '\n' ' ' | cut -c1-200)"
+note "visreg doctor exit $rc: $(grep . doctor.log | head -2 | tr '\n' ' ' | cut -c1-200)"

@@ -97,8 +97,16 @@ impl<T: Transport> V1Client<T> {
 
     /// Resets the camera into its bootloader (SYS_RESET_TO_BL) and gives the transport back.
     pub fn reset_to_bootloader(mut self) -> Result<T, ClientError> {
-        self.write(cmd::SYS_RESET_TO_BL, &[], "enter the bootloader")?;
-        Ok(self.t)
+        match self.write(cmd::SYS_RESET_TO_BL, &[], "enter the bootloader") {
+            Ok(()) => Ok(self.t),
+            // A USB camera may drop off the bus before the write's flush returns: the
+            // reset worked; the flasher waits for the bootloader under its deadline.
+            Err(ClientError {
+                kind: ErrorKind::Disconnected | ErrorKind::Io(_),
+                ..
+            }) => Ok(self.t),
+            Err(e) => Err(e),
+        }
     }
 
     /// Stops the script.

@@ -121,10 +121,18 @@ impl<T: Transport> V2Client<T> {
             payload: Vec::new(),
         };
         let bytes = p.encode(self.caps.crc);
-        self.t
+        match self
+            .t
             .send(&bytes, Instant::now() + self.opts.packet_timeout)
-            .map_err(|e| self.transport_err("enter the bootloader", e))?;
-        Ok(self.t)
+        {
+            // A USB camera drops off the bus as it reboots, possibly before the write's
+            // flush returns: that is SYS_BOOT working, not failing. The flasher then waits
+            // for the bootloader under its own deadline.
+            Ok(()) | Err(TransportError::Disconnected(_)) | Err(TransportError::Io(_)) => {
+                Ok(self.t)
+            }
+            Err(e) => Err(self.transport_err("enter the bootloader", e)),
+        }
     }
 
     /// The port.
