@@ -38,7 +38,12 @@ pub fn run(args: FlashArgs) -> anyhow::Result<Outcome> {
     let events = Arc::new(move |e: FlashEvent| match e {
         FlashEvent::Step(s) => {
             *ls.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-            b.println(format!("  {s}"))
+            // Without a terminal the bar draws nothing: the steps still go to the log.
+            if b.is_hidden() {
+                eprintln!("  {s}")
+            } else {
+                b.println(format!("  {s}"))
+            }
         }
         FlashEvent::Waiting { what, left } => b.set_message(format!(
             "waiting for {what}: {:.0} s left",

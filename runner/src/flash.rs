@@ -376,11 +376,35 @@ fn flash_legacy<T: visreg_firmware::transport::Transport>(
     )));
     crate::flash_cdc::flash_cdc(&mut t, writes, Instant::now() + deadlines.write, &progress)?;
     drop(t);
-    let legacy = (
-        visreg_firmware::board::LEGACY_VID,
-        visreg_firmware::board::LEGACY_PID,
-    );
-    firmware_on_bus(build, legacy, deadlines, bus, track, on_event)
+    firmware_on_bus(
+        build,
+        runtime_identity(build),
+        deadlines,
+        bus,
+        track,
+        on_event,
+    )
+}
+
+/// The USB identity a camera running `build` shows: 1209:ABD1 up to 4.5.x, 37C5 and the
+/// board's PID from 4.6.0 (PROTOCOL.md §3; openmv/micropython `mpconfigboard.h` at the
+/// commits v4.5.9 and v4.6.0 pin) — whatever the camera ran before the flash.
+pub fn runtime_identity(build: &visreg_firmware::catalog::Build) -> (u16, u16) {
+    let legacy = build
+        .version_triple()
+        .map(|v| (v[0], v[1]) < (4, 6))
+        .unwrap_or(false);
+    if legacy {
+        (
+            visreg_firmware::board::LEGACY_VID,
+            visreg_firmware::board::LEGACY_PID,
+        )
+    } else {
+        (
+            visreg_firmware::board::OPENMV_VID,
+            build.board.firmware_pid(),
+        )
+    }
 }
 
 /// Waits until `track`'s camera shows as `id` in `state`, naming other cameras if it does
@@ -636,10 +660,7 @@ pub fn flash_over_usb(
     };
     firmware_on_bus(
         build,
-        (
-            visreg_firmware::board::OPENMV_VID,
-            build.board.firmware_pid(),
-        ),
+        runtime_identity(build),
         deadlines,
         bus,
         &track,
@@ -665,5 +686,14 @@ mod tests {
         assert_eq!(bootloader_of([4, 6, 0]), Flasher::OpenmvDfu);
         assert_eq!(bootloader_of([4, 8, 1]), Flasher::OpenmvDfu);
         assert_eq!(bootloader_of([5, 0, 0]), Flasher::OpenmvDfu);
+        let c = visreg_firmware::catalog::Catalog::builtin();
+        assert_eq!(
+            runtime_identity(c.build("4.5.9").unwrap()),
+            (0x1209, 0xABD1)
+        );
+        assert_eq!(
+            runtime_identity(c.build("5.0.0").unwrap()),
+            (0x37C5, 0x124A)
+        );
     }
 }

@@ -15,8 +15,20 @@ use crate::faults::FaultSpec;
 use crate::serve::ServeEnd;
 use crate::unit::VirtualUnit;
 
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The pseudo-terminal failed.
+    #[error(transparent)]
+    Transport(#[from] visreg_firmware::transport::TransportError),
+    /// The USB side failed.
+    #[cfg(unix)]
+    #[error(transparent)]
+    Usb(#[from] crate::usb::UsbSimError),
+}
+
 /// How it ended, or why it could not serve.
-pub type Ended = Result<ServeEnd, String>;
+pub type Ended = Result<ServeEnd, ServeError>;
 
 /// A virtual camera being served.
 pub struct ServedCamera {
@@ -43,9 +55,8 @@ impl ServedCamera {
         let port = pty.path().display().to_string();
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
-        let thread = std::thread::spawn(move || {
-            unit.serve(&mut pty, &faults, &s).map_err(|e| e.to_string())
-        });
+        let thread =
+            std::thread::spawn(move || unit.serve(&mut pty, &faults, &s).map_err(ServeError::from));
         Ok(ServedCamera {
             port,
             stop,
@@ -89,7 +100,7 @@ impl ServedCamera {
                     }
                 }
             };
-            serve_usb(&unit, &faults, &opts, &s, &first).map_err(|e| e.to_string())
+            serve_usb(&unit, &faults, &opts, &s, &first).map_err(ServeError::from)
         });
         let mut cam = ServedCamera {
             port: String::new(),
@@ -103,7 +114,7 @@ impl ServedCamera {
             }
             Err(_) => {
                 let why = match cam.stop_and_join() {
-                    Some(Err(e)) => e,
+                    Some(Err(e)) => e.to_string(),
                     Some(Ok(end)) => format!("it stopped ({end:?}) before the kernel bound it"),
                     None => format!("the kernel did not bind it within {up:?}"),
                 };

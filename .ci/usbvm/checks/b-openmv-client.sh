@@ -12,4 +12,4 @@ tail -5 client.err; tail -c 600 client.out; echo
 last=$(grep . client.out | tail -1)
 w=$(jq -r '[.. | objects | .width? // empty] | first // empty' <<<"$last" 2>/dev/null)
 [ "$w" = 320 ] || fail "the client's last line is not JSON with \"width\": 320 (width: ${w:-none}): ${last:0:200}"
-note "openmv client read a ${w}x$(jq -r '[.. | objects | .height? // empty] | first // "?"' <<<"$last") frame over $TTY in $t s"
+note "openmv client read a ${w}x$(jq -r '[.. | objects | .height? // empty] | first // "?"' <<<"$last") frame over $TTY in $t s ($("$PY" --version 2>&1))"
