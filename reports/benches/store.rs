@@ -44,6 +44,7 @@ fn bench(name: &str, spec: &str) {
             baseline: "build-0".into(),
             builds_json: "[]".into(),
             detector_json: "{}".into(),
+            mode: "replay".into(),
         })
         .expect("run");
     let t0 = Instant::now();

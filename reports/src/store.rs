@@ -84,6 +84,9 @@ const MIGRATIONS: &[&str] = &[
         recorded_unix_s REAL NOT NULL
     );
     CREATE INDEX camera_events_camera ON camera_events (camera, recorded_unix_s);",
+    // 3: how a run measured — `replay` (one unit per frame and tag, whatever the
+    // repetitions) or `live` (one per capture) — so a report re-judges it with its units.
+    "ALTER TABLE runs ADD COLUMN mode TEXT NOT NULL DEFAULT 'replay';",
 ];
 
 /// The same schema for PostgreSQL (its own types), one entry per SQLite migration.
@@ -128,6 +131,7 @@ const PG_MIGRATIONS: &[&str] = &[
         recorded_unix_s DOUBLE PRECISION NOT NULL
     );
     CREATE INDEX camera_events_camera ON camera_events (camera, recorded_unix_s);",
+    "ALTER TABLE runs ADD COLUMN mode TEXT NOT NULL DEFAULT 'replay';",
 ];
 
 /// What a lab worker reported of its camera, at one moment.
@@ -176,6 +180,8 @@ pub struct RunRecord {
     pub builds_json: String,
     /// Host detector settings (JSON).
     pub detector_json: String,
+    /// `replay` or `live`: what the units of evidence are.
+    pub mode: String,
 }
 
 /// One frame's result from one source.
@@ -448,18 +454,18 @@ impl Store {
         if let Some(mut c) = self.pg() {
             return c
                 .execute(
-                    "INSERT INTO runs (id, started_unix_s, finished_unix_s, status, host_json, dataset_name, dataset_hash, camera, baseline, builds_json, detector_json)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    &[&r.id, &r.started_unix_s, &r.finished_unix_s, &r.status, &r.host_json, &r.dataset_name, &r.dataset_hash, &r.camera, &r.baseline, &r.builds_json, &r.detector_json],
+                    "INSERT INTO runs (id, started_unix_s, finished_unix_s, status, host_json, dataset_name, dataset_hash, camera, baseline, builds_json, detector_json, mode)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    &[&r.id, &r.started_unix_s, &r.finished_unix_s, &r.status, &r.host_json, &r.dataset_name, &r.dataset_hash, &r.camera, &r.baseline, &r.builds_json, &r.detector_json, &r.mode],
                 )
                 .map(|_| ())
                 .map_err(|e| self.pg_err(e));
         }
         self.conn()
             .execute(
-                "INSERT INTO runs (id, started_unix_s, finished_unix_s, status, host_json, dataset_name, dataset_hash, camera, baseline, builds_json, detector_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![r.id, r.started_unix_s, r.finished_unix_s, r.status, r.host_json, r.dataset_name, r.dataset_hash, r.camera, r.baseline, r.builds_json, r.detector_json],
+                "INSERT INTO runs (id, started_unix_s, finished_unix_s, status, host_json, dataset_name, dataset_hash, camera, baseline, builds_json, detector_json, mode)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![r.id, r.started_unix_s, r.finished_unix_s, r.status, r.host_json, r.dataset_name, r.dataset_hash, r.camera, r.baseline, r.builds_json, r.detector_json, r.mode],
             )
             .map(|_| ())
             .map_err(|e| self.err(e))
@@ -467,7 +473,7 @@ impl Store {
 
     /// The run `id`, if stored.
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
-        const SQL: &str = "SELECT id, started_unix_s, finished_unix_s, status, host_json, dataset_name, dataset_hash, camera, baseline, builds_json, detector_json FROM runs WHERE id = ";
+        const SQL: &str = "SELECT id, started_unix_s, finished_unix_s, status, host_json, dataset_name, dataset_hash, camera, baseline, builds_json, detector_json, mode FROM runs WHERE id = ";
         if let Some(mut c) = self.pg() {
             let rows = c
                 .query(&format!("{SQL}$1"), &[&id])
@@ -484,6 +490,7 @@ impl Store {
                 baseline: r.get(8),
                 builds_json: r.get(9),
                 detector_json: r.get(10),
+                mode: r.get(11),
             }));
         }
         self.conn()
@@ -500,6 +507,7 @@ impl Store {
                     baseline: r.get(8)?,
                     builds_json: r.get(9)?,
                     detector_json: r.get(10)?,
+                    mode: r.get(11)?,
                 })
             })
             .optional()
@@ -740,6 +748,7 @@ mod tests {
             baseline: "5.0.0".into(),
             builds_json: "[\"5.0.0\"]".into(),
             detector_json: "{}".into(),
+            mode: "replay".into(),
         }
     }
 
@@ -794,6 +803,11 @@ mod tests {
             let s = Store::open_sqlite(&path).unwrap();
             assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
             s.create_run(&run("r1")).unwrap();
+            s.create_run(&RunRecord {
+                mode: "live".into(),
+                ..run("r2")
+            })
+            .unwrap();
             assert!(s.record_frame(&frame("r1", 0, 0, "camera")).unwrap());
             assert!(s.record_frame(&frame("r1", 0, 0, "host")).unwrap());
             assert!(
@@ -809,6 +823,11 @@ mod tests {
         let r = s.run("r1").unwrap().unwrap();
         assert_eq!(r.status, "done");
         assert!(r.finished_unix_s.is_some());
+        // The mode survives, so a report re-judges a live run with live units.
+        assert_eq!(
+            (r.mode.as_str(), s.run("r2").unwrap().unwrap().mode.as_str()),
+            ("replay", "live")
+        );
         assert!(s.run("nope").unwrap().is_none());
     }
 
@@ -875,7 +894,9 @@ mod postgres_tests {
         let id = unique("pg");
         let mut r = super::tests_support::run(&id);
         r.finished_unix_s = None;
+        r.mode = "live".into();
         s.create_run(&r).unwrap();
+        assert_eq!(s.run(&id).unwrap().unwrap().mode, "live");
         let f = super::tests_support::frame(&id, 1, 7, "camera");
         assert!(s.record_frame(&f).unwrap());
         assert!(!s.record_frame(&f).unwrap());
@@ -937,6 +958,7 @@ mod tests_support {
             baseline: "5.0.0".into(),
             builds_json: "[\"5.0.0\"]".into(),
             detector_json: "{}".into(),
+            mode: "replay".into(),
         }
     }
 

@@ -63,6 +63,7 @@ fn bench(c: &mut Criterion) {
             baseline: "5.0.0".into(),
             builds_json: serde_json::to_string(&BUILDS).expect("json"),
             detector_json: "{}".into(),
+            mode: "replay".into(),
         })
         .expect("run");
     let cfg = MatchConfig::default();

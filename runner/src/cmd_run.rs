@@ -148,6 +148,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             detector_json: serde_json::to_string(&visreg_apriltag::DetectorSettings::reference(
                 dataset.manifest.tags.family,
             ))?,
+            mode: args.mode.clone(),
         })?;
     }
     eprintln!(

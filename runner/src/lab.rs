@@ -584,6 +584,7 @@ pub fn work(
             dataset.manifest.tags.family,
         ))
         .unwrap_or_default(),
+        mode: if live { "live" } else { "replay" }.into(),
     })?;
     let mut power_cycled = false;
     loop {

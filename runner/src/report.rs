@@ -82,15 +82,17 @@ pub fn gather(
     }
     let verdicts = match judged {
         Some(v) => v,
-        // The store does not record the run's mode: a stored run is re-judged with replay
-        // units (one per frame), which for a live run counts fewer units than it had —
-        // never more evidence than there was.
+        // A stored run is re-judged with the units its mode had.
         None => verdicts(
             store,
             run_id,
             &names,
             &run.baseline,
-            crate::run::Units::Replay,
+            if run.mode == "live" {
+                crate::run::Units::Live
+            } else {
+                crate::run::Units::Replay
+            },
         )?,
     };
     // The history of this run's builds on this dataset, every run read once.

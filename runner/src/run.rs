@@ -498,12 +498,18 @@ pub fn compare_runs(store: &Store, a: &str, b: &str) -> Result<Vec<VerdictEntry>
         serde_json::from_str(&r.builds_json).unwrap_or_default()
     };
     let (ba, bb) = (builds(&ra), builds(&rb));
+    // Live captures pair with live captures; anything else pairs frame by frame.
+    let units = if ra.mode == "live" && rb.mode == "live" {
+        Units::Live
+    } else {
+        Units::Replay
+    };
     let cfg = JudgeConfig::default();
     let mut out = Vec::new();
     for build in bb.iter().filter(|x| ba.contains(x)) {
         let (ua, ub) = (
-            units_of(store, a, build, Units::Replay)?,
-            units_of(store, b, build, Units::Replay)?,
+            units_of(store, a, build, units)?,
+            units_of(store, b, build, units)?,
         );
         let pending: Vec<(MetricDef, Vec<f64>, Vec<f64>)> = metric_defs()
             .into_iter()

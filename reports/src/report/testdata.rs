@@ -100,6 +100,7 @@ pub fn input() -> ReportInput {
         baseline: "5.0.0".into(),
         builds_json: r#"["5.0.0","5.1.0-rc1","5.1.0-rc3"]"#.into(),
         detector_json: "{}".into(),
+        mode: "replay".into(),
     };
     let history = vec![HistorySeries {
         metric: "latency_ms".into(),
