@@ -168,36 +168,32 @@ pub struct FoundDevice {
 
 /// Lists the USB devices that are OpenMV cameras in any state. A device whose strings
 /// cannot be read is still listed with what is known.
-pub fn usb_devices() -> Result<Vec<FoundDevice>, String> {
-    if cfg!(target_os = "linux") && !Path::new("/sys/bus/usb/devices").exists() {
-        // Containers and some sandboxes have no USB subsystem at all: nothing to list.
-        tracing::info!("no USB subsystem visible (/sys/bus/usb is missing)");
-        return Ok(Vec::new());
-    }
-    let list = nusb::list_devices().map_err(|e| format!("cannot enumerate USB devices: {e}"))?;
-    let mut out = Vec::new();
-    for d in list {
-        let serial = d.serial_number().map(str::to_string);
-        let Some(identity) = classify(d.vendor_id(), d.product_id(), serial.as_deref()) else {
-            continue;
-        };
-        #[cfg(target_os = "linux")]
-        let port = tty_of(d.sysfs_path());
-        #[cfg(not(target_os = "linux"))]
-        let port = None;
-        out.push(FoundDevice {
-            vid: d.vendor_id(),
-            pid: d.product_id(),
-            serial,
-            manufacturer: d.manufacturer_string().map(str::to_string),
-            product: d.product_string().map(str::to_string),
-            bus: d.bus_number(),
-            address: d.device_address(),
-            port,
-            identity,
-        });
-    }
-    Ok(out)
+pub fn usb_devices() -> Result<Vec<FoundDevice>, crate::select::BusError> {
+    usb_devices_on(&crate::select::NusbBus)
+}
+
+/// The OpenMV cameras among what `bus` lists (the machine's USB, or a fake one in tests).
+pub fn usb_devices_on(
+    bus: &dyn crate::select::UsbBus,
+) -> Result<Vec<FoundDevice>, crate::select::BusError> {
+    let list = bus.list()?;
+    Ok(list
+        .into_iter()
+        .filter_map(|d| {
+            let identity = classify(d.vid, d.pid, d.serial.as_deref())?;
+            Some(FoundDevice {
+                vid: d.vid,
+                pid: d.pid,
+                serial: d.serial,
+                manufacturer: d.manufacturer,
+                product: d.product,
+                bus: d.bus,
+                address: d.address,
+                port: d.tty,
+                identity,
+            })
+        })
+        .collect())
 }
 
 /// The tty of a USB device from its sysfs folder: `<dev>/<dev>:<cfg>.<iface>/tty/ttyACM*`.
@@ -361,6 +357,34 @@ mod tests {
             DeviceState::ArduinoDfu
         );
         assert_eq!(classify(0x046D, 0xC52B, None), None);
+    }
+
+    #[test]
+    fn only_cameras_are_listed_from_the_bus() {
+        let dev = |vid, pid, serial: &str, tty: Option<&str>| crate::select::UsbDevice {
+            vid,
+            pid,
+            serial: Some(serial.into()),
+            bus: 1,
+            address: 3,
+            port_path: Some("1-1".into()),
+            tty: tty.map(str::to_string),
+            manufacturer: None,
+            product: None,
+        };
+        let bus = crate::select::FakeBus::default();
+        bus.set(vec![
+            dev(0x046D, 0xC52B, "mouse", None),
+            dev(OPENMV_VID, 0x124A, "1D5DEFE600CD", Some("/dev/ttyACM0")),
+            dev(OPENMV_VID, 0x924A, "1D2AEFA400CD312900330042", None),
+        ]);
+        let found = usb_devices_on(&bus).unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(
+            (found[0].identity.state, found[0].port.as_deref()),
+            (DeviceState::Firmware, Some("/dev/ttyACM0"))
+        );
+        assert_eq!(found[1].identity.state, DeviceState::DfuBootloader);
     }
 
     #[test]
