@@ -45,11 +45,8 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
     };
     // Fail on a bad store before any camera is touched (and migrate it once).
     Store::open(&args.store)?;
-    let lab_run = format!(
-        "lab-{}-{:04x}",
-        now_unix_s() as u64,
-        std::process::id() as u16 ^ (now_unix_s().fract() * 65536.0) as u16
-    );
+    // Seconds for order, 32 random bits for uniqueness across hosts and containers.
+    let lab_run = format!("lab-{}-{:08x}", now_unix_s() as u64, rand::random::<u32>());
     let plan = LabPlan {
         lab_run: lab_run.clone(),
         catalog,

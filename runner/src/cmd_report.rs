@@ -13,6 +13,9 @@ use crate::Outcome;
 
 pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     let store = Store::open(&args.store)?;
+    if let Some(id) = &args.run {
+        check_run_id(id)?;
+    }
     let Some(run_id) = args.run.clone() else {
         return history(&store, &args);
     };
@@ -108,4 +111,46 @@ pub fn write_report(
         out.display()
     );
     Ok(input)
+}
+
+/// Refuses a run id that is not one visreg makes or could be read as a path
+/// (`../../tmp/x`): ids name folders under `reports/`.
+pub fn check_run_id(id: &str) -> anyhow::Result<()> {
+    let ok = !id.is_empty()
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "'{id}' is not a run id (letters, digits, '-', '_' and '.', not starting with '.'): `visreg lab status` and the end of each run print them"
+        )
+    }
+}
+
+/// Makes the output folder and proves it writable, before anything is measured.
+pub fn check_out_dir(out: &std::path::Path) -> anyhow::Result<()> {
+    if out.exists() && !out.is_dir() {
+        anyhow::bail!(
+            "--out {} is a file, not a folder: name a folder (it is created if missing)",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| {
+        format!(
+            "creating the report folder {} (give --out a writable folder)",
+            out.display()
+        )
+    })?;
+    let probe = out.join(".visreg-write-check");
+    std::fs::write(&probe, b"").with_context(|| {
+        format!(
+            "the report folder {} is not writable: give --out a writable folder",
+            out.display()
+        )
+    })?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
 }

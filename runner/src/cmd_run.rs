@@ -44,6 +44,22 @@ pub(crate) fn plan_builds(
     if builds.is_empty() {
         bail!("no builds to run: name them with --firmware B1,B2");
     }
+    // A run judges candidates against its baseline: one build (or one named twice) would
+    // judge nothing, and zero checks must never read as a pass.
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = builds.iter().find(|b| !seen.insert(b.name.as_str())) {
+        bail!(
+            "build {} is named twice in --firmware: each build is measured once per repetition; name it once",
+            dup.name
+        );
+    }
+    if builds.len() < 2 {
+        bail!(
+            "a run judges candidate builds against a baseline, and {} alone has nothing to be judged against: name at least two builds (e.g. --firmware 5.0.0,{}), or check one build's pose function with `visreg verify`",
+            builds[0].name,
+            builds[0].name
+        );
+    }
     let baseline = args
         .baseline
         .clone()
@@ -73,6 +89,9 @@ pub(crate) fn load_dataset(args: &RunArgs) -> anyhow::Result<Dataset> {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
+    if args.repeat == 0 {
+        bail!("--repeat 0 measures nothing, and an empty run is never a pass: give at least 1 (default 3)");
+    }
     if args.lab.is_some() {
         return crate::cmd_lab::run_lab(args);
     }
@@ -82,6 +101,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let store = Store::open(&args.store)?;
     let run_id = match &args.resume {
         Some(id) => {
+            crate::cmd_report::check_run_id(id)?;
             let r = store
                 .run(id)?
                 .with_context(|| format!("no run {id} in {}", store.name()))?;
@@ -90,12 +110,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             }
             id.clone()
         }
-        None => format!(
-            "run-{}-{:04x}",
-            now_unix_s() as u64,
-            std::process::id() & 0xFFFF
-        ),
+        // Seconds for order, 32 random bits for uniqueness: two runs in the same second
+        // (containers share pids across namespaces) must not collide.
+        None => format!("run-{}-{:08x}", now_unix_s() as u64, rand::random::<u32>()),
     };
+    // Where the report goes is checked now, not after hours of measuring.
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
+    crate::cmd_report::check_out_dir(&out)?;
     // The camera: a real one by port or serial, else a virtual one on a pty.
     let stop = Arc::new(AtomicBool::new(false));
     let selector = args
@@ -211,11 +235,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         visreg::run::Units::Replay
     };
     let v = verdicts(&store, &run_id, &names, &baseline, units)?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     std::fs::write(
         out.join("verdicts.json"),
         serde_json::to_string_pretty(&v)? + "\n",

@@ -814,3 +814,47 @@ fn a_bricked_camera_is_recovered_through_st_rom_dfu() {
     let (out, _) = s.expect(0, &["doctor", "--port", &sim.port]);
     assert!(out.contains("healthy"), "{out}");
 }
+
+/// What a run could never judge, or where it could never write, is refused before a camera
+/// or the store is touched: no empty run reads as a pass, no report lands outside its folder.
+#[test]
+fn runs_that_would_judge_nothing_or_write_nowhere_are_refused_up_front() {
+    let s = Sandbox::new();
+    let store = s.path("r.sqlite");
+    let store = store.to_str().unwrap();
+    let (_, err) = s.expect(2, &["run", "--repeat", "0", "--store", store]);
+    assert!(err.contains("--repeat 0 measures nothing"), "{err}");
+    let (_, err) = s.expect(2, &["run", "--firmware", "5.0.0", "--store", store]);
+    assert!(
+        err.contains("5.0.0 alone has nothing to be judged against")
+            && err.contains("visreg verify"),
+        "{err}"
+    );
+    let (_, err) = s.expect(
+        2,
+        &["run", "--firmware", "5.0.0,5.0.1,5.0.0", "--store", store],
+    );
+    assert!(err.contains("build 5.0.0 is named twice"), "{err}");
+    std::fs::write(s.path("not-a-folder"), b"x").unwrap();
+    let (_, err) = s.expect(
+        2,
+        &[
+            "run",
+            "--firmware",
+            "5.0.0,5.0.1",
+            "--preset",
+            "qqvga",
+            "--repeat",
+            "1",
+            "--store",
+            store,
+            "--out",
+            "not-a-folder",
+        ],
+    );
+    assert!(err.contains("is a file, not a folder"), "{err}");
+    // A run id is never a path: `report ../x` would have written reports/../x.
+    let (_, err) = s.expect(2, &["report", "../x", "--store", store]);
+    assert!(err.contains("is not a run id"), "{err}");
+    assert!(!s.path("x").exists());
+}
