@@ -39,6 +39,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     if args.threads == Some(0) {
         bail!("--threads must be at least 1");
     }
+    // Each worker holds a detector and frames in flight: far more workers than CPUs only
+    // costs memory (300 took 5.8 GB) and time to start.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Some(n) = args.threads.filter(|&n| n > 4 * cpus) {
+        bail!("--threads {n} is more than 4 per CPU on this machine ({cpus} CPUs): give at most {} (default: one per CPU)", 4 * cpus);
+    }
     let opts = EvalOptions {
         settings: args.detector.settings(family),
         threads: args.threads,

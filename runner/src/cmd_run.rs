@@ -217,7 +217,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         }
     } else if let Err(e) = result {
         store.finish_run(&run_id, "failed")?;
-        bail!("{e}\nwhat was measured is kept: resume with `visreg run --resume {run_id}` (same --dataset/--preset and --store)");
+        let kept = store.frame_count(&run_id)?;
+        if kept == 0 {
+            bail!("{e}\nnothing was measured (run {run_id} is marked failed)");
+        }
+        bail!(
+            "{e}\n{kept} frame results are kept: resume with `visreg run --resume {run_id} --store {}` (same --dataset/--preset)",
+            store.name()
+        );
     }
     if stop.load(Ordering::Relaxed) {
         store.finish_run(&run_id, "interrupted")?;

@@ -858,3 +858,10 @@ fn runs_that_would_judge_nothing_or_write_nowhere_are_refused_up_front() {
     assert!(err.contains("is not a run id"), "{err}");
     assert!(!s.path("x").exists());
 }
+
+#[test]
+fn eval_refuses_more_threads_than_the_machine_can_use() {
+    let s = Sandbox::new();
+    let (_, err) = s.expect(2, &["eval", "--preset", "qqvga", "--threads", "100000"]);
+    assert!(err.contains("more than 4 per CPU"), "{err}");
+}
