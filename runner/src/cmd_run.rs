@@ -229,8 +229,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     if stop.load(Ordering::Relaxed) {
         store.finish_run(&run_id, "interrupted")?;
         eprintln!(
-            "interrupted: {} frame results kept; finish with `visreg run --resume {run_id}`",
-            store.frame_count(&run_id)?
+            "interrupted: {} frame results kept; finish with `visreg run --resume {run_id} --store {}`",
+            store.frame_count(&run_id)?,
+            store.name()
         );
         return Ok(Outcome::Incomplete);
     }
