@@ -362,13 +362,7 @@ fn recover_usb_dfu(
         dev.describe(),
         build.name
     );
-    let track = Track {
-        uid: dev
-            .serial
-            .as_deref()
-            .and_then(visreg_firmware::serial::uid_from_hex),
-        port_path: dev.port_path.clone(),
-    };
+    let track = Track::of_dfu_device(dev);
     let done = visreg::flash::flash_over_usb(
         dev,
         build,
@@ -470,13 +464,7 @@ fn recover_usb_st_rom(
         std::thread::sleep(Duration::from_millis(500));
     };
     println!("  the OpenMV bootloader is back: {}", dfu.describe());
-    let track = Track {
-        uid: dfu
-            .serial
-            .as_deref()
-            .and_then(visreg_firmware::serial::uid_from_hex),
-        port_path: dfu.port_path.clone(),
-    };
+    let track = Track::of_dfu_device(&dfu);
     let done = visreg::flash::flash_over_usb(
         &dfu,
         build,

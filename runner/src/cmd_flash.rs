@@ -78,13 +78,7 @@ pub fn run(args: FlashArgs) -> anyhow::Result<Outcome> {
         }
         // Already waiting in its DFU bootloader (sent there, or an interrupted update).
         Located::Usb(dev, _) => {
-            let track = Track {
-                uid: dev
-                    .serial
-                    .as_deref()
-                    .and_then(visreg_firmware::serial::uid_from_hex),
-                port_path: dev.port_path.clone(),
-            };
+            let track = Track::of_dfu_device(&dev);
             flash_over_usb(&dev, &build, &writes, deadlines, &NusbBus, &track, &(events as _))
         }
         Located::NotFound(what) => {

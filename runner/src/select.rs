@@ -218,6 +218,15 @@ pub enum Wanted {
 pub struct Stranger(pub UsbDevice);
 
 impl Track {
+    /// A camera found waiting in its OpenMV DFU bootloader: its unique id is in the
+    /// bootloader's serial, its port is where it is.
+    pub fn of_dfu_device(dev: &UsbDevice) -> Self {
+        Track {
+            uid: dev.serial.as_deref().and_then(serial::uid_from_hex),
+            port_path: dev.port_path.clone(),
+        }
+    }
+
     /// The serial number this camera shows in `state`, when it can be told.
     pub fn expected_serial(&self, state: Wanted) -> Option<String> {
         let uid = self.uid?;
