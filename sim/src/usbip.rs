@@ -514,14 +514,17 @@ impl Vhci {
 
     /// Detaches the device on `port` (as an unplug) and waits until the port is free.
     pub fn detach(&self, port: u32) -> Result<(), VhciError> {
+        let t0 = Instant::now();
         let _ = std::fs::write(self.dir.join("detach"), port.to_string());
-        let until = Instant::now() + Duration::from_secs(5);
+        let until = t0 + Duration::from_secs(5);
         while Instant::now() < until {
             if self.ports()?.iter().any(|&(p, free)| p == port && free) {
+                tracing::debug!("vhci port {port} free after {:?}", t0.elapsed());
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        tracing::warn!("vhci port {port} still not free after {:?}", t0.elapsed());
         Ok(())
     }
 
