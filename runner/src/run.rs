@@ -395,11 +395,6 @@ pub fn verdicts(
         });
         families.push((b.clone(), primary, drill, note));
     }
-    let unit_name = |def: &MetricDef| match (units, def.per) {
-        (Units::Live, Per::Frame) => "capture",
-        (_, Per::Frame) => "frame",
-        (_, Per::Tag) => "tag",
-    };
     let judged: Vec<Vec<VerdictEntry>> = families
         .into_par_iter()
         .map(|(build, primary, drill, note)| {
@@ -427,7 +422,7 @@ pub fn verdicts(
                         ci_high: e.ci_high,
                         p_value: Some(e.p_value),
                         n: e.n as u64,
-                        unit: unit_name(&p.def).to_string(),
+                        unit: unit_name(units, &p.def).to_string(),
                         test: Some(e.test),
                         primary: is_primary,
                         confounded: None,
@@ -475,6 +470,15 @@ fn mark_confounded(entries: &mut [VerdictEntry]) {
             }
             _ => None,
         };
+    }
+}
+
+/// What one independent unit of a metric is, as `verdicts.json` names it.
+fn unit_name(units: Units, def: &MetricDef) -> &'static str {
+    match (units, def.per) {
+        (Units::Live, Per::Frame) => "capture",
+        (_, Per::Frame) => "frame",
+        (_, Per::Tag) => "tag",
     }
 }
 
@@ -541,7 +545,7 @@ pub fn compare_runs(store: &Store, a: &str, b: &str) -> Result<Vec<VerdictEntry>
                 ci_high: e.ci_high,
                 p_value: Some(e.p_value),
                 n: e.n as u64,
-                unit: if d.per == Per::Frame { "frame" } else { "tag" }.to_string(),
+                unit: unit_name(units, d).to_string(),
                 test: Some(e.test),
                 primary: true,
                 confounded: None,
