@@ -52,6 +52,10 @@ pub struct Build {
     /// For people.
     #[serde(default)]
     pub notes: String,
+    /// A release (the default) or a nightly: nightlies are listed with their series and
+    /// left out of the default run.
+    #[serde(default, skip_serializing_if = "Channel::is_release")]
+    pub channel: Channel,
     /// How it is flashed (default: the OpenMV DFU bootloader for v2 builds, the legacy
     /// CDC bootloader for v1 builds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,6 +66,60 @@ pub struct Build {
     /// Virtual-camera behaviour (simulated builds only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sim: Option<SimBehaviour>,
+    /// Its places in ordered series of builds (nightlies, release branches), so a user
+    /// catalog can order builds without renaming them.
+    #[serde(default, rename = "series", skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<SeriesPlace>,
+}
+
+/// Where a build comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// A release or release candidate.
+    #[default]
+    Release,
+    /// An automatic (nightly) build between releases.
+    Nightly,
+}
+
+impl Channel {
+    fn is_release(&self) -> bool {
+        *self == Channel::Release
+    }
+}
+
+/// A build's place in a named, ordered series of builds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesPlace {
+    /// The series (`5.1-nightly`).
+    pub name: String,
+    /// Its place: a build number, or text that sorts as its order does (an ISO date
+    /// `2026-11-03`, a timestamp). One kind per series.
+    pub order: SeriesOrder,
+    /// The source commit it was built from, when known (shown in lists and reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+/// Where a build stands in its series.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SeriesOrder {
+    /// A build number.
+    Number(i64),
+    /// Text ordered as text: an ISO date or timestamp.
+    Text(String),
+}
+
+impl std::fmt::Display for SeriesOrder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SeriesOrder::Number(n) => write!(f, "{n}"),
+            SeriesOrder::Text(t) => f.write_str(t),
+        }
+    }
 }
 
 /// How a build reaches the camera.
@@ -215,6 +273,9 @@ pub enum Defect {
     /// Tags are found but every pose field is NaN: "find_apriltags works but the 3D
     /// pose finds nothing".
     PoseBroken,
+    /// The firmware faults at start-up and never answers: the camera is left in its DFU
+    /// bootloader (a build that "bricks" the board until it is flashed again).
+    BootFail,
     /// Tags seen at more than this angle (between their normal and the line of sight)
     /// are lost.
     AngleLimit {
@@ -266,7 +327,128 @@ impl Catalog {
             b.version_triple()
                 .map_err(|e| CatalogError::Invalid(format!("{origin}: {e}")))?;
         }
+        for name in c.series_names() {
+            let places: Vec<(&Build, &SeriesPlace)> = c.places(&name);
+            let numbers = places
+                .iter()
+                .filter(|(_, p)| matches!(p.order, SeriesOrder::Number(_)))
+                .count();
+            if numbers != 0 && numbers != places.len() {
+                return Err(CatalogError::Invalid(format!(
+                    "{origin}: series '{name}' mixes build numbers and text orders: give every build of it one kind"
+                )));
+            }
+            for w in places.windows(2) {
+                if w[0].1.order == w[1].1.order {
+                    return Err(CatalogError::Invalid(format!(
+                        "{origin}: builds '{}' and '{}' share place {} in series '{name}': each place holds one build",
+                        w[0].0.name, w[1].0.name, w[0].1.order
+                    )));
+                }
+            }
+            if let Some(b) = c.builds.iter().find(|b| b.series.iter().filter(|p| p.name == name).count() > 1) {
+                return Err(CatalogError::Invalid(format!(
+                    "{origin}: build '{}' has two places in series '{name}'",
+                    b.name
+                )));
+            }
+        }
         Ok(c)
+    }
+
+    /// The names of the series the catalog's builds belong to, sorted.
+    pub fn series_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .builds
+            .iter()
+            .flat_map(|b| b.series.iter().map(|p| p.name.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// The builds of series `name` with their places, in series order.
+    fn places(&self, name: &str) -> Vec<(&Build, &SeriesPlace)> {
+        let mut v: Vec<(&Build, &SeriesPlace)> = self
+            .builds
+            .iter()
+            .flat_map(|b| b.series.iter().filter(|p| p.name == name).map(move |p| (b, p)))
+            .collect();
+        v.sort_by(|a, b| a.1.order.cmp(&b.1.order));
+        v
+    }
+
+    /// The builds of series `name`, in order, with their places.
+    pub fn series(&self, name: &str) -> Result<Vec<(&Build, &SeriesPlace)>, CatalogError> {
+        let v = self.places(name);
+        if v.is_empty() {
+            let known = self.series_names();
+            return Err(CatalogError::Invalid(format!(
+                "no series named '{name}' ({})",
+                if known.is_empty() {
+                    "the catalog orders no builds: give builds a [[build.series]] place".to_string()
+                } else {
+                    format!("known: {}", known.join(", "))
+                }
+            )));
+        }
+        Ok(v)
+    }
+
+    /// The builds from `good` to `bad`, both included, in the order of the one series
+    /// holding both (`series` names it when several do). `good` must come first.
+    pub fn range(
+        &self,
+        good: &str,
+        bad: &str,
+        series: Option<&str>,
+    ) -> Result<(String, Vec<Build>), CatalogError> {
+        self.build(good)?;
+        self.build(bad)?;
+        if good == bad {
+            return Err(CatalogError::Invalid(format!(
+                "--good and --bad are both {good}: name two builds of one series"
+            )));
+        }
+        let shared: Vec<String> = self
+            .series_names()
+            .into_iter()
+            .filter(|s| series.is_none_or(|want| want == s))
+            .filter(|s| {
+                let p = self.places(s);
+                p.iter().any(|(b, _)| b.name == good) && p.iter().any(|(b, _)| b.name == bad)
+            })
+            .collect();
+        let name = match (shared.as_slice(), series) {
+            ([one], _) => one.clone(),
+            ([], Some(s)) => {
+                self.series(s)?;
+                return Err(CatalogError::Invalid(format!(
+                    "series '{s}' does not hold both {good} and {bad}: `visreg firmware list --series {s}` shows what it holds"
+                )));
+            }
+            ([], None) => {
+                return Err(CatalogError::Invalid(format!(
+                    "no series holds both {good} and {bad}: give both a [[build.series]] place in one series (`visreg firmware list` shows the series there are)"
+                )))
+            }
+            (many, _) => {
+                return Err(CatalogError::Invalid(format!(
+                    "{good} and {bad} are both in series {}: choose one with --series",
+                    many.join(", ")
+                )))
+            }
+        };
+        let places = self.places(&name);
+        let at = |n: &str| places.iter().position(|(b, _)| b.name == n).expect("in series");
+        let (g, b) = (at(good), at(bad));
+        if g > b {
+            return Err(CatalogError::Invalid(format!(
+                "in series '{name}' the good build {good} comes after the bad build {bad}: a bisect looks for where a regression began, so --good names the older build"
+            )));
+        }
+        Ok((name, places[g..=b].iter().map(|(b, _)| (*b).clone()).collect()))
     }
 
     /// Reads a user catalog file.
@@ -343,6 +525,94 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("x.toml:"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod series_tests {
+    use super::*;
+
+    fn catalog(places: &[(&str, &str, &str)]) -> Result<Catalog, CatalogError> {
+        let mut text = String::new();
+        for (name, series, order) in places {
+            text += &format!(
+                "[[build]]\nname = '{name}'\nversion = '5.0.0'\nboard = 'H7'\nprotocol = 'v2'\n"
+            );
+            for (s, o) in series.split(',').zip(order.split(',')) {
+                text += &format!("[[build.series]]\nname = '{s}'\norder = {o}\n");
+            }
+        }
+        Catalog::parse(&text, "c.toml")
+    }
+
+    #[test]
+    fn a_series_lists_its_builds_in_order_not_in_file_order() {
+        let c = catalog(&[
+            ("b", "n", "'2026-11-02'"),
+            ("a", "n", "'2026-11-01'"),
+            ("c", "n", "'2026-11-03'"),
+        ])
+        .unwrap();
+        let names: Vec<&str> = c.series("n").unwrap().iter().map(|(b, _)| b.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        // Build numbers sort as numbers, not as text (10 after 9).
+        let c = catalog(&[("x", "n", "10"), ("y", "n", "9")]).unwrap();
+        let names: Vec<&str> = c.series("n").unwrap().iter().map(|(b, _)| b.name.as_str()).collect();
+        assert_eq!(names, ["y", "x"]);
+        let e = c.series("m").unwrap_err().to_string();
+        assert!(e.contains("no series named 'm'") && e.contains("known: n"), "{e}");
+    }
+
+    #[test]
+    fn series_that_cannot_be_ordered_are_refused() {
+        let e = catalog(&[("x", "n", "1"), ("y", "n", "'a'")]).unwrap_err().to_string();
+        assert!(e.contains("mixes build numbers and text"), "{e}");
+        let e = catalog(&[("x", "n", "1"), ("y", "n", "1")]).unwrap_err().to_string();
+        assert!(e.contains("'x' and 'y' share place 1"), "{e}");
+    }
+
+    #[test]
+    fn a_range_runs_from_good_to_bad_within_one_series() {
+        let c = catalog(&[
+            ("r1", "n,rel", "1,1"),
+            ("n2", "n", "2"),
+            ("n3", "n", "3"),
+            ("r2", "n,rel", "4,2"),
+        ])
+        .unwrap();
+        let e = c.range("r1", "r2", None).unwrap_err().to_string();
+        assert!(e.contains("both in series n, rel: choose one with --series"), "{e}");
+        let (name, r) = c.range("r1", "r2", Some("n")).unwrap();
+        let names: Vec<&str> = r.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!((name.as_str(), names), ("n", vec!["r1", "n2", "n3", "r2"]));
+        let (_, r) = c.range("n2", "r2", None).unwrap();
+        assert_eq!(r.len(), 3);
+        let e = c.range("r2", "r1", Some("n")).unwrap_err().to_string();
+        assert!(e.contains("comes after the bad build"), "{e}");
+        let e = c.range("n2", "n2", None).unwrap_err().to_string();
+        assert!(e.contains("both n2"), "{e}");
+        let e = c.range("n2", "r2", Some("rel")).unwrap_err().to_string();
+        assert!(e.contains("does not hold both"), "{e}");
+        assert!(c.range("n2", "zz", None).unwrap_err().to_string().contains("no firmware build named 'zz'"));
+    }
+
+    #[test]
+    fn the_shipped_nightly_series_runs_from_5_0_0_to_rc3_with_the_regressions_planted_inside() {
+        let c = Catalog::builtin();
+        let (_, r) = c.range("5.0.0", "5.1.0-rc3", None).unwrap();
+        assert_eq!(r.len(), 18, "5.0.0, sixteen nightlies, rc3");
+        let has = |b: &Build, f: &dyn Fn(&Defect) -> bool| {
+            b.sim.as_ref().unwrap().defects.iter().any(|d| f(d))
+        };
+        let lost = |b: &Build| has(b, &|d| matches!(d, Defect::AngleLimit { .. }));
+        let slow = |b: &Build| has(b, &|d| matches!(d, Defect::Slow { .. }));
+        // Each defect, once in, stays in: the series is bisectable on either.
+        let first_lost = r.iter().position(lost).unwrap();
+        let first_slow = r.iter().position(slow).unwrap();
+        assert!(r[first_lost..].iter().all(lost) && !r[..first_lost].iter().any(lost));
+        assert!(r[first_slow..].iter().all(slow) && !r[..first_slow].iter().any(slow));
+        assert!(0 < first_lost && first_lost < first_slow && first_slow < 17);
+        assert!(r[1..17].iter().all(|b| b.channel == Channel::Nightly));
     }
 }
 

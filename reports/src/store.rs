@@ -87,6 +87,15 @@ const MIGRATIONS: &[&str] = &[
     // 3: how a run measured — `replay` (one unit per frame and tag, whatever the
     // repetitions) or `live` (one per capture) — so a report re-judges it with its units.
     "ALTER TABLE runs ADD COLUMN mode TEXT NOT NULL DEFAULT 'replay';",
+    // 4: bisects — the plan and the path taken so far (the measurements are runs).
+    "CREATE TABLE bisects (
+        id TEXT PRIMARY KEY,
+        started_unix_s REAL NOT NULL,
+        finished_unix_s REAL,
+        status TEXT NOT NULL,
+        plan_json TEXT NOT NULL,
+        state_json TEXT NOT NULL
+    );",
 ];
 
 /// The same schema for PostgreSQL (its own types), one entry per SQLite migration.
@@ -132,7 +141,33 @@ const PG_MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX camera_events_camera ON camera_events (camera, recorded_unix_s);",
     "ALTER TABLE runs ADD COLUMN mode TEXT NOT NULL DEFAULT 'replay';",
+    "CREATE TABLE bisects (
+        id TEXT PRIMARY KEY,
+        started_unix_s DOUBLE PRECISION NOT NULL,
+        finished_unix_s DOUBLE PRECISION,
+        status TEXT NOT NULL,
+        plan_json TEXT NOT NULL,
+        state_json TEXT NOT NULL
+    );",
 ];
+
+/// A bisect as stored: what it looks for (plan) and how far it got (state); each build
+/// it measured is a run of its own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BisectRecord {
+    /// Bisect id.
+    pub id: String,
+    /// Start, seconds since the Unix epoch.
+    pub started_unix_s: f64,
+    /// End, when finished.
+    pub finished_unix_s: Option<f64>,
+    /// `running`, `done`, `interrupted`, `failed`.
+    pub status: String,
+    /// The plan (JSON, written once).
+    pub plan_json: String,
+    /// The path taken so far (JSON, rewritten after every step).
+    pub state_json: String,
+}
 
 /// What a lab worker reported of its camera, at one moment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -709,6 +744,106 @@ impl Store {
         rows
     }
 
+    /// Copies the frame results of `from` — the host's and those of `build` — into run
+    /// `to` (which must exist), skipping any already there: a bisect step reuses the
+    /// baseline it measured once. Returns the rows written.
+    pub fn copy_frames(&self, from: &str, to: &str, build: &str) -> Result<u64, StoreError> {
+        const COLS: &str = "build, board, camera_serial, repeat, frame, source, latency_ms, detections_json, score_json, recorded_unix_s";
+        if let Some(mut c) = self.pg() {
+            return c
+                .execute(
+                    &format!("INSERT INTO frame_results (run_id, {COLS}) SELECT $2, {COLS} FROM frame_results WHERE run_id = $1 AND (build = $3 OR source = 'host') ON CONFLICT (run_id, build, repeat, frame, source) DO NOTHING"),
+                    &[&from, &to, &build],
+                )
+                .map_err(|e| self.pg_err(e));
+        }
+        self.conn()
+            .execute(
+                &format!("INSERT INTO frame_results (run_id, {COLS}) SELECT ?2, {COLS} FROM frame_results WHERE run_id = ?1 AND (build = ?3 OR source = 'host') ON CONFLICT (run_id, build, repeat, frame, source) DO NOTHING"),
+                params![from, to, build],
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records a new bisect.
+    pub fn create_bisect(&self, b: &BisectRecord) -> Result<(), StoreError> {
+        if let Some(mut c) = self.pg() {
+            return c
+                .execute(
+                    "INSERT INTO bisects (id, started_unix_s, finished_unix_s, status, plan_json, state_json) VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[&b.id, &b.started_unix_s, &b.finished_unix_s, &b.status, &b.plan_json, &b.state_json],
+                )
+                .map(|_| ())
+                .map_err(|e| self.pg_err(e));
+        }
+        self.conn()
+            .execute(
+                "INSERT INTO bisects (id, started_unix_s, finished_unix_s, status, plan_json, state_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![b.id, b.started_unix_s, b.finished_unix_s, b.status, b.plan_json, b.state_json],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Saves a bisect's path so far and its status (`finished` stamps its end).
+    pub fn update_bisect(
+        &self,
+        id: &str,
+        status: &str,
+        state_json: &str,
+        finished: bool,
+    ) -> Result<(), StoreError> {
+        let end = finished.then(now_unix_s);
+        if let Some(mut c) = self.pg() {
+            return c
+                .execute(
+                    "UPDATE bisects SET status = $2, state_json = $3, finished_unix_s = $4 WHERE id = $1",
+                    &[&id, &status, &state_json, &end],
+                )
+                .map(|_| ())
+                .map_err(|e| self.pg_err(e));
+        }
+        self.conn()
+            .execute(
+                "UPDATE bisects SET status = ?2, state_json = ?3, finished_unix_s = ?4 WHERE id = ?1",
+                params![id, status, state_json, end],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The bisect `id`, if stored.
+    pub fn bisect(&self, id: &str) -> Result<Option<BisectRecord>, StoreError> {
+        const SQL: &str = "SELECT id, started_unix_s, finished_unix_s, status, plan_json, state_json FROM bisects WHERE id = ";
+        if let Some(mut c) = self.pg() {
+            let rows = c
+                .query(&format!("{SQL}$1"), &[&id])
+                .map_err(|e| self.pg_err(e))?;
+            return Ok(rows.first().map(|r| BisectRecord {
+                id: r.get(0),
+                started_unix_s: r.get(1),
+                finished_unix_s: r.get(2),
+                status: r.get(3),
+                plan_json: r.get(4),
+                state_json: r.get(5),
+            }));
+        }
+        self.conn()
+            .query_row(&format!("{SQL}?1"), [id], |r| {
+                Ok(BisectRecord {
+                    id: r.get(0)?,
+                    started_unix_s: r.get(1)?,
+                    finished_unix_s: r.get(2)?,
+                    status: r.get(3)?,
+                    plan_json: r.get(4)?,
+                    state_json: r.get(5)?,
+                })
+            })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
     /// How many frame results `run_id` holds.
     pub fn frame_count(&self, run_id: &str) -> Result<u64, StoreError> {
         if let Some(mut c) = self.pg() {
@@ -832,6 +967,40 @@ mod tests {
     }
 
     #[test]
+    fn a_bisect_keeps_its_plan_and_path_and_a_step_reuses_its_baseline_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_sqlite(&dir.path().join("s.sqlite")).unwrap();
+        let b = BisectRecord {
+            id: "bisect-1".into(),
+            started_unix_s: 1.0,
+            finished_unix_s: None,
+            status: "running".into(),
+            plan_json: "{}".into(),
+            state_json: "{\"steps\":[]}".into(),
+        };
+        s.create_bisect(&b).unwrap();
+        s.update_bisect("bisect-1", "done", "{\"steps\":[1]}", true).unwrap();
+        let got = s.bisect("bisect-1").unwrap().unwrap();
+        assert_eq!((got.status.as_str(), got.state_json.as_str()), ("done", "{\"steps\":[1]}"));
+        assert!(got.finished_unix_s.is_some());
+        assert!(s.bisect("bisect-2").unwrap().is_none());
+        s.create_run(&run("a")).unwrap();
+        s.create_run(&run("b")).unwrap();
+        for f in [frame("a", 0, 0, "camera"), frame("a", 0, 0, "host")] {
+            s.record_frame(&f).unwrap();
+        }
+        let mut other = frame("a", 0, 1, "camera");
+        other.build = "other".into();
+        s.record_frame(&other).unwrap();
+        let build = frame("a", 0, 0, "camera").build;
+        assert_eq!(s.copy_frames("a", "b", &build).unwrap(), 2, "the build's row and the host's");
+        assert_eq!(s.copy_frames("a", "b", &build).unwrap(), 0, "nothing twice");
+        let copied = s.frames("b", None).unwrap();
+        assert_eq!(copied.len(), 2);
+        assert!(copied.iter().all(|f| f.run_id == "b" && f.build != "other"));
+    }
+
+    #[test]
     fn a_store_from_a_newer_visreg_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.sqlite");
@@ -905,6 +1074,24 @@ mod postgres_tests {
         s.finish_run(&id, "done").unwrap();
         assert_eq!(s.run(&id).unwrap().unwrap().status, "done");
         assert!(s.runs().unwrap().iter().any(|x| x.id == id));
+        // A bisect step's copy of its baseline, in this dialect too.
+        let step = format!("{id}.01");
+        s.create_run(&super::tests_support::run(&step)).unwrap();
+        assert_eq!(s.copy_frames(&id, &step, "5.0.0").unwrap(), 1);
+        assert_eq!(s.copy_frames(&id, &step, "5.0.0").unwrap(), 0);
+        assert_eq!(s.frames(&step, None).unwrap()[0].frame, 7);
+        let b = BisectRecord {
+            id: unique("pgb"),
+            started_unix_s: 1.0,
+            finished_unix_s: None,
+            status: "running".into(),
+            plan_json: "{}".into(),
+            state_json: "{}".into(),
+        };
+        s.create_bisect(&b).unwrap();
+        s.update_bisect(&b.id, "done", "{\"x\":1}", true).unwrap();
+        let got = s.bisect(&b.id).unwrap().unwrap();
+        assert_eq!((got.status.as_str(), got.state_json.as_str()), ("done", "{\"x\":1}"));
         assert!(Store::open("postgres://nobody:secret@127.0.0.1:1/x")
             .err()
             .unwrap()

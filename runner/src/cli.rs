@@ -56,6 +56,9 @@ pub enum Command {
     Recover(RecoverArgs),
     /// The main job: flash each build, replay the dataset through the camera, score, judge.
     Run(RunArgs),
+    /// Find the first build of a series that regressed: measure builds between a good and
+    /// a bad one, halving the range, each judged as `visreg run` judges.
+    Bisect(BisectArgs),
     /// Judge the builds of one stored run against the same builds in another.
     Compare(CompareArgs),
     /// A metric over the stored runs, with change points.
@@ -204,6 +207,73 @@ pub struct RunArgs {
     pub resume: Option<String>,
 }
 
+/// `visreg bisect`
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  visreg bisect --good 5.0.0 --bad 5.1.0-rc3                     # virtual camera, the shipped nightlies
+  visreg bisect --good 5.0.0 --bad 5.1.0-rc3 --check latency_ms  # follow one check
+  visreg bisect --good 5.0.0 --bad nightly-412 --catalog nightlies.toml --camera /dev/ttyACM0
+  visreg bisect --resume bisect-1764028800-1a2b3c4d              # finish an interrupted bisect
+
+The builds come from the catalog series holding both ends (`visreg firmware list --series
+NAME`; a user catalog gives nightlies a place with [[build.series]] name/order). First
+both ends are measured and the bad build must regress against the good one on the checks
+followed (default: every check it regresses); then the build nearest the middle of the
+open range is flashed, measured and judged against the good build, until the first bad
+build is named. A build that does not flash or boot is skipped, an inconclusive one is
+measured again with more repetitions (up to --max-repeat) and skipped if still undecided.
+Each build measured is a run in the store (its report is linked); Ctrl-C keeps them and
+--resume goes on from there. Writes index.html and summary.md into --out (default
+reports/<bisect-id>/), with --json a machine-readable answer. Exit codes: 0 first bad
+build named, 1 narrowed to a few builds that could not all be judged, 2 could not bisect
+(no regression between the ends, a camera failure, interrupted).")]
+pub struct BisectArgs {
+    /// The last build known good: the baseline every step is judged against.
+    #[arg(long, required_unless_present = "resume")]
+    pub good: Option<String>,
+    /// A build known bad, later in the same series.
+    #[arg(long, required_unless_present = "resume")]
+    pub bad: Option<String>,
+    /// A check to follow (repeatable): a metric (`recall`, `latency_ms`, …) or a bucket
+    /// (`recall[angle:30-45]`). Default: every check the bad build regresses.
+    #[arg(long = "check", value_name = "CHECK")]
+    pub checks: Vec<String>,
+    /// The series to take the builds from, when both ends are in several.
+    #[arg(long)]
+    pub series: Option<String>,
+    /// `sim` (default: a virtual camera), a port, or a USB serial number.
+    #[arg(long)]
+    pub camera: Option<String>,
+    /// A catalog file of your own builds.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+    /// Dataset folder.
+    #[arg(long, conflicts_with = "preset")]
+    pub dataset: Option<PathBuf>,
+    /// Built-in preset (default qvga-basic).
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Repetitions of each build (measured back to back on one flash).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: u32,
+    /// Most repetitions for a build whose verdict stays inconclusive.
+    #[arg(long, default_value_t = 12)]
+    pub max_repeat: u32,
+    /// Results store: an SQLite file, or a postgres://user@host/db URL.
+    #[arg(long, default_value = "visreg-results.sqlite")]
+    pub store: String,
+    /// Report folder [default: reports/<bisect-id>/].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also write the answer as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Finish an interrupted bisect with its stored plan.
+    #[arg(long, conflicts_with_all = ["good", "bad", "checks", "series", "camera", "catalog", "dataset", "preset", "repeat", "max_repeat"])]
+    pub resume: Option<String>,
+}
+
 /// `visreg verify`
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -313,10 +383,17 @@ pub enum FirmwareCommand {
     #[command(
         after_help = "Examples:\n  visreg firmware list\n  visreg firmware list --catalog my-builds.toml"
     )]
+    #[command(after_help = "Examples:\n  visreg firmware list\n  visreg firmware list --series 5.1-nightly\n  visreg firmware list --all")]
     List {
         /// A catalog file of your own builds (default: the simulated builds shipped with visreg).
         #[arg(long)]
         catalog: Option<PathBuf>,
+        /// The builds of one ordered series (nightlies), in series order, with their place.
+        #[arg(long, value_name = "NAME")]
+        series: Option<String>,
+        /// Nightly builds too (they are summarised per series otherwise).
+        #[arg(long, conflicts_with = "series")]
+        all: bool,
     },
     /// Show one build: its images, checksums and the writes a flash would do.
     #[command(after_help = "Example:\n  visreg firmware show 5.1.0-rc2")]

@@ -244,6 +244,7 @@ pub fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
             .find(|b| {
                 b.sim.as_ref().is_none_or(|s| s.defects.is_empty())
                     && b.protocol == visreg_firmware::catalog::Protocol::V2
+                    && b.channel == visreg_firmware::catalog::Channel::Release
             })
             .cloned()
             .context("the catalog has no build without known defects; name one with --firmware")?,

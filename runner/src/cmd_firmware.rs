@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::Table;
-use visreg_firmware::catalog::{Catalog, Defect};
+use visreg_firmware::catalog::{Catalog, Channel, Defect};
 
 use crate::cli::FirmwareCommand;
 use crate::Outcome;
@@ -33,6 +33,7 @@ fn defects(b: &visreg_firmware::catalog::Build) -> String {
         .map(|d| match d {
             Defect::Slow { factor } => format!("slow ×{factor}"),
             Defect::PoseBroken => "pose broken".into(),
+            Defect::BootFail => "does not boot".into(),
             Defect::AngleLimit { max_view_angle_deg } => {
                 format!("lost beyond {max_view_angle_deg}°")
             }
@@ -46,11 +47,15 @@ fn defects(b: &visreg_firmware::catalog::Build) -> String {
 
 pub fn run(cmd: FirmwareCommand) -> anyhow::Result<Outcome> {
     match cmd {
-        FirmwareCommand::List { catalog: path } => {
+        FirmwareCommand::List {
+            catalog: path,
+            series,
+            all,
+        } => {
             let (c, _) = catalog(path.as_deref())?;
             let mut t = Table::new();
             t.load_preset(UTF8_FULL_CONDENSED);
-            t.set_header([
+            let mut header = vec![
                 "build",
                 "version",
                 "board",
@@ -58,19 +63,62 @@ pub fn run(cmd: FirmwareCommand) -> anyhow::Result<Outcome> {
                 "flasher",
                 "simulated defects",
                 "notes",
-            ]);
-            for b in &c.builds {
-                t.add_row([
-                    b.name.clone(),
-                    b.version.clone(),
-                    b.board.to_string(),
-                    b.protocol.to_string(),
-                    b.flasher().to_string(),
-                    defects(b),
-                    b.notes.clone(),
-                ]);
+            ];
+            match &series {
+                Some(name) => {
+                    header.splice(1..1, ["place", "commit"]);
+                    t.set_header(header);
+                    for (b, place) in c.series(name)? {
+                        t.add_row([
+                            b.name.clone(),
+                            place.order.to_string(),
+                            place.commit.clone().unwrap_or_else(|| "–".into()),
+                            b.version.clone(),
+                            b.board.to_string(),
+                            b.protocol.to_string(),
+                            b.flasher().to_string(),
+                            defects(b),
+                            b.notes.clone(),
+                        ]);
+                    }
+                }
+                None => {
+                    t.set_header(header);
+                    for b in c.builds.iter().filter(|b| all || b.channel == Channel::Release) {
+                        t.add_row([
+                            b.name.clone(),
+                            b.version.clone(),
+                            b.board.to_string(),
+                            b.protocol.to_string(),
+                            b.flasher().to_string(),
+                            defects(b),
+                            b.notes.clone(),
+                        ]);
+                    }
+                }
             }
             println!("{t}");
+            if series.is_none() {
+                for name in c.series_names() {
+                    let places = c.series(&name)?;
+                    let nightlies = places
+                        .iter()
+                        .filter(|(b, _)| b.channel == Channel::Nightly)
+                        .count();
+                    let (first, last) = (places[0].0, places[places.len() - 1].0);
+                    println!(
+                        "series {name}: {} build(s) from {} to {}{} — `visreg firmware list --series {name}`",
+                        places.len(),
+                        first.name,
+                        last.name,
+                        if nightlies > 0 && !all {
+                            format!(", {nightlies} of them nightlies not listed above")
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+            }
         }
         FirmwareCommand::Show {
             build,

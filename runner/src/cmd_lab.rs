@@ -34,7 +34,7 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
             have.join(", ")
         );
     }
-    let (catalog, builds, baseline) = crate::cmd_run::plan_builds(&args)?;
+    let (catalog, image_base, builds, baseline) = crate::cmd_run::plan_builds(&args)?;
     // Live mode measures each camera's fixture: no dataset to load (or render) then.
     let source = if args.mode == "live" {
         LabSource::Live
@@ -50,6 +50,7 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
     let plan = LabPlan {
         lab_run: lab_run.clone(),
         catalog,
+        image_base,
         builds,
         baseline: baseline.clone(),
         source,

@@ -14,7 +14,7 @@ use visreg::select::{locate, CameraSelector, Located, NusbBus};
 use visreg_bench::verdict::Verdict;
 use visreg_datasets::cache::ensure_preset;
 use visreg_datasets::{preset, Dataset};
-use visreg_firmware::catalog::{Build, Protocol};
+use visreg_firmware::catalog::{Build, Channel, Protocol};
 use visreg_reports::store::{now_unix_s, RunRecord, Store};
 use visreg_reports::HostInfo;
 use visreg_sim::bootloader::DfuTiming;
@@ -27,8 +27,8 @@ use crate::Outcome;
 /// The catalog, the builds of the plan and its baseline.
 pub(crate) fn plan_builds(
     args: &RunArgs,
-) -> anyhow::Result<(visreg_firmware::catalog::Catalog, Vec<Build>, String)> {
-    let (catalog, _) = crate::cmd_firmware::catalog(args.catalog.as_deref())?;
+) -> anyhow::Result<(visreg_firmware::catalog::Catalog, PathBuf, Vec<Build>, String)> {
+    let (catalog, image_base) = crate::cmd_firmware::catalog(args.catalog.as_deref())?;
     let builds: Vec<_> = match &args.firmware {
         Some(list) => list
             .split(',')
@@ -37,7 +37,8 @@ pub(crate) fn plan_builds(
         None => catalog
             .builds
             .iter()
-            .filter(|b| b.protocol == Protocol::V2)
+            // The release builds of protocol v2; nightlies are bisected, not run by default.
+            .filter(|b| b.protocol == Protocol::V2 && b.channel == Channel::Release)
             .cloned()
             .collect(),
     };
@@ -74,7 +75,7 @@ pub(crate) fn plan_builds(
                 .join(", ")
         );
     }
-    Ok((catalog, builds, baseline))
+    Ok((catalog, image_base, builds, baseline))
 }
 
 /// The dataset of the plan: a folder, or a built-in preset (default qvga-basic).
@@ -88,6 +89,39 @@ pub(crate) fn load_dataset(args: &RunArgs) -> anyhow::Result<Dataset> {
     })
 }
 
+/// The camera a run or bisect measures on: a virtual one (started here, with `first`
+/// installed and `dataset` before its sensor) or a real one found by port or serial.
+/// Returns its port, and the virtual camera to stop at the end.
+pub(crate) fn start_camera(
+    selector: &CameraSelector,
+    catalog: &visreg_firmware::catalog::Catalog,
+    first: &str,
+    dataset: &Dataset,
+) -> anyhow::Result<(String, Option<ServedCamera>)> {
+    Ok(match selector {
+        CameraSelector::Sim => {
+            let unit = VirtualUnit::new(
+                catalog.clone(),
+                first,
+                Some(dataset.clone()),
+                DfuTiming::instant(),
+                now_unix_s() as u64,
+            )
+            .map_err(|e| anyhow::anyhow!(e))?;
+            let cam = ServedCamera::pty(Arc::new(unit), Default::default())?;
+            (cam.port().to_string(), Some(cam))
+        }
+        real => match locate(real, &NusbBus) {
+            Located::Port(p) => (p, None),
+            Located::Usb(dev, _) => bail!(
+                "{}: {real} waits in its bootloader, with no serial port: `visreg recover --camera …` or `visreg flash BUILD --serial …` puts a firmware on it first",
+                dev.describe()
+            ),
+            Located::NotFound(what) => bail!("{what} (`visreg devices` lists every camera)"),
+        },
+    })
+}
+
 pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     if args.repeat == 0 {
         bail!("--repeat 0 measures nothing, and an empty run is never a pass: give at least 1 (default 3)");
@@ -95,7 +129,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     if args.lab.is_some() {
         return crate::cmd_lab::run_lab(args);
     }
-    let (catalog, builds, baseline) = plan_builds(&args)?;
+    let (catalog, image_base, builds, baseline) = plan_builds(&args)?;
     let dataset = load_dataset(&args)?;
     let hash = dataset.content_hash()?;
     let store = Store::open(&args.store)?;
@@ -126,31 +160,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         .camera
         .as_deref()
         .map_or(CameraSelector::Sim, CameraSelector::parse);
-    let (port, sim_thread) = match &selector {
-        CameraSelector::Sim => {
-            let unit = VirtualUnit::new(
-                catalog.clone(),
-                &builds[0].name,
-                Some(dataset.clone()),
-                DfuTiming::instant(),
-                now_unix_s() as u64,
-            )
-            .map_err(|e| anyhow::anyhow!(e))?;
-            let cam = ServedCamera::pty(Arc::new(unit), Default::default())?;
-            (cam.port().to_string(), Some(cam))
-        }
-        _ if args.mode == "live" => bail!(
+    if args.mode == "live" && selector != CameraSelector::Sim {
+        bail!(
             "live mode scores what the camera's own sensor sees against truth, which a real camera has only on a rig: describe it as a fixture in lab.toml and run `visreg run --lab lab.toml --mode live` (see lab.example.toml), or use --mode replay"
-        ),
-        real => match locate(real, &NusbBus) {
-            Located::Port(p) => (p, None),
-            Located::Usb(dev, _) => bail!(
-                "{}: {real} waits in its bootloader, with no serial port: `visreg recover --camera …` or `visreg flash BUILD --serial …` puts a firmware on it first",
-                dev.describe()
-            ),
-            Located::NotFound(what) => bail!("{what} (`visreg devices` lists every camera)"),
-        },
-    };
+        );
+    }
+    let (port, sim_thread) = start_camera(&selector, &catalog, &builds[0].name, &dataset)?;
     {
         let stop = stop.clone();
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
@@ -195,6 +210,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         live: args.mode == "live",
         health_check: false,
         sensor_shows_dataset: true,
+        on_camera: None,
+        image_base,
     };
     let bar = ProgressBar::new(0);
     bar.set_style(

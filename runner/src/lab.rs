@@ -449,6 +449,8 @@ pub struct LabPlan {
     pub lab_run: String,
     /// The catalog.
     pub catalog: Catalog,
+    /// The folder its relative image paths start from.
+    pub image_base: std::path::PathBuf,
     /// Builds to run (each camera runs those for its board).
     pub builds: Vec<Build>,
     /// Baseline build.
@@ -610,6 +612,8 @@ pub fn work(
                             live,
                             health_check: true,
                             sensor_shows_dataset: camera.sim || !live,
+                            on_camera: None,
+                            image_base: plan.image_base.clone(),
                         };
                         say(
                             "measuring",
@@ -622,7 +626,7 @@ pub fn work(
                                 event,
                             })
                         }) {
-                            Ok(()) => None,
+                            Ok(_) => None,
                             // Stopped by the user: the loop's top records the interruption.
                             Err(_) if stop.load(Ordering::Relaxed) => None,
                             Err(RunError::Store(e)) => return Err(RunError::Store(e)),

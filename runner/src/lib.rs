@@ -3,6 +3,7 @@
 //! arguments, draws progress and decides exit codes.
 #![warn(missing_docs)]
 
+pub mod bisect;
 pub mod check;
 pub mod client;
 pub mod dfu_tunnel;

@@ -3,6 +3,7 @@
 
 mod ci;
 mod cli;
+mod cmd_bisect;
 mod cmd_dataset;
 mod cmd_detect;
 mod cmd_devices;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         cli::Command::Sim(cmd) => cmd_sim::run(cmd),
         cli::Command::Devices(cmd) => cmd_devices::run(cmd),
         cli::Command::Firmware(cmd) => cmd_firmware::run(cmd),
+        cli::Command::Bisect(args) => cmd_bisect::run(args),
         cli::Command::Flash(cmd) => cmd_flash::run(cmd),
         cli::Command::Verify(cmd) => cmd_doctor::verify(cmd),
         cli::Command::Doctor(cmd) => cmd_doctor::doctor(cmd),

@@ -69,6 +69,22 @@ pub struct RunPlan {
     /// live mode). False for a real camera on a rig in live mode: the dataset then only
     /// gives the truth (the fixture's), and the host reference runs on the captures.
     pub sensor_shows_dataset: bool,
+    /// The build the camera is known to run already (a bisect measuring one build's
+    /// repetitions back to back): it is not flashed again before measuring.
+    pub on_camera: Option<String>,
+    /// The folder the catalog's relative image paths start from (its file's folder).
+    pub image_base: std::path::PathBuf,
+}
+
+/// What a run left behind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Executed {
+    /// The camera's port now (a USB camera may come back on another tty).
+    pub port: String,
+    /// The build the camera runs now, when the run flashed or found one.
+    pub on_camera: Option<String>,
+    /// Flashes made.
+    pub flashes: u32,
 }
 
 /// Errors of a run.
@@ -83,6 +99,14 @@ pub enum RunError {
     /// The camera failed its health check before a build.
     #[error("health check failed: {0}")]
     Unhealthy(String),
+    /// A build could not be flashed, or did not boot after flashing.
+    #[error("{message}")]
+    Flash {
+        /// The build.
+        build: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 fn key(build: &str, repeat: u32, frame: u32, source: &str) -> String {
@@ -95,7 +119,7 @@ pub fn execute(
     store: &Store,
     stop: &AtomicBool,
     on_event: &dyn Fn(RunEvent),
-) -> Result<(), RunError> {
+) -> Result<Executed, RunError> {
     let ds = &plan.dataset;
     let n = ds.frames.len();
     let done_keys: HashSet<String> = store
@@ -149,10 +173,15 @@ pub fn execute(
     // When the sensor shows the dataset (replay, or the virtual camera's live sensor) the
     // host sees the dataset's frames up front; a real sensor's captures are only known
     // as they arrive, so then the host sees each frame's first capture (below).
+    let mut state = Executed {
+        port: plan.port.clone(),
+        on_camera: plan.on_camera.clone(),
+        flashes: 0,
+    };
     if plan.sensor_shows_dataset {
         for i in 0..n {
             if stop.load(Ordering::Relaxed) {
-                return Ok(());
+                return Ok(state);
             }
             if host_done.contains(&i) {
                 continue;
@@ -165,11 +194,10 @@ pub fn execute(
             tick();
         }
     }
-    let mut port = plan.port.clone();
     for repeat in 0..plan.repeats {
         for build in &plan.builds {
             if stop.load(Ordering::Relaxed) {
-                return Ok(());
+                return Ok(state);
             }
             let missing: Vec<usize> = (0..n)
                 .filter(|&i| !done_keys.contains(&key(&build.name, repeat, i as u32, "camera")))
@@ -177,6 +205,7 @@ pub fn execute(
             if missing.is_empty() {
                 continue;
             }
+            let port = state.port.clone();
             if plan.health_check {
                 on_event(RunEvent::Phase {
                     build: build.name.clone(),
@@ -186,27 +215,37 @@ pub fn execute(
                 crate::check::health_check(&port, crate::check::HEALTH_DEADLINE, Some(build.board))
                     .map_err(RunError::Unhealthy)?;
             }
-            on_event(RunEvent::Phase {
-                build: build.name.clone(),
-                repeat,
-                phase: "flashing".into(),
-            });
-            let writes = build
-                .plan(std::path::Path::new("."))
-                .map_err(|e| RunError::Camera(e.to_string()))?;
-            let t = SerialTransport::open(&port, DEBUG_BAUD)
-                .map_err(|e| RunError::Camera(format!("{port}: {e}")))?;
-            // A USB camera may come back on another tty: follow it.
-            port = flash_camera(
-                t,
-                build,
-                &writes,
-                FlashDeadlines::default(),
-                &crate::select::NusbBus,
-                Arc::new(|_| {}),
-            )
-            .map_err(|e| RunError::Camera(e.to_string()))?
-            .port;
+            if state.on_camera.as_deref() != Some(build.name.as_str()) {
+                on_event(RunEvent::Phase {
+                    build: build.name.clone(),
+                    repeat,
+                    phase: "flashing".into(),
+                });
+                let writes = build
+                    .plan(&plan.image_base)
+                    .map_err(|e| RunError::Camera(e.to_string()))?;
+                let t = SerialTransport::open(&port, DEBUG_BAUD)
+                    .map_err(|e| RunError::Camera(format!("{port}: {e}")))?;
+                // Whatever the camera ran is gone once a flash begins.
+                state.on_camera = None;
+                state.flashes += 1;
+                // A USB camera may come back on another tty: follow it.
+                let flashed = flash_camera(
+                    t,
+                    build,
+                    &writes,
+                    FlashDeadlines::default(),
+                    &crate::select::NusbBus,
+                    Arc::new(|_| {}),
+                )
+                .map_err(|e| RunError::Flash {
+                    build: build.name.clone(),
+                    message: e.to_string(),
+                })?;
+                state.port = flashed.port;
+                state.on_camera = Some(build.name.clone());
+            }
+            let port = state.port.clone();
             on_event(RunEvent::Phase {
                 build: build.name.clone(),
                 repeat,
@@ -288,7 +327,7 @@ pub fn execute(
             outcome.map_err(|e| RunError::Camera(err.clone().unwrap_or(e)))?;
         }
     }
-    Ok(())
+    Ok(state)
 }
 
 /// How a run's repetitions count as evidence.

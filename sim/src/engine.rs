@@ -71,6 +71,8 @@ impl Engine {
                         t.rotation = f64::NAN;
                     }
                 }
+                // A build that does not boot never gets here (see `VirtualUnit`).
+                Defect::BootFail => {}
                 Defect::AngleLimit { max_view_angle_deg } => {
                     tags.retain(|t| view_angle_deg(t).is_none_or(|a| a <= *max_view_angle_deg));
                 }

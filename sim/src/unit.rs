@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use visreg_datasets::Dataset;
 
 use visreg_firmware::board::OPENMV_VID;
-use visreg_firmware::catalog::{Catalog, Flasher, Protocol, SIM_IMAGE_PAYLOAD};
+use visreg_firmware::catalog::{Catalog, Defect, Flasher, Protocol, SIM_IMAGE_PAYLOAD};
 use visreg_firmware::image::sim::{sim_bootloader_image, sim_image};
 use visreg_firmware::protocol::vusb::{self, kind, status, Reply};
 
@@ -104,8 +104,12 @@ impl VirtualUnit {
         &self.catalog
     }
 
-    /// The firmware `name` booting: the camera running it, and its protocol.
+    /// The firmware `name` booting: the camera running it, and its protocol; `None` when
+    /// it does not boot (unknown to the catalog, or planted to fault at start-up).
     pub fn boot_camera(&self, name: &str) -> Option<(VirtualCamera, Protocol)> {
+        if self.fails_to_boot(name) {
+            return None;
+        }
         let b = self.catalog.build(name).ok()?;
         let seed = self.run_seed.wrapping_mul(1_000_003).wrapping_add(
             self.boots
@@ -119,6 +123,15 @@ impl VirtualUnit {
         .ok()?;
         cam.set_uid(self.uid);
         Some((cam, b.protocol))
+    }
+
+    /// Whether build `name` carries the planted defect that keeps it from booting.
+    fn fails_to_boot(&self, name: &str) -> bool {
+        self.catalog.build(name).is_ok_and(|b| {
+            b.sim
+                .as_ref()
+                .is_some_and(|s| s.defects.contains(&Defect::BootFail))
+        })
     }
 
     /// Bricks the camera: its bootloader and firmware erased (as a power loss while the
@@ -151,7 +164,11 @@ impl VirtualUnit {
                     }
                 }
                 None => {
-                    tracing::warn!("FIRMWARE holds build {name}, which the catalog does not know: staying in the bootloader");
+                    tracing::warn!("FIRMWARE holds build {name}, which does not boot (unknown to the catalog, or planted to fault at start-up): staying in the bootloader");
+                    self.flash
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .enter_bootloader();
                     Running::Bootloader { buf: Vec::new() }
                 }
             },

@@ -153,7 +153,7 @@ pub fn serve_usb(
                     ))
                 }
                 None => {
-                    tracing::warn!("FIRMWARE holds {name}, which the catalog does not know: staying in the bootloader");
+                    tracing::warn!("FIRMWARE holds {name}, which does not boot (unknown to the catalog, or planted to fault at start-up): staying in the bootloader");
                     unit.flash
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())

@@ -5,6 +5,7 @@
 //! Everything here is pure: the caller gathers a [`ReportInput`] from the store and the
 //! dataset, and each format is a function from it to a string.
 
+mod bisect;
 mod bmf;
 mod charts;
 mod history;
@@ -12,6 +13,7 @@ mod html;
 mod junit;
 mod summary;
 
+pub use bisect::{bisect_html, bisect_summary_md, BisectBuild, BisectReport, BisectStepRow};
 pub use bmf::bmf_json;
 pub use history::{history_html, lab_index_html, HistoryInput, HistoryRun, LabRow};
 pub use html::html;
@@ -364,7 +366,7 @@ pub(crate) fn entry_word(e: &VerdictEntry) -> &'static str {
 }
 
 /// The verdict's word.
-pub(crate) fn verdict_word(v: Verdict) -> &'static str {
+pub fn verdict_word(v: Verdict) -> &'static str {
     match v {
         Verdict::Regressed => "regressed",
         Verdict::Improved => "improved",
