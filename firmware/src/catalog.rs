@@ -346,7 +346,11 @@ impl Catalog {
                     )));
                 }
             }
-            if let Some(b) = c.builds.iter().find(|b| b.series.iter().filter(|p| p.name == name).count() > 1) {
+            if let Some(b) = c
+                .builds
+                .iter()
+                .find(|b| b.series.iter().filter(|p| p.name == name).count() > 1)
+            {
                 return Err(CatalogError::Invalid(format!(
                     "{origin}: build '{}' has two places in series '{name}'",
                     b.name
@@ -373,7 +377,12 @@ impl Catalog {
         let mut v: Vec<(&Build, &SeriesPlace)> = self
             .builds
             .iter()
-            .flat_map(|b| b.series.iter().filter(|p| p.name == name).map(move |p| (b, p)))
+            .flat_map(|b| {
+                b.series
+                    .iter()
+                    .filter(|p| p.name == name)
+                    .map(move |p| (b, p))
+            })
             .collect();
         v.sort_by(|a, b| a.1.order.cmp(&b.1.order));
         v
@@ -441,14 +450,22 @@ impl Catalog {
             }
         };
         let places = self.places(&name);
-        let at = |n: &str| places.iter().position(|(b, _)| b.name == n).expect("in series");
+        let at = |n: &str| {
+            places
+                .iter()
+                .position(|(b, _)| b.name == n)
+                .expect("in series")
+        };
         let (g, b) = (at(good), at(bad));
         if g > b {
             return Err(CatalogError::Invalid(format!(
                 "in series '{name}' the good build {good} comes after the bad build {bad}: a bisect looks for where a regression began, so --good names the older build"
             )));
         }
-        Ok((name, places[g..=b].iter().map(|(b, _)| (*b).clone()).collect()))
+        Ok((
+            name,
+            places[g..=b].iter().map(|(b, _)| (*b).clone()).collect(),
+        ))
     }
 
     /// Reads a user catalog file.
@@ -553,21 +570,38 @@ mod series_tests {
             ("c", "n", "'2026-11-03'"),
         ])
         .unwrap();
-        let names: Vec<&str> = c.series("n").unwrap().iter().map(|(b, _)| b.name.as_str()).collect();
+        let names: Vec<&str> = c
+            .series("n")
+            .unwrap()
+            .iter()
+            .map(|(b, _)| b.name.as_str())
+            .collect();
         assert_eq!(names, ["a", "b", "c"]);
         // Build numbers sort as numbers, not as text (10 after 9).
         let c = catalog(&[("x", "n", "10"), ("y", "n", "9")]).unwrap();
-        let names: Vec<&str> = c.series("n").unwrap().iter().map(|(b, _)| b.name.as_str()).collect();
+        let names: Vec<&str> = c
+            .series("n")
+            .unwrap()
+            .iter()
+            .map(|(b, _)| b.name.as_str())
+            .collect();
         assert_eq!(names, ["y", "x"]);
         let e = c.series("m").unwrap_err().to_string();
-        assert!(e.contains("no series named 'm'") && e.contains("known: n"), "{e}");
+        assert!(
+            e.contains("no series named 'm'") && e.contains("known: n"),
+            "{e}"
+        );
     }
 
     #[test]
     fn series_that_cannot_be_ordered_are_refused() {
-        let e = catalog(&[("x", "n", "1"), ("y", "n", "'a'")]).unwrap_err().to_string();
+        let e = catalog(&[("x", "n", "1"), ("y", "n", "'a'")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("mixes build numbers and text"), "{e}");
-        let e = catalog(&[("x", "n", "1"), ("y", "n", "1")]).unwrap_err().to_string();
+        let e = catalog(&[("x", "n", "1"), ("y", "n", "1")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("'x' and 'y' share place 1"), "{e}");
     }
 
@@ -581,7 +615,10 @@ mod series_tests {
         ])
         .unwrap();
         let e = c.range("r1", "r2", None).unwrap_err().to_string();
-        assert!(e.contains("both in series n, rel: choose one with --series"), "{e}");
+        assert!(
+            e.contains("both in series n, rel: choose one with --series"),
+            "{e}"
+        );
         let (name, r) = c.range("r1", "r2", Some("n")).unwrap();
         let names: Vec<&str> = r.iter().map(|b| b.name.as_str()).collect();
         assert_eq!((name.as_str(), names), ("n", vec!["r1", "n2", "n3", "r2"]));
@@ -593,7 +630,11 @@ mod series_tests {
         assert!(e.contains("both n2"), "{e}");
         let e = c.range("n2", "r2", Some("rel")).unwrap_err().to_string();
         assert!(e.contains("does not hold both"), "{e}");
-        assert!(c.range("n2", "zz", None).unwrap_err().to_string().contains("no firmware build named 'zz'"));
+        assert!(c
+            .range("n2", "zz", None)
+            .unwrap_err()
+            .to_string()
+            .contains("no firmware build named 'zz'"));
     }
 
     #[test]

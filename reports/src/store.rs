@@ -979,9 +979,13 @@ mod tests {
             state_json: "{\"steps\":[]}".into(),
         };
         s.create_bisect(&b).unwrap();
-        s.update_bisect("bisect-1", "done", "{\"steps\":[1]}", true).unwrap();
+        s.update_bisect("bisect-1", "done", "{\"steps\":[1]}", true)
+            .unwrap();
         let got = s.bisect("bisect-1").unwrap().unwrap();
-        assert_eq!((got.status.as_str(), got.state_json.as_str()), ("done", "{\"steps\":[1]}"));
+        assert_eq!(
+            (got.status.as_str(), got.state_json.as_str()),
+            ("done", "{\"steps\":[1]}")
+        );
         assert!(got.finished_unix_s.is_some());
         assert!(s.bisect("bisect-2").unwrap().is_none());
         s.create_run(&run("a")).unwrap();
@@ -993,7 +997,11 @@ mod tests {
         other.build = "other".into();
         s.record_frame(&other).unwrap();
         let build = frame("a", 0, 0, "camera").build;
-        assert_eq!(s.copy_frames("a", "b", &build).unwrap(), 2, "the build's row and the host's");
+        assert_eq!(
+            s.copy_frames("a", "b", &build).unwrap(),
+            2,
+            "the build's row and the host's"
+        );
         assert_eq!(s.copy_frames("a", "b", &build).unwrap(), 0, "nothing twice");
         let copied = s.frames("b", None).unwrap();
         assert_eq!(copied.len(), 2);
@@ -1091,7 +1099,10 @@ mod postgres_tests {
         s.create_bisect(&b).unwrap();
         s.update_bisect(&b.id, "done", "{\"x\":1}", true).unwrap();
         let got = s.bisect(&b.id).unwrap().unwrap();
-        assert_eq!((got.status.as_str(), got.state_json.as_str()), ("done", "{\"x\":1}"));
+        assert_eq!(
+            (got.status.as_str(), got.state_json.as_str()),
+            ("done", "{\"x\":1}")
+        );
         assert!(Store::open("postgres://nobody:secret@127.0.0.1:1/x")
             .err()
             .unwrap()

@@ -49,7 +49,11 @@ impl CheckId {
         let (metric, bucket) = match s.split_once('[') {
             Some((m, rest)) => match rest.strip_suffix(']') {
                 Some(b) if !b.is_empty() => (m, Some(b.to_string())),
-                _ => return Err(bad("a bucket is written metric[bucket], e.g. recall[angle:30-45]".into())),
+                _ => {
+                    return Err(bad(
+                        "a bucket is written metric[bucket], e.g. recall[angle:30-45]".into(),
+                    ))
+                }
             },
             None => (s, None),
         };
@@ -58,10 +62,15 @@ impl CheckId {
             .map(|d| d.name)
             .collect();
         if !known.contains(&metric) {
-            return Err(bad(format!("no such metric (judged metrics: {})", known.join(", "))));
+            return Err(bad(format!(
+                "no such metric (judged metrics: {})",
+                known.join(", ")
+            )));
         }
         if bucket.is_some() && metric != "recall" {
-            return Err(bad("only recall is judged per bucket (recall[angle:30-45])".into()));
+            return Err(bad(
+                "only recall is judged per bucket (recall[angle:30-45])".into(),
+            ));
         }
         Ok(CheckId {
             metric: metric.to_string(),
@@ -215,7 +224,10 @@ pub fn judge_step(checks: &[CheckId], entries: &[VerdictEntry]) -> Judged {
                     ));
                 } else if e.verdict == Verdict::Inconclusive {
                     undecided.push(c.clone());
-                    words.push(format!("{c} inconclusive ({change}, n = {} {}s)", e.n, e.unit));
+                    words.push(format!(
+                        "{c} inconclusive ({change}, n = {} {}s)",
+                        e.n, e.unit
+                    ));
                 } else if let Some(why) = &e.confounded {
                     words.push(format!("{c} {change}, confounded: {why}"));
                 } else {
@@ -324,7 +336,9 @@ impl Bisection {
     /// The next build to measure, or the answer.
     pub fn next(&self) -> Next {
         let (lo, hi) = self.bounds();
-        let open: Vec<usize> = (lo + 1..hi).filter(|i| !self.known.contains_key(i)).collect();
+        let open: Vec<usize> = (lo + 1..hi)
+            .filter(|i| !self.known.contains_key(i))
+            .collect();
         if open.is_empty() {
             return Next::Done(Answer {
                 first_bad: hi,
@@ -494,32 +508,57 @@ mod tests {
         );
         assert_eq!(CheckId::parse("latency_ms").unwrap().bucket, None);
         let err = CheckId::parse("latency").unwrap_err().to_string();
-        assert!(err.contains("no such metric") && err.contains("latency_ms"), "{err}");
+        assert!(
+            err.contains("no such metric") && err.contains("latency_ms"),
+            "{err}"
+        );
         assert!(CheckId::parse("recall[").is_err());
         assert!(CheckId::parse("latency_ms[angle:0-15]").is_err());
     }
 
     #[test]
     fn a_step_is_bad_partial_good_or_inconclusive_on_the_checks_followed() {
-        let checks = [CheckId::parse("recall").unwrap(), CheckId::parse("latency_ms").unwrap()];
-        let both = [entry("recall", None, Verdict::Regressed), entry("latency_ms", None, Verdict::Regressed)];
+        let checks = [
+            CheckId::parse("recall").unwrap(),
+            CheckId::parse("latency_ms").unwrap(),
+        ];
+        let both = [
+            entry("recall", None, Verdict::Regressed),
+            entry("latency_ms", None, Verdict::Regressed),
+        ];
         assert_eq!(judge_step(&checks, &both).verdict, StepVerdict::Bad);
-        let one = [entry("recall", None, Verdict::Regressed), entry("latency_ms", None, Verdict::Unchanged)];
+        let one = [
+            entry("recall", None, Verdict::Regressed),
+            entry("latency_ms", None, Verdict::Unchanged),
+        ];
         let j = judge_step(&checks, &one);
         assert_eq!(j.verdict, StepVerdict::Partial);
-        assert!(j.detail.contains("recall regressed") && j.detail.contains("latency_ms unchanged"), "{}", j.detail);
+        assert!(
+            j.detail.contains("recall regressed") && j.detail.contains("latency_ms unchanged"),
+            "{}",
+            j.detail
+        );
         // A faster latency explained by fewer tags is not a regression, nor one when
         // slower because it finds more.
         let mut conf = entry("latency_ms", None, Verdict::Regressed);
         conf.confounded = Some("slower because it finds more tags".into());
         let j = judge_step(&checks[1..], &[conf]);
         assert_eq!(j.verdict, StepVerdict::Good, "{}", j.detail);
-        let und = [entry("recall", None, Verdict::Unchanged), entry("latency_ms", None, Verdict::Inconclusive)];
+        let und = [
+            entry("recall", None, Verdict::Unchanged),
+            entry("latency_ms", None, Verdict::Inconclusive),
+        ];
         assert_eq!(judge_step(&checks, &und).verdict, StepVerdict::Inconclusive);
-        let fine = [entry("recall", None, Verdict::Improved), entry("latency_ms", None, Verdict::Unchanged)];
+        let fine = [
+            entry("recall", None, Verdict::Improved),
+            entry("latency_ms", None, Verdict::Unchanged),
+        ];
         assert_eq!(judge_step(&checks, &fine).verdict, StepVerdict::Good);
         // A check with no verdict at all cannot make a build good.
-        assert_eq!(judge_step(&checks, &fine[..1]).verdict, StepVerdict::Inconclusive);
+        assert_eq!(
+            judge_step(&checks, &fine[..1]).verdict,
+            StepVerdict::Inconclusive
+        );
         // Defaults: the primary checks that fail a run.
         let d = default_checks(&[
             entry("recall", None, Verdict::Regressed),
@@ -538,7 +577,10 @@ mod tests {
             match b.next() {
                 Next::Done(a) => return (a, steps),
                 Next::Test(i) => {
-                    assert!(i > 0 && i < len - 1, "only builds inside the range are measured");
+                    assert!(
+                        i > 0 && i < len - 1,
+                        "only builds inside the range are measured"
+                    );
                     assert!(b.open() > 0);
                     steps += 1;
                     assert!(steps < len as u32, "the search ends");
@@ -597,7 +639,11 @@ mod tests {
         b.record(4, StepVerdict::Skipped);
         assert_eq!(b.next(), Next::Test(3));
         b.record(3, StepVerdict::Good);
-        assert_eq!(b.next(), Next::Test(5), "4 cannot be judged; 5 is nearest the middle of 3..8");
+        assert_eq!(
+            b.next(),
+            Next::Test(5),
+            "4 cannot be judged; 5 is nearest the middle of 3..8"
+        );
         b.record(5, StepVerdict::Bad);
         assert_eq!(
             b.next(),

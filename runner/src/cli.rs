@@ -383,7 +383,9 @@ pub enum FirmwareCommand {
     #[command(
         after_help = "Examples:\n  visreg firmware list\n  visreg firmware list --catalog my-builds.toml"
     )]
-    #[command(after_help = "Examples:\n  visreg firmware list\n  visreg firmware list --series 5.1-nightly\n  visreg firmware list --all")]
+    #[command(
+        after_help = "Examples:\n  visreg firmware list\n  visreg firmware list --series 5.1-nightly\n  visreg firmware list --all"
+    )]
     List {
         /// A catalog file of your own builds (default: the simulated builds shipped with visreg).
         #[arg(long)]

@@ -14,8 +14,8 @@ use anyhow::{bail, Context};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::Table;
 use visreg::bisect::{
-    default_checks, judge_step, max_steps, names, BisectPlan, BisectState, CheckId,
-    DatasetSource, Judged, Next, StepRecord, StepVerdict,
+    default_checks, judge_step, max_steps, names, BisectPlan, BisectState, CheckId, DatasetSource,
+    Judged, Next, StepRecord, StepVerdict,
 };
 use visreg::run::{execute, verdicts, RunError, RunPlan, Units, VerdictEntry};
 use visreg::select::CameraSelector;
@@ -88,7 +88,9 @@ impl Bench<'_> {
                 baseline: self.plan.good.clone(),
                 builds_json: serde_json::to_string(builds)?,
                 detector_json: serde_json::to_string(
-                    &visreg_apriltag::DetectorSettings::reference(self.dataset.manifest.tags.family),
+                    &visreg_apriltag::DetectorSettings::reference(
+                        self.dataset.manifest.tags.family,
+                    ),
                 )?,
                 mode: "replay".into(),
             })?;
@@ -226,9 +228,9 @@ fn new_plan(args: &BisectArgs) -> anyhow::Result<(BisectPlan, Catalog, PathBuf, 
         .map(|c| CheckId::parse(c))
         .collect::<Result<Vec<_>, _>>()?;
     let catalog_path = match &args.catalog {
-        Some(p) => Some(
-            std::fs::canonicalize(p).with_context(|| format!("--catalog {}", p.display()))?,
-        ),
+        Some(p) => {
+            Some(std::fs::canonicalize(p).with_context(|| format!("--catalog {}", p.display()))?)
+        }
         None => None,
     };
     let (catalog, base) = crate::cmd_firmware::catalog(catalog_path.as_deref())?;
@@ -297,7 +299,11 @@ pub fn run(args: BisectArgs) -> anyhow::Result<Outcome> {
         }
         None => {
             let (plan, catalog, base, dataset) = new_plan(&args)?;
-            let id = format!("bisect-{}-{:08x}", now_unix_s() as u64, rand::random::<u32>());
+            let id = format!(
+                "bisect-{}-{:08x}",
+                now_unix_s() as u64,
+                rand::random::<u32>()
+            );
             (id, plan, BisectState::default(), catalog, base, dataset)
         }
     };
@@ -380,17 +386,47 @@ pub fn run(args: BisectArgs) -> anyhow::Result<Outcome> {
                 "interrupted: {} build(s) measured and kept; go on with `{resume_hint}`",
                 state.steps.len()
             );
-            write_outputs(&id, "interrupted", &plan, &state, &catalog, &store, &dataset, &out, args.json.as_deref())?;
+            write_outputs(
+                &id,
+                "interrupted",
+                &plan,
+                &state,
+                &catalog,
+                &store,
+                &dataset,
+                &out,
+                args.json.as_deref(),
+            )?;
             Ok(Outcome::Incomplete)
         }
         Ok(Ended::NothingToBisect(why)) => {
             save("failed", true)?;
-            write_outputs(&id, "failed", &plan, &state, &catalog, &store, &dataset, &out, args.json.as_deref())?;
+            write_outputs(
+                &id,
+                "failed",
+                &plan,
+                &state,
+                &catalog,
+                &store,
+                &dataset,
+                &out,
+                args.json.as_deref(),
+            )?;
             bail!("{why}");
         }
         Ok(Ended::Answered) => {
             save("done", true)?;
-            let report = write_outputs(&id, "done", &plan, &state, &catalog, &store, &dataset, &out, args.json.as_deref())?;
+            let report = write_outputs(
+                &id,
+                "done",
+                &plan,
+                &state,
+                &catalog,
+                &store,
+                &dataset,
+                &out,
+                args.json.as_deref(),
+            )?;
             print_answer(&report, &state);
             println!(
                 "report written to {} (index.html, summary.md; each build's run report under runs/)",
@@ -425,7 +461,10 @@ fn bisect(bench: &mut Bench<'_>, state: &mut BisectState) -> anyhow::Result<Ende
     if state.steps.is_empty() {
         let ends = bench.run_id(0);
         bench.ensure_run(&ends, &[&plan.good, &plan.bad])?;
-        eprintln!("measuring the good end {} and the bad end {}", plan.good, plan.bad);
+        eprintln!(
+            "measuring the good end {} and the bad end {}",
+            plan.good, plan.bad
+        );
         let t0 = Instant::now();
         let good_flashes = match bench.measure(&ends, 0, plan.repeats) {
             Ok(f) => f,
@@ -449,12 +488,21 @@ fn bisect(bench: &mut Bench<'_>, state: &mut BisectState) -> anyhow::Result<Ende
                 }
                 Measured::Unflashable { why, flashes } => {
                     state.flashes += flashes;
-                    bail!("the bad build {} could not be flashed or did not boot: {why}", plan.bad)
+                    bail!(
+                        "the bad build {} could not be flashed or did not boot: {why}",
+                        plan.bad
+                    )
                 }
                 m @ Measured::Judged { .. } => break m,
             }
         };
-        let Measured::Judged { judged, entries, repeats, flashes } = measured else {
+        let Measured::Judged {
+            judged,
+            entries,
+            repeats,
+            flashes,
+        } = measured
+        else {
             unreachable!()
         };
         state.flashes += flashes;
@@ -556,7 +604,12 @@ fn bisect(bench: &mut Bench<'_>, state: &mut BisectState) -> anyhow::Result<Ende
                     seconds: t0.elapsed().as_secs_f64(),
                 }
             }
-            Measured::Judged { judged, repeats, flashes, .. } => {
+            Measured::Judged {
+                judged,
+                repeats,
+                flashes,
+                ..
+            } => {
                 bench.store.finish_run(&run_id, "done")?;
                 StepRecord {
                     build: name.clone(),
@@ -604,7 +657,11 @@ fn write_outputs(
     let named = |i: usize| {
         let name = plan.builds[i].clone();
         let (place, commit) = place(&name);
-        BisectBuild { name, place, commit }
+        BisectBuild {
+            name,
+            place,
+            commit,
+        }
     };
     let answer = (status == "done" && !state.checks.is_empty()).then(|| {
         match state.bisection(plan.builds.len()).next() {
@@ -645,8 +702,11 @@ fn write_outputs(
     if let Some(a) = &answer {
         if let Some(st) = step_of(a.first_bad) {
             if st.verdict == StepVerdict::Partial {
-                let later: Vec<&CheckId> =
-                    state.checks.iter().filter(|c| !st.regressed.contains(c)).collect();
+                let later: Vec<&CheckId> = state
+                    .checks
+                    .iter()
+                    .filter(|c| !st.regressed.contains(c))
+                    .collect();
                 notes.push(format!(
                     "{} regressed only {} of the checks followed; {} regressed later — `visreg bisect --good {} --bad {} --check {}` finds where",
                     st.build,
@@ -665,12 +725,19 @@ fn write_outputs(
             ));
         }
     }
-    let skipped: Vec<&StepRecord> =
-        state.steps.iter().filter(|s| matches!(s.verdict, StepVerdict::Skipped | StepVerdict::Inconclusive)).collect();
+    let skipped: Vec<&StepRecord> = state
+        .steps
+        .iter()
+        .filter(|s| matches!(s.verdict, StepVerdict::Skipped | StepVerdict::Inconclusive))
+        .collect();
     if !skipped.is_empty() {
         notes.push(format!(
             "could not be judged and skipped: {}",
-            skipped.iter().map(|s| format!("{} ({})", s.build, s.verdict.word())).collect::<Vec<_>>().join(", ")
+            skipped
+                .iter()
+                .map(|s| format!("{} ({})", s.build, s.verdict.word()))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     let headline = match (&answer, status) {
@@ -692,7 +759,9 @@ fn write_outputs(
         id: id.to_string(),
         status: status.to_string(),
         headline,
-        exact: answer.as_ref().is_some_and(|a| a.unjudged_between.is_empty()),
+        exact: answer
+            .as_ref()
+            .is_some_and(|a| a.unjudged_between.is_empty()),
         series: plan.series.clone(),
         good: plan.good.clone(),
         bad: plan.bad.clone(),
@@ -707,17 +776,28 @@ fn write_outputs(
             .map(|s| s.change.clone()),
         unjudged_between: answer
             .as_ref()
-            .map(|a| a.unjudged_between.iter().map(|&i| plan.builds[i].clone()).collect())
+            .map(|a| {
+                a.unjudged_between
+                    .iter()
+                    .map(|&i| plan.builds[i].clone())
+                    .collect()
+            })
             .unwrap_or_default(),
         flashes: state.flashes,
         flash_bound: max_steps(plan.builds.len() - 1) + 2,
         steps,
         notes,
     };
-    std::fs::write(out.join("index.html"), visreg_reports::report::bisect_html(&report))
-        .with_context(|| format!("writing {}", out.join("index.html").display()))?;
-    std::fs::write(out.join("summary.md"), visreg_reports::report::bisect_summary_md(&report))
-        .with_context(|| format!("writing {}", out.join("summary.md").display()))?;
+    std::fs::write(
+        out.join("index.html"),
+        visreg_reports::report::bisect_html(&report),
+    )
+    .with_context(|| format!("writing {}", out.join("index.html").display()))?;
+    std::fs::write(
+        out.join("summary.md"),
+        visreg_reports::report::bisect_summary_md(&report),
+    )
+    .with_context(|| format!("writing {}", out.join("summary.md").display()))?;
     if let Some(path) = json {
         let v = serde_json::json!({
             "id": id,
@@ -767,7 +847,16 @@ fn print_answer(r: &BisectReport, state: &BisectState) {
     if t.width().is_none() {
         t.set_width(140);
     }
-    t.set_header(["#", "build", "place", "verdict", "against the good build", "reps", "flashes", "time"]);
+    t.set_header([
+        "#",
+        "build",
+        "place",
+        "verdict",
+        "against the good build",
+        "reps",
+        "flashes",
+        "time",
+    ]);
     for (i, (row, st)) in r.steps.iter().zip(&state.steps).enumerate() {
         t.add_row([
             (i + 1).to_string(),

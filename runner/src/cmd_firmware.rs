@@ -84,7 +84,11 @@ pub fn run(cmd: FirmwareCommand) -> anyhow::Result<Outcome> {
                 }
                 None => {
                     t.set_header(header);
-                    for b in c.builds.iter().filter(|b| all || b.channel == Channel::Release) {
+                    for b in c
+                        .builds
+                        .iter()
+                        .filter(|b| all || b.channel == Channel::Release)
+                    {
                         t.add_row([
                             b.name.clone(),
                             b.version.clone(),

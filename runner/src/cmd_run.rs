@@ -27,7 +27,12 @@ use crate::Outcome;
 /// The catalog, the builds of the plan and its baseline.
 pub(crate) fn plan_builds(
     args: &RunArgs,
-) -> anyhow::Result<(visreg_firmware::catalog::Catalog, PathBuf, Vec<Build>, String)> {
+) -> anyhow::Result<(
+    visreg_firmware::catalog::Catalog,
+    PathBuf,
+    Vec<Build>,
+    String,
+)> {
     let (catalog, image_base) = crate::cmd_firmware::catalog(args.catalog.as_deref())?;
     let builds: Vec<_> = match &args.firmware {
         Some(list) => list

@@ -73,6 +73,10 @@ fn the_default_run_flags_exactly_the_planted_defects() {
         // 25 % slower everywhere is 25 % slower in the tail too.
         ("5.1.0-rc1", "latency_ms_p90", "all"),
         ("5.1.0-rc2", "pose_coverage", "all"),
+        // rc3 carries two nightlies' regressions: 20 % slower (more than the time its
+        // lost tags save) and the steep tags lost.
+        ("5.1.0-rc3", "latency_ms", "all"),
+        ("5.1.0-rc3", "latency_ms_p90", "all"),
         ("5.1.0-rc3", "recall", "all"),
         ("5.1.0-rc3", "recall", "angle:30-45"),
         ("5.1.0-rc3", "recall", "angle:45-60"),
@@ -102,16 +106,8 @@ fn the_default_run_flags_exactly_the_planted_defects() {
     assert_eq!(latency["n"], 200, "{latency}");
     assert_eq!(latency["unit"], "frame");
     assert!(latency["test"].as_str().unwrap().starts_with("wilcoxon"));
-    // rc3 is faster only because it finds fewer tags: not an improvement on its own.
-    let fast = entry("5.1.0-rc3", "latency_ms");
-    if fast["verdict"] == "improved" {
-        assert!(
-            fast["confounded"]
-                .as_str()
-                .is_some_and(|s| s.contains("fewer tags")),
-            "{fast}"
-        );
-    }
+    // A build faster only because it finds fewer tags is flagged as confounded: see the
+    // bisect test, whose nightlies lose the steep tags without the slow-down.
     // Angle buckets are drill-down.
     assert!(v
         .iter()

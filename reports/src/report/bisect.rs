@@ -273,7 +273,11 @@ mod tests {
             unjudged_between: vec![],
             flashes: 6,
             flash_bound: 7,
-            steps: vec![step("5.0.0", "baseline"), step("rc3", "bad"), step("n7", "bad")],
+            steps: vec![
+                step("5.0.0", "baseline"),
+                step("rc3", "bad"),
+                step("n7", "bad"),
+            ],
             notes: vec![],
         }
     }
@@ -281,7 +285,10 @@ mod tests {
     #[test]
     fn the_summary_names_the_first_bad_build_and_links_every_step() {
         let s = bisect_summary_md(&report());
-        assert!(s.starts_with("## visreg bisect: 🔎 first bad build: n7"), "{s}");
+        assert!(
+            s.starts_with("## visreg bisect: 🔎 first bad build: n7"),
+            "{s}"
+        );
         assert!(s.contains("| 3 | n7 | 2026-11-07 | **bad** | recall regressed -31.6 pts \\| x | [`bisect-1.n7`](runs/bisect-1.n7/index.html) |"), "{s}");
         assert!(s.contains("6 flash(es) (bound 7)"), "{s}");
     }
@@ -290,8 +297,14 @@ mod tests {
     fn the_page_escapes_names_and_marks_the_first_bad_build() {
         let h = bisect_html(&report());
         assert!(!h.contains("<script>") && h.contains("&lt;script&gt;"));
-        assert!(h.contains(r#"<b id="first-bad">n7 (2026-11-07, abc123)</b>"#), "{h}");
-        assert!(h.contains(r#"<tr class="bad first" data-verdict="bad">"#), "{h}");
+        assert!(
+            h.contains(r#"<b id="first-bad">n7 (2026-11-07, abc123)</b>"#),
+            "{h}"
+        );
+        assert!(
+            h.contains(r#"<tr class="bad first" data-verdict="bad">"#),
+            "{h}"
+        );
         assert_eq!(h.matches(r#"<a href="runs/"#).count(), 3);
     }
 }
