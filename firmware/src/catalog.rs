@@ -642,9 +642,8 @@ mod series_tests {
         let c = Catalog::builtin();
         let (_, r) = c.range("5.0.0", "5.1.0-rc3", None).unwrap();
         assert_eq!(r.len(), 18, "5.0.0, sixteen nightlies, rc3");
-        let has = |b: &Build, f: &dyn Fn(&Defect) -> bool| {
-            b.sim.as_ref().unwrap().defects.iter().any(|d| f(d))
-        };
+        let has =
+            |b: &Build, f: &dyn Fn(&Defect) -> bool| b.sim.as_ref().unwrap().defects.iter().any(f);
         let lost = |b: &Build| has(b, &|d| matches!(d, Defect::AngleLimit { .. }));
         let slow = |b: &Build| has(b, &|d| matches!(d, Defect::Slow { .. }));
         // Each defect, once in, stays in: the series is bisectable on either.

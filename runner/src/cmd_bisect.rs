@@ -480,7 +480,7 @@ fn bisect(bench: &mut Bench<'_>, state: &mut BisectState) -> anyhow::Result<Ende
         // With no checks named, the checks to follow are those the bad end regresses;
         // judged on every primary check until that is decided.
         let mut checks = plan.checks.clone();
-        let measured = loop {
+        let (judged, entries, repeats, flashes) =
             match bench.step(&ends, last, named.then_some(checks.as_slice()))? {
                 Measured::Stopped { flashes } => {
                     state.flashes += flashes;
@@ -493,18 +493,13 @@ fn bisect(bench: &mut Bench<'_>, state: &mut BisectState) -> anyhow::Result<Ende
                         plan.bad
                     )
                 }
-                m @ Measured::Judged { .. } => break m,
-            }
-        };
-        let Measured::Judged {
-            judged,
-            entries,
-            repeats,
-            flashes,
-        } = measured
-        else {
-            unreachable!()
-        };
+                Measured::Judged {
+                    judged,
+                    entries,
+                    repeats,
+                    flashes,
+                } => (judged, entries, repeats, flashes),
+            };
         state.flashes += flashes;
         bench.store.finish_run(&ends, "done")?;
         if !named {
