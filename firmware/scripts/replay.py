@@ -57,12 +57,17 @@ def family_flag(name):
 
 
 class ReplayChannel:
-    """The "visreg" channel: frames in, one result line out per frame."""
+    """The "visreg" channel: frames in, one result line out per frame.
+
+    Idempotent, because a USB link loses replies: reading does not consume the result (it
+    stays until the next frame's first write), and a chunk the host writes again after
+    its reply was lost is accepted without being added twice."""
 
     def __init__(self):
         self.frame = bytearray()
         self.result = b""
         self.ready = False
+        self.received = 0
 
     def size(self):
         return len(self.result)
@@ -71,19 +76,20 @@ class ReplayChannel:
         return len(self.result) > 0
 
     def read(self, offset, size):
-        out = self.result[offset:offset + size]
-        if offset + size >= len(self.result):
-            self.result = b""
-        return out
+        return self.result[offset:offset + size]
 
     def write(self, offset, data):
         if offset == 0:
             self.frame = bytearray()
             self.result = b""
             self.ready = False
+            self.received = 0
+        if offset != 0 and offset + len(data) == self.received:
+            return len(data)
         if offset != len(self.frame):
             return 0
         self.frame.extend(data)
+        self.received = len(self.frame)
         if len(self.frame) >= HEADER:
             length = struct.unpack_from("<I", self.frame, 20)[0]
             if bytes(self.frame[0:4]) != MAGIC or len(self.frame) >= HEADER + length:

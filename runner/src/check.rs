@@ -213,6 +213,14 @@ pub fn replay<T: Transport>(
                     String::from_utf8_lossy(&c.channel_read("visreg").map_err(|e| e.to_string())?)
                         .into_owned();
                 let result = parse_result(&line).map_err(|e| e.to_string())?;
+                // The workload keeps a result until the next frame: whatever the link did,
+                // the answer read must be this frame's.
+                if result.frame.is_some_and(|f| f != i as u32) {
+                    return Err(format!(
+                        "the camera answered frame {} while frame {i} was being measured: the workload and the host disagree on the frame; `visreg doctor` checks the camera",
+                        result.frame.unwrap_or_default()
+                    ));
+                }
                 let tags = convert(&result, size).map_err(|e| e.to_string())?;
                 on_frame(CameraFrame {
                     index: i,

@@ -115,7 +115,7 @@ fn diagnose_port(port: &str, timeout: Duration) -> anyhow::Result<bool> {
     }
     let tunnel = Tunnel::new(
         t,
-        Duration::from_millis(500),
+        visreg::dfu_tunnel::CONTROL_TIMEOUT,
         std::time::Instant::now() + Duration::from_secs(2),
     );
     if let Ok((0x0483, 0xDF11)) = tunnel.identify() {
@@ -298,7 +298,7 @@ pub fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
     // A camera in ST's ROM DFU gets its bootloader back first.
     let tunnel = Tunnel::new(
         t,
-        Duration::from_millis(500),
+        visreg::dfu_tunnel::CONTROL_TIMEOUT,
         std::time::Instant::now() + Duration::from_secs(120),
     );
     let t = if let Ok((0x0483, 0xDF11)) = tunnel.identify() {

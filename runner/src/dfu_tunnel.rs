@@ -35,9 +35,18 @@ pub enum TunnelError {
     Deadline,
 }
 
+/// How long one control transfer may take: the kernel's USB control timeout
+/// (`USB_CTRL_GET_TIMEOUT`/`USB_CTRL_SET_TIMEOUT`, 5000 ms, include/linux/usb.h), so a
+/// virtual camera's link stalls no sooner than a real one's would.
+pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long to wait for a bootloader that may not be there yet (polling for it).
+pub const IDENTIFY_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// A tunnel to a bootloader on a transport.
 pub struct Tunnel<T: Transport> {
-    t: Mutex<(T, Vec<u8>)>,
+    /// The transport, bytes received but not yet parsed, and the next request's tag.
+    t: Mutex<(T, Vec<u8>, u8)>,
     /// Each request's own deadline.
     pub request_timeout: Duration,
     /// The deadline of everything.
@@ -48,7 +57,7 @@ impl<T: Transport> Tunnel<T> {
     /// A tunnel over `t`.
     pub fn new(t: T, request_timeout: Duration, deadline: Instant) -> Self {
         Tunnel {
-            t: Mutex::new((t, Vec::new())),
+            t: Mutex::new((t, Vec::new(), 0)),
             request_timeout,
             deadline,
         }
@@ -61,17 +70,34 @@ impl<T: Transport> Tunnel<T> {
 
     /// One request and its reply.
     pub fn call(&self, req: Request) -> Result<Vec<u8>, TunnelError> {
+        self.call_within(req, self.request_timeout)
+    }
+
+    /// One request and its reply, waited for at most `timeout`. Replies to earlier
+    /// requests that timed out are dropped by their tag.
+    fn call_within(&self, req: Request, timeout: Duration) -> Result<Vec<u8>, TunnelError> {
         let now = Instant::now();
         if now > self.deadline {
             return Err(TunnelError::Deadline);
         }
-        let until = (now + self.request_timeout).min(self.deadline);
+        let until = (now + timeout).min(self.deadline);
         let mut g = self.t.lock().unwrap_or_else(|p| p.into_inner());
-        let (t, buf) = &mut *g;
-        t.send(&req.encode(), until).map_err(map_err)?;
+        let (t, buf, next_tag) = &mut *g;
+        let tag = *next_tag;
+        *next_tag = next_tag.wrapping_add(1);
+        t.send(&req.encode(tag), until).map_err(map_err)?;
         let mut chunk = [0u8; 8192];
         loop {
-            if let Some(Reply { status: s, data }) = vusb::take_reply(buf) {
+            while let Some(Reply {
+                tag: got,
+                status: s,
+                data,
+            }) = vusb::take_reply(buf)
+            {
+                if got != tag {
+                    tracing::debug!("dropped a late tunnel reply (tag {got}, waiting for {tag})");
+                    continue;
+                }
                 return match s {
                     status::OK => Ok(data),
                     status::STALL => Err(TunnelError::Stall),
@@ -83,15 +109,19 @@ impl<T: Transport> Tunnel<T> {
         }
     }
 
-    /// The USB identity the bootloader presents (VID, PID).
+    /// The USB identity the bootloader presents (VID, PID); asked briefly, as the
+    /// flasher polls for a bootloader that may not have started yet.
     pub fn identify(&self) -> Result<(u16, u16), TunnelError> {
-        let d = self.call(Request {
-            kind: kind::IDENTIFY,
-            request: 0,
-            value: 0,
-            length: 0,
-            data: vec![],
-        })?;
+        let d = self.call_within(
+            Request {
+                kind: kind::IDENTIFY,
+                request: 0,
+                value: 0,
+                length: 0,
+                data: vec![],
+            },
+            IDENTIFY_TIMEOUT.min(self.request_timeout),
+        )?;
         if d.len() < 4 {
             return Err(TunnelError::Transport("short identity".into()));
         }

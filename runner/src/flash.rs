@@ -263,7 +263,7 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
     };
     let tunnel = Tunnel::new(
         t,
-        Duration::from_millis(500),
+        crate::dfu_tunnel::CONTROL_TIMEOUT,
         Instant::now() + deadlines.enter_bootloader + deadlines.write,
     );
     let until = Instant::now() + deadlines.enter_bootloader;

@@ -133,6 +133,9 @@ enum Script {
         engine: Engine,
         frame: Vec<u8>,
         result: Vec<u8>,
+        /// Bytes of the current frame received (the frame itself is dropped once
+        /// processed): a chunk re-sent after a lost reply is recognised by its end.
+        received: usize,
     },
     Live {
         k: Intrinsics,
@@ -312,8 +315,10 @@ impl VirtualCamera {
         Ok(vec![self.size(ch)?])
     }
 
-    /// Reads `len` bytes at `offset` (CHANNEL_READ). Reading stdout consumes it; reading
-    /// the whole result or bundle of the `visreg` channel consumes it.
+    /// Reads `len` bytes at `offset` (CHANNEL_READ). Reading stdout consumes it. The
+    /// replay result of the `visreg` channel stays until the next frame's first write, so
+    /// a read whose reply was lost on the link is simply read again; reading the whole
+    /// live bundle consumes it (the next capture starts).
     pub fn read(&mut self, ch: u8, offset: u32, len: u32) -> Result<Vec<u8>, ChannelError> {
         let (off, len) = (offset as usize, len as usize);
         match ch {
@@ -325,19 +330,18 @@ impl VirtualCamera {
                 let snap = self.stream_snapshot.as_ref().ok_or(ChannelError::Busy)?;
                 slice(snap, off, len)
             }
-            ids::VISREG => {
-                let buf = match &mut self.script {
-                    Script::Replay { result, .. } => result,
-                    Script::Live { bundle, .. } => bundle,
-                    Script::Idle => return Err(ChannelError::Invalid),
-                };
-                let out = slice(buf, off, len)?;
-                if off + out.len() >= buf.len() {
-                    buf.clear();
-                    self.advance();
+            ids::VISREG => match &mut self.script {
+                Script::Replay { result, .. } => slice(result, off, len),
+                Script::Live { bundle, .. } => {
+                    let out = slice(bundle, off, len)?;
+                    if off + out.len() >= bundle.len() {
+                        bundle.clear();
+                        self.advance();
+                    }
+                    Ok(out)
                 }
-                Ok(out)
-            }
+                Script::Idle => Err(ChannelError::Invalid),
+            },
             _ => Err(ChannelError::Invalid),
         }
     }
@@ -357,17 +361,29 @@ impl VirtualCamera {
                 Ok(())
             }
             ids::VISREG => {
-                let Script::Replay { frame, result, .. } = &mut self.script else {
+                let Script::Replay {
+                    frame,
+                    result,
+                    received,
+                    ..
+                } = &mut self.script
+                else {
                     return Err(ChannelError::Invalid);
                 };
                 if off == 0 {
                     frame.clear();
                     result.clear();
+                    *received = 0;
+                }
+                // A chunk written again because its reply was lost: already here.
+                if off + data.len() == *received && off != 0 {
+                    return Ok(());
                 }
                 if off != frame.len() || off + data.len() > VRF_HEADER + 16 * 1024 * 1024 {
                     return Err(ChannelError::Overflow);
                 }
                 frame.extend_from_slice(data);
+                *received = frame.len();
                 self.replay_if_complete();
                 Ok(())
             }
@@ -606,6 +622,7 @@ impl VirtualCamera {
                     engine,
                     frame: Vec::new(),
                     result: Vec::new(),
+                    received: 0,
                 };
                 self.events.push_back(DeviceEvent {
                     channel: 0,
@@ -664,6 +681,7 @@ impl VirtualCamera {
             engine,
             frame,
             result,
+            ..
         } = &mut self.script
         else {
             return;
@@ -929,7 +947,23 @@ mod tests {
         assert_eq!(v["frame"], 7);
         assert_eq!(v["tags"].as_array().unwrap().len(), 0);
         assert!(v["t_us"].as_u64().unwrap() > 10_000);
-        assert_eq!(c.size(ids::VISREG).unwrap(), 0, "read consumes the result");
+        // A read does not consume the result (a lost reply is read again), nor does a
+        // chunk written twice disturb it; the next frame's first write clears it.
+        assert_eq!(
+            c.read(ids::VISREG, 0, n).unwrap(),
+            line,
+            "read again, the same"
+        );
+        let last = frame.chunks(4088).count() - 1;
+        c.write(
+            ids::VISREG,
+            (last * 4088) as u32,
+            frame.chunks(4088).last().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(c.read(ids::VISREG, 0, n).unwrap(), line);
+        c.write(ids::VISREG, 0, &frame[..100]).unwrap();
+        assert_eq!(c.size(ids::VISREG).unwrap(), 0, "the next frame clears it");
         // A bad header gives an error line.
         c.write(ids::VISREG, 0, &[0u8; 40]).unwrap();
         let n = c.size(ids::VISREG).unwrap();

@@ -222,14 +222,17 @@ impl VirtualUnit {
         };
         match result {
             Ok(data) => Reply {
+                tag: 0,
                 status: status::OK,
                 data,
             },
             Err(DfuSimError::Stall(_)) => Reply {
+                tag: 0,
                 status: status::STALL,
                 data: Vec::new(),
             },
             Err(_) => Reply {
+                tag: 0,
                 status: status::GONE,
                 data: Vec::new(),
             },
@@ -295,9 +298,12 @@ impl VirtualUnit {
                     if let Some(data) = input {
                         buf.extend_from_slice(data);
                     }
-                    while let Some(req) = vusb::take_request(buf) {
+                    while let Some((tag, req)) = vusb::take_request(buf) {
                         let is_reset = req.kind == kind::RESET;
-                        let reply = self.tunnel(req);
+                        let reply = Reply {
+                            tag,
+                            ..self.tunnel(req)
+                        };
                         out.extend_from_slice(&reply.encode());
                         let mode = self
                             .flash

@@ -3,11 +3,13 @@
 //! DFU I/O runs against a `visreg sim` process exactly as it runs against a real
 //! bootloader over `nusb`. Pure codec.
 //!
-//! Request: `"VU"`, u8 kind, u8 request, u16 value, u16 length, then `length` bytes for
-//! a control-out. Kinds: 0 control out, 1 control in (`length` = bytes wanted), 2 set
-//! alternate setting (`value`), 3 USB reset, 4 identify.
-//! Reply: `"VU"`, u8 status (0 ok, 1 stall, 2 gone), u16 length, then `length` bytes
-//! (control-in data; for identify u16 VID, u16 PID and the serial number).
+//! Request: `"VU"`, u8 tag, u8 kind, u8 request, u16 value, u16 length, then `length`
+//! bytes for a control-out. Kinds: 0 control out, 1 control in (`length` = bytes
+//! wanted), 2 set alternate setting (`value`), 3 USB reset, 4 identify.
+//! Reply: `"VU"`, u8 tag (the request's), u8 status (0 ok, 1 stall, 2 gone), u16 length,
+//! then `length` bytes (control-in data; for identify u16 VID, u16 PID and the serial).
+//! The tag lets the host drop a reply that arrives after its request timed out (a link
+//! that stalled), so it is never read as the answer to the next request.
 
 /// Request kinds.
 pub mod kind {
@@ -49,9 +51,10 @@ pub struct Request {
 }
 
 impl Request {
-    /// Encodes.
-    pub fn encode(&self) -> Vec<u8> {
+    /// Encodes, tagged `tag`.
+    pub fn encode(&self, tag: u8) -> Vec<u8> {
         let mut v = b"VU".to_vec();
+        v.push(tag);
         v.push(self.kind);
         v.push(self.request);
         v.extend_from_slice(&self.value.to_le_bytes());
@@ -71,6 +74,8 @@ impl Request {
 /// A reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
+    /// The tag of the request answered.
+    pub tag: u8,
     /// Status.
     pub status: u8,
     /// Data.
@@ -81,6 +86,7 @@ impl Reply {
     /// Encodes.
     pub fn encode(&self) -> Vec<u8> {
         let mut v = b"VU".to_vec();
+        v.push(self.tag);
         v.push(self.status);
         v.extend_from_slice(&(self.data.len() as u16).to_le_bytes());
         v.extend_from_slice(&self.data);
@@ -88,9 +94,9 @@ impl Reply {
     }
 }
 
-/// Pulls one request off the front of `buf` (dropping bytes before a `VU`); `None` until
-/// a whole request is there.
-pub fn take_request(buf: &mut Vec<u8>) -> Option<Request> {
+/// Pulls one request and its tag off the front of `buf` (dropping bytes before a `VU`);
+/// `None` until a whole request is there.
+pub fn take_request(buf: &mut Vec<u8>) -> Option<(u8, Request)> {
     let start = buf.windows(2).position(|w| w == b"VU");
     match start {
         Some(0) => {}
@@ -104,48 +110,53 @@ pub fn take_request(buf: &mut Vec<u8>) -> Option<Request> {
             return None;
         }
     }
-    if buf.len() < 8 {
+    if buf.len() < 9 {
         return None;
     }
-    let kind = buf[2];
-    let request = buf[3];
-    let value = u16::from_le_bytes([buf[4], buf[5]]);
-    let length = u16::from_le_bytes([buf[6], buf[7]]);
+    let tag = buf[2];
+    let kind = buf[3];
+    let request = buf[4];
+    let value = u16::from_le_bytes([buf[5], buf[6]]);
+    let length = u16::from_le_bytes([buf[7], buf[8]]);
     let data_len = if kind == kind::CONTROL_OUT {
         usize::from(length)
     } else {
         0
     };
-    if buf.len() < 8 + data_len {
+    if buf.len() < 9 + data_len {
         return None;
     }
-    let data = buf[8..8 + data_len].to_vec();
-    buf.drain(..8 + data_len);
-    Some(Request {
-        kind,
-        request,
-        value,
-        length,
-        data,
-    })
+    let data = buf[9..9 + data_len].to_vec();
+    buf.drain(..9 + data_len);
+    Some((
+        tag,
+        Request {
+            kind,
+            request,
+            value,
+            length,
+            data,
+        },
+    ))
 }
 
 /// Pulls one reply off the front of `buf`; `None` until a whole reply is there.
 pub fn take_reply(buf: &mut Vec<u8>) -> Option<Reply> {
     let start = buf.windows(2).position(|w| w == b"VU")?;
     buf.drain(..start);
-    if buf.len() < 5 {
+    if buf.len() < 6 {
         return None;
     }
-    let len = usize::from(u16::from_le_bytes([buf[3], buf[4]]));
-    if buf.len() < 5 + len {
+    let len = usize::from(u16::from_le_bytes([buf[4], buf[5]]));
+    if buf.len() < 6 + len {
         return None;
     }
     let r = Reply {
-        status: buf[2],
-        data: buf[5..5 + len].to_vec(),
+        tag: buf[2],
+        status: buf[3],
+        data: buf[6..6 + len].to_vec(),
     };
-    buf.drain(..5 + len);
+    buf.drain(..6 + len);
     Some(r)
 }
 
@@ -163,10 +174,11 @@ mod tests {
             data: vec![1, 2, 3],
         };
         let mut buf = vec![0, 1, b'V'];
-        buf.extend_from_slice(&r.encode());
-        assert_eq!(take_request(&mut buf), Some(r));
+        buf.extend_from_slice(&r.encode(42));
+        assert_eq!(take_request(&mut buf), Some((42, r)));
         assert!(buf.is_empty());
         let rep = Reply {
+            tag: 42,
             status: status::OK,
             data: vec![9; 6],
         };

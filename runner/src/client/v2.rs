@@ -2,8 +2,11 @@
 //! client (SYNC → GET_CAPS → SET_CAPS → CHANNEL_LIST → VERSION → SYS_INFO), channels by
 //! name, scripts, stdout, frames and the workload channel. Every packet is awaited
 //! under a deadline (restarted after each fragment or event, as the official client
-//! does); on a timeout, checksum or sequence error the client resynchronises (up to
-//! three SYNCs, caps negotiated again) and retries the call once.
+//! does). A reply is the request's only when it carries the request's opcode and
+//! sequence number: a reply that arrives after its request timed out (a USB link that
+//! stalled for a second or two) is discarded, never read as the answer to the next
+//! request. On a timeout, checksum or sequence error the client resynchronises (SYNC,
+//! caps negotiated again) and retries the call, until the call's deadline.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -25,6 +28,10 @@ pub struct V2Options {
     pub caps: Caps,
     /// SYNC attempts when resynchronising.
     pub sync_attempts: u32,
+    /// How long one call may take with its resyncs and retries: long enough to ride out
+    /// the stalls a USB link really has (a second or two), short enough that a camera
+    /// that is gone is reported well within any run's deadline.
+    pub call_deadline: Duration,
 }
 
 impl Default for V2Options {
@@ -39,6 +46,7 @@ impl Default for V2Options {
                 max_payload: 4096,
             },
             sync_attempts: 3,
+            call_deadline: Duration::from_secs(8),
         }
     }
 }
@@ -207,7 +215,9 @@ impl<T: Transport> V2Client<T> {
         Ok(())
     }
 
-    /// A call with one resync-and-retry on a recoverable error.
+    /// A call, resynchronised and retried on recoverable errors until the call deadline.
+    /// Every request visreg retries is idempotent: reads and sizes, channel writes at an
+    /// offset (the workload accepts a chunk it already has), caps and lists.
     fn call(
         &mut self,
         channel: u8,
@@ -215,15 +225,23 @@ impl<T: Transport> V2Client<T> {
         payload: &[u8],
         step: &str,
     ) -> Result<Vec<u8>, ClientError> {
-        match self.exchange(channel, opcode, payload, step) {
-            Ok(r) => Ok(r),
-            Err(e) if e.kind.recoverable() => {
-                tracing::debug!("{e}; resynchronising");
-                self.resyncs += 1;
-                self.resync(step)?;
-                self.exchange(channel, opcode, payload, step)
+        let until = Instant::now() + self.opts.call_deadline;
+        loop {
+            let e = match self.exchange(channel, opcode, payload, step) {
+                Ok(r) => return Ok(r),
+                Err(e) if e.kind.recoverable() && Instant::now() < until => e,
+                Err(e) => return Err(e),
+            };
+            tracing::debug!("{e}; resynchronising");
+            self.resyncs += 1;
+            match self.resync(step) {
+                Ok(()) => {}
+                // The link is still stalled: try again while the deadline allows.
+                Err(e) if Instant::now() < until && e.kind != ErrorKind::Disconnected => {
+                    tracing::debug!("{e}; the camera does not answer yet");
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => Err(e),
         }
     }
 
@@ -265,6 +283,20 @@ impl<T: Transport> V2Client<T> {
                     }
                     continue;
                 }
+                if !r.has(flags::EVENT) && !self.answers(&r, opcode) {
+                    // A late reply to a request that timed out (or the camera's ack of
+                    // an earlier SYNC): not this request's answer.
+                    tracing::debug!(
+                        "{step}: discarded a late reply (opcode 0x{:02X}, seq {}) while waiting for opcode 0x{opcode:02X}, seq {}",
+                        r.opcode,
+                        r.seq,
+                        self.seq
+                    );
+                    if r.has(flags::ACK_REQ) {
+                        self.send_ack(&r, step)?;
+                    }
+                    continue;
+                }
                 if r.has(flags::ACK_REQ) {
                     self.send_ack(&r, step)?;
                 }
@@ -276,15 +308,6 @@ impl<T: Transport> V2Client<T> {
                     self.events.push((r.channel, code));
                     deadline = Instant::now() + self.opts.packet_timeout;
                     continue;
-                }
-                if self.caps.seq && opcode != op::PROTO_SYNC && r.seq != self.seq {
-                    return Err(self.err(
-                        step,
-                        ErrorKind::Sequence {
-                            expected: self.seq,
-                            got: r.seq,
-                        },
-                    ));
                 }
                 self.seq = self.seq.wrapping_add(1);
                 if let Some(status) = r.nak_status() {
@@ -302,6 +325,16 @@ impl<T: Transport> V2Client<T> {
                 Err(e) => return Err(self.transport_err(step, e)),
             }
         }
+    }
+
+    /// Whether `r` is the reply to the request in flight (`opcode`, sequence `self.seq`
+    /// plus the fragments already joined, as the device numbers them). A SYNC is answered
+    /// with an ACK of the SYNC: any other packet then is left over from before the SYNC.
+    fn answers(&self, r: &Packet, opcode: u8) -> bool {
+        if opcode == op::PROTO_SYNC {
+            return r.opcode == op::PROTO_SYNC && r.has(flags::ACK);
+        }
+        r.opcode == opcode && (!self.caps.seq || r.seq == self.seq)
     }
 
     fn send_ack(&mut self, r: &Packet, step: &str) -> Result<(), ClientError> {
