@@ -43,6 +43,10 @@ pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for a bootloader that may not be there yet (polling for it).
 pub const IDENTIFY_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// How long to wait for a reply before sending the request again (its frame, or the
+/// reply's, was lost or corrupted on the way), as USB hardware retries a packet.
+pub const RETRANSMIT_AFTER: Duration = Duration::from_millis(200);
+
 /// A tunnel to a bootloader on a transport.
 pub struct Tunnel<T: Transport> {
     /// The transport, bytes received but not yet parsed, and the next request's tag.
@@ -57,7 +61,9 @@ impl<T: Transport> Tunnel<T> {
     /// A tunnel over `t`.
     pub fn new(t: T, request_timeout: Duration, deadline: Instant) -> Self {
         Tunnel {
-            t: Mutex::new((t, Vec::new(), 0)),
+            // A random first tag: a bootloader still holding the last request of an
+            // earlier session must not take this session's first for a repeat of it.
+            t: Mutex::new((t, Vec::new(), rand::random::<u8>())),
             request_timeout,
             deadline,
         }
@@ -85,7 +91,9 @@ impl<T: Transport> Tunnel<T> {
         let (t, buf, next_tag) = &mut *g;
         let tag = *next_tag;
         *next_tag = next_tag.wrapping_add(1);
-        t.send(&req.encode(tag), until).map_err(map_err)?;
+        let frame = req.encode(tag);
+        t.send(&frame, until).map_err(map_err)?;
+        let mut resend_at = Instant::now() + RETRANSMIT_AFTER;
         let mut chunk = [0u8; 8192];
         loop {
             while let Some(Reply {
@@ -104,8 +112,15 @@ impl<T: Transport> Tunnel<T> {
                     _ => Err(TunnelError::Gone),
                 };
             }
-            let n = t.recv(&mut chunk, until).map_err(map_err)?;
-            buf.extend_from_slice(&chunk[..n]);
+            match t.recv(&mut chunk, resend_at.min(until)) {
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(TransportError::Timeout) if Instant::now() < until => {
+                    tracing::debug!("no reply to tunnel request {tag} yet: sending it again");
+                    t.send(&frame, until).map_err(map_err)?;
+                    resend_at = Instant::now() + RETRANSMIT_AFTER;
+                }
+                Err(e) => return Err(map_err(e)),
+            }
         }
     }
 

@@ -61,6 +61,10 @@ enum Running {
     },
     Bootloader {
         buf: Vec<u8>,
+        /// The last request (with its tag) and the reply sent: the same request again
+        /// with the same tag (its reply was lost) is answered again, not executed twice —
+        /// what USB's data toggle does for a real bootloader.
+        last: Option<(u8, vusb::Request, Vec<u8>)>,
     },
     CdcBootloader {
         state: CdcBootloader,
@@ -169,10 +173,16 @@ impl VirtualUnit {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .enter_bootloader();
-                    Running::Bootloader { buf: Vec::new() }
+                    Running::Bootloader {
+                        buf: Vec::new(),
+                        last: None,
+                    }
                 }
             },
-            Mode::Bootloader | Mode::StRom => Running::Bootloader { buf: Vec::new() },
+            Mode::Bootloader | Mode::StRom => Running::Bootloader {
+                buf: Vec::new(),
+                last: None,
+            },
             // Nothing answers at all; a power cycle with BOOT0 set is the way out.
             Mode::Dead => Running::Off {
                 since: Instant::now(),
@@ -278,7 +288,10 @@ impl VirtualUnit {
                                         state: CdcBootloader::new(),
                                     }
                                 } else {
-                                    Running::Bootloader { buf: Vec::new() }
+                                    Running::Bootloader {
+                                        buf: Vec::new(),
+                                        last: None,
+                                    }
                                 });
                             }
                             Control::Reset => next = Some(self.boot()),
@@ -294,17 +307,26 @@ impl VirtualUnit {
                         }
                     }
                 }
-                Running::Bootloader { buf } => {
+                Running::Bootloader { buf, last } => {
                     if let Some(data) = input {
                         buf.extend_from_slice(data);
                     }
                     while let Some((tag, req)) = vusb::take_request(buf) {
+                        if let Some((t, _, reply)) =
+                            last.as_ref().filter(|(t, r, _)| *t == tag && *r == req)
+                        {
+                            tracing::debug!("request {t} again: its reply was lost; sent again");
+                            out.extend_from_slice(reply);
+                            continue;
+                        }
                         let is_reset = req.kind == kind::RESET;
                         let reply = Reply {
                             tag,
-                            ..self.tunnel(req)
-                        };
-                        out.extend_from_slice(&reply.encode());
+                            ..self.tunnel(req.clone())
+                        }
+                        .encode();
+                        out.extend_from_slice(&reply);
+                        *last = Some((tag, req, reply));
                         let mode = self
                             .flash
                             .lock()

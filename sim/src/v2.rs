@@ -101,7 +101,26 @@ impl V2Device {
                         control = c;
                     }
                 }
-                Decoded::PayloadCrc { .. } | Decoded::HeaderCrc { .. } => self.stats.checksum += 1,
+                // An intact header with a damaged payload is answered with a CHECKSUM NAK
+                // under the device's sequence, which then moves on, as the firmware does
+                // (protocol/omv_protocol.c at v5.0.0: omv_protocol_send_status, then
+                // ctx.sequence++ in omv_protocol_send_packet): the host resyncs and
+                // retries at once instead of waiting out its timeout.
+                Decoded::PayloadCrc {
+                    channel, opcode, ..
+                } => {
+                    self.stats.checksum += 1;
+                    let nak = Packet {
+                        seq: self.seq,
+                        channel,
+                        flags: flags::NAK,
+                        opcode,
+                        payload: (Status::Checksum as u16).to_le_bytes().to_vec(),
+                    };
+                    self.emit(&nak, out);
+                    self.seq = self.seq.wrapping_add(1);
+                }
+                Decoded::HeaderCrc { .. } => self.stats.checksum += 1,
                 Decoded::Length { .. } | Decoded::Skipped(_) => {}
             }
         }

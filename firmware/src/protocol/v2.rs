@@ -257,6 +257,13 @@ pub enum Decoded {
         got: u32,
         /// CRC computed.
         expected: u32,
+        /// The (intact) header's sequence number, channel and opcode: the firmware
+        /// answers such a packet with a CHECKSUM NAK (protocol/omv_protocol.c, v5.0.0).
+        seq: u8,
+        /// Channel.
+        channel: u8,
+        /// Opcode.
+        opcode: u8,
     },
     /// A length over the negotiated maximum.
     Length {
@@ -368,7 +375,13 @@ impl Decoder {
             let expected = crc32(&payload);
             if got != expected {
                 self.start += 1;
-                return Some(Decoded::PayloadCrc { got, expected });
+                return Some(Decoded::PayloadCrc {
+                    got,
+                    expected,
+                    seq: data[2],
+                    channel: data[3],
+                    opcode: data[5],
+                });
             }
         }
         let p = Packet {

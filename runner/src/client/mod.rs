@@ -73,6 +73,9 @@ pub enum ErrorKind {
     },
     /// The camera refused the request.
     Nak(Status),
+    /// The camera answered before, then stopped answering for this long, resyncs
+    /// and retries included.
+    Stopped(std::time::Duration),
     /// The port went away.
     Disconnected,
     /// A reply that does not follow the protocol.
@@ -113,6 +116,7 @@ impl ClientError {
         match &self.kind {
             ErrorKind::NoAnswer => "check that the camera runs OpenMV firmware (4.x speaks protocol v1, 5.x protocol v2) and that no other program (the OpenMV IDE) holds the port; `visreg doctor` diagnoses it",
             ErrorKind::Timeout | ErrorKind::Checksum | ErrorKind::Sequence { .. } => "the link is unreliable: try another USB cable or port, avoid hubs; `visreg doctor` checks the camera",
+            ErrorKind::Stopped(_) => "the camera hangs (a crashed script or firmware, or a stalled USB link): power-cycle it, run `visreg doctor`, then resume",
             ErrorKind::Disconnected => "the camera went away: reconnect it (or power-cycle it) and run `visreg devices`",
             ErrorKind::Nak(Status::Busy) => "the camera is busy: stop the running script and try again",
             ErrorKind::Nak(_) | ErrorKind::Protocol(_) => "the firmware does not support this request: check its version with `visreg devices`",
@@ -132,6 +136,10 @@ impl std::fmt::Display for ClientError {
                 format!("reply out of sequence (expected {expected}, got {got})")
             }
             ErrorKind::Nak(s) => format!("the camera refused the request ({s:?})"),
+            ErrorKind::Stopped(d) => format!(
+                "the camera answered before, then nothing for {:.0} s, resyncs and retries included",
+                d.as_secs_f64()
+            ),
             ErrorKind::Disconnected => "the port disconnected".to_string(),
             ErrorKind::Protocol(m) => format!("unexpected reply: {m}"),
             ErrorKind::NoChannel(n) => format!("the camera has no channel named '{n}'"),

@@ -225,11 +225,22 @@ impl<T: Transport> V2Client<T> {
         payload: &[u8],
         step: &str,
     ) -> Result<Vec<u8>, ClientError> {
-        let until = Instant::now() + self.opts.call_deadline;
+        let t0 = Instant::now();
+        let until = t0 + self.opts.call_deadline;
+        // What ended the attempts, in the user's terms: a camera that answered at
+        // connect and then falls silent hangs; it is not a camera without OpenMV.
+        let silent = |e: ClientError| match e.kind {
+            ErrorKind::Timeout | ErrorKind::NoAnswer => ClientError {
+                kind: ErrorKind::Stopped(t0.elapsed()),
+                ..e
+            },
+            _ => e,
+        };
         loop {
             let e = match self.exchange(channel, opcode, payload, step) {
                 Ok(r) => return Ok(r),
                 Err(e) if e.kind.recoverable() && Instant::now() < until => e,
+                Err(e) if e.kind.recoverable() => return Err(silent(e)),
                 Err(e) => return Err(e),
             };
             tracing::debug!("{e}; resynchronising");
@@ -240,7 +251,8 @@ impl<T: Transport> V2Client<T> {
                 Err(e) if Instant::now() < until && e.kind != ErrorKind::Disconnected => {
                     tracing::debug!("{e}; the camera does not answer yet");
                 }
-                Err(e) => return Err(e),
+                Err(e) if e.kind == ErrorKind::Disconnected => return Err(e),
+                Err(e) => return Err(silent(e)),
             }
         }
     }
