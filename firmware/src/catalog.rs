@@ -177,7 +177,9 @@ impl Build {
 
     /// Reads (or, for `sim`, generates) every image of the build from `base`, checks its
     /// SHA-256, and plans its writes — refusing, with the reason, anything a camera must
-    /// not receive. Nothing is written here.
+    /// not receive. Nothing is written here. This is the one preflight: `firmware check`
+    /// and `show` report it, and `flash`, `run`, `lab`, `bisect` and `recover` run it
+    /// before a camera is touched.
     pub fn plan(&self, base: &std::path::Path) -> Result<Vec<crate::image::Write>, CatalogError> {
         if self.images.is_empty() {
             return Err(CatalogError::Invalid(format!(
@@ -186,6 +188,8 @@ impl Build {
             )));
         }
         let mut writes = Vec::new();
+        // Which image each write came from, to name both when two write one partition.
+        let mut from = Vec::new();
         for img in &self.images {
             let (what, bytes) = match (&img.file, &img.dfu) {
                 (Some(f), None) if f == "sim" => (
@@ -225,7 +229,28 @@ impl Build {
                 }
             }
             .map_err(ctx)?;
+            from.extend(std::iter::repeat_n(what, planned.len()));
             writes.extend(planned);
+        }
+        let refuse = |e: crate::image::ImageError| {
+            CatalogError::Invalid(format!("build {}: {e}", self.name))
+        };
+        match crate::image::check_dfu_writes(self.board, &writes) {
+            Ok(()) => {}
+            Err(crate::image::ImageError::PartitionTwice {
+                partition,
+                first,
+                second,
+            }) if from[first] != from[second] => {
+                return Err(CatalogError::Invalid(format!(
+                    "build {}: partition {partition} is written by two images, {} and {}: a partition takes one image, written from its start; list one",
+                    self.name, from[first], from[second]
+                )))
+            }
+            Err(e) => return Err(refuse(e)),
+        }
+        if self.flasher() == Flasher::CdcBootloader {
+            crate::image::check_cdc_writes(&writes).map_err(refuse)?;
         }
         Ok(writes)
     }
@@ -693,5 +718,67 @@ mod plan_tests {
             .unwrap_err()
             .to_string()
             .contains("fw.bin"));
+    }
+
+    #[test]
+    fn a_build_whose_images_write_one_partition_twice_or_that_its_flasher_cannot_write_is_refused()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = [1u8, 2, 3, 4];
+        std::fs::write(dir.path().join("fw.bin"), raw).unwrap();
+        let dfu = crate::image::dfuse::DfuseFile {
+            targets: vec![crate::image::dfuse::Target {
+                alt: 2,
+                name: None,
+                elements: vec![crate::image::dfuse::Element {
+                    address: 0x0804_0000,
+                    data: vec![9; 8],
+                }],
+            }],
+            suffix: crate::image::dfuse::Suffix {
+                bcd_device: 0xFFFF,
+                product: 0x9204,
+                vendor: 0x37C5,
+                bcd_dfu: 0x011A,
+            },
+        }
+        .write();
+        std::fs::write(dir.path().join("fw.dfu"), &dfu).unwrap();
+        let image = |lines: &str, bytes: &[u8]| {
+            format!(
+                "[[build.image]]\n{lines}\nsha256 = '{}'\n",
+                crate::image::sha256_hex(bytes)
+            )
+        };
+        let text = format!(
+            "[[build]]\nname = 'both'\nversion = '5.2.0'\nboard = 'H7'\nprotocol = 'v2'\n{}{}",
+            image("partition = 'FIRMWARE'\nfile = 'fw.bin'", &raw),
+            image("dfu = 'fw.dfu'", &dfu),
+        );
+        let c = Catalog::parse(&text, "c.toml").unwrap();
+        let e = c
+            .build("both")
+            .unwrap()
+            .plan(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("build both: partition FIRMWARE is written by two images")
+                && e.contains("fw.bin")
+                && e.contains("fw.dfu"),
+            "{e}"
+        );
+        // A build for the legacy CDC bootloader writes FIRMWARE alone.
+        let mut b = c.build("both").unwrap().clone();
+        b.flasher = Some(Flasher::CdcBootloader);
+        b.images.truncate(1);
+        assert!(b.plan(dir.path()).is_ok());
+        b.images[0].partition = Some("FILESYSTEM".into());
+        let e = b.plan(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("build both: the legacy CDC bootloader")
+                && e.contains("this plan writes FILESYSTEM"),
+            "{e}"
+        );
     }
 }

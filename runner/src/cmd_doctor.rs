@@ -252,6 +252,18 @@ pub fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
     let writes = build
         .plan(&base)
         .context("refusing to flash the recovery build")?;
+    // The bootloader ST's ROM would get is read and checked now too, not after the
+    // camera was found in ROM DFU.
+    let rom_image = match &args.bootloader {
+        Some(f) => {
+            let bytes = std::fs::read(f)
+                .with_context(|| format!("reading the bootloader image {}", f.display()))?;
+            let w = visreg_firmware::image::plan_rom_bootloader(&bytes, build.board)
+                .with_context(|| format!("refusing the bootloader image {}", f.display()))?;
+            Some(w.data)
+        }
+        None => None,
+    };
     let sel = CameraSelector::from_flags(args.port.as_deref(), args.serial.as_deref());
     let port = match sel.as_ref().map(|s| locate(s, &NusbBus)) {
         Some(Located::Port(p)) => p,
@@ -269,7 +281,7 @@ pub fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
                 .filter(|d| (d.vid, d.pid) == visreg_firmware::image::ST_ROM_DFU)
                 .collect();
             match roms.as_slice() {
-                [rom] => return recover_usb_st_rom(rom, &build, &writes, args.bootloader.as_deref()),
+                [rom] => return recover_usb_st_rom(rom, &build, &writes, rom_image),
                 [] => bail!(
                     "give the camera's port with --port or its serial with --serial (see `visreg devices`). If no port appears at all: power the camera off, connect BOOT0 to 3.3 V (the jumper next to the SD card slot), power it on — it then shows as 0483:DF11 in `visreg devices`, and `visreg recover` writes its bootloader"
                 ),
@@ -302,11 +314,10 @@ pub fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
         std::time::Instant::now() + Duration::from_secs(120),
     );
     let t = if let Ok((0x0483, 0xDF11)) = tunnel.identify() {
-        let image = match &args.bootloader {
-            Some(f) => std::fs::read(f)
-                .with_context(|| format!("reading the bootloader image {}", f.display()))?,
+        let image = match rom_image {
+            Some(image) => image,
             // Only a virtual camera answers through this port in ROM mode: give it its own.
-            None => visreg_firmware::image::sim::sim_bootloader_image(build.board),
+            None => sim_rom_image(build.board)?,
         };
         println!("  the camera is in ST's ROM DFU: writing the OpenMV bootloader ({} bytes) at 0x08000000 through DfuSe", image.len());
         visreg::flash::flash_st_rom(&tunnel, &image, std::sync::Arc::new(|_| {}))?;
@@ -338,6 +349,15 @@ pub fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
         flash_events(),
     )?;
     pose_check_after_recovery(&build, &v.port)
+}
+
+/// The simulated OpenMV bootloader, planned as a user's image is, so that the path
+/// writing it is the one the real image takes.
+fn sim_rom_image(board: visreg_firmware::board::Board) -> anyhow::Result<Vec<u8>> {
+    let image = visreg_firmware::image::sim::sim_bootloader_image(board);
+    Ok(visreg_firmware::image::plan_rom_bootloader(&image, board)
+        .context("the simulated bootloader")?
+        .data)
 }
 
 fn flash_events() -> std::sync::Arc<dyn Fn(visreg::flash::FlashEvent) + Send + Sync> {
@@ -409,14 +429,14 @@ fn recover_usb_st_rom(
     rom: &UsbDevice,
     build: &visreg_firmware::catalog::Build,
     writes: &[visreg_firmware::image::Write],
-    bootloader: Option<&std::path::Path>,
+    bootloader: Option<Vec<u8>>,
 ) -> anyhow::Result<Outcome> {
     let image = match bootloader {
-        Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        Some(image) => image,
         // A simulated build only ever runs on a virtual camera: its bootloader is simulated too.
         None if build.sim.is_some() => {
             println!("  the recovery build {} is simulated: writing the simulated OpenMV bootloader of the {}", build.name, build.board);
-            visreg_firmware::image::sim::sim_bootloader_image(build.board)
+            sim_rom_image(build.board)?
         }
         None => bail!(
             "the camera is in ST's ROM DFU (0483:DF11): its bootloader must be written first. Give the OpenMV bootloader image for the {} with --bootloader FILE (from the OpenMV firmware release for the board)",

@@ -80,6 +80,13 @@ pub(crate) fn plan_builds(
                 .join(", ")
         );
     }
+    // Every build's images are read and checked now — the preflight `visreg firmware
+    // check` runs — so a build that cannot be flashed is refused before the camera is
+    // touched, not after the builds before it were measured.
+    for b in &builds {
+        b.plan(&image_base)
+            .with_context(|| format!("build {} cannot be flashed as it is", b.name))?;
+    }
     Ok((catalog, image_base, builds, baseline))
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use dfu_core::synchronous::DfuSync;
 use dfu_core::DfuIo;
-use visreg_firmware::image::{partition, Write};
+use visreg_firmware::image::{check_cdc_writes, check_dfu_writes, Write};
 
 use crate::select::{port_path_of_tty, Track, UsbBus, UsbDevice, Wanted};
 
@@ -67,18 +67,9 @@ where
     E: From<std::io::Error> + From<dfu_core::Error> + std::fmt::Display,
     F: FnMut(u8) -> Result<IO, E>,
 {
-    for w in writes {
-        let p = partition(board, w.partition).map_err(|e| FlashError::Plan(e.to_string()))?;
-        if w.address != p.start {
-            return Err(FlashError::Plan(format!(
-                "the OpenMV bootloader writes a partition from its start: {} bytes at 0x{:08X} are inside {} (0x{:08X}); make an image of the whole partition",
-                w.data.len(),
-                w.address,
-                p.name,
-                p.start
-            )));
-        }
-    }
+    // The plan was checked before the camera was touched (`Build::plan`); a hand-made one
+    // is refused here, by the same rule, before the first block.
+    check_dfu_writes(board, writes).map_err(|e| FlashError::Plan(e.to_string()))?;
     let total: u64 = writes.iter().map(|w| w.data.len() as u64).sum();
     let done = Arc::new(AtomicU64::new(0));
     let mut last = None;
@@ -232,6 +223,8 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
                 )));
             }
             track.uid = Some(c.sys_info.dev_id);
+            // The last moment to refuse a plan with the camera still in its firmware.
+            check_dfu_writes(build.board, writes).map_err(|e| fail(not_written(e)))?;
             on_event(FlashEvent::Step(format!(
                 "firmware {}.{}.{} running: entering the bootloader",
                 c.version.firmware[0], c.version.firmware[1], c.version.firmware[2]
@@ -248,6 +241,15 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
                 )));
             }
             track.uid = uid_of_arch(&c.arch);
+            // Which bootloader writes depends on the firmware the camera runs now, not on
+            // the build: refuse what that one cannot write while the firmware still runs.
+            match bootloader_of(v) {
+                visreg_firmware::catalog::Flasher::CdcBootloader => {
+                    check_cdc_writes(writes).map(|_| ())
+                }
+                _ => check_dfu_writes(build.board, writes),
+            }
+            .map_err(|e| fail(not_written(e)))?;
             on_event(FlashEvent::Step(format!(
                 "firmware {}.{}.{} running: entering the bootloader",
                 v[0], v[1], v[2]
@@ -327,6 +329,11 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
     )?;
     let t = tunnel.into_inner();
     wait_for_firmware(t, build, &port, deadlines, &on_event)
+}
+
+/// A refused plan, said with the camera's state: nothing was written, it runs what it ran.
+fn not_written(e: visreg_firmware::image::ImageError) -> String {
+    format!("{e}; nothing was written, the camera still runs its firmware")
 }
 
 /// A 4.5.x camera: its legacy CDC bootloader — on the same pseudo-terminal for a virtual

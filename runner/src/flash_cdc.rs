@@ -38,14 +38,10 @@ pub fn flash_cdc<T: Transport>(
     deadline: Instant,
     on_progress: &dyn Fn(FlashProgress),
 ) -> Result<(), FlashError> {
-    let fw = match writes {
-        [w] if w.partition == "FIRMWARE" => w,
-        _ => {
-            return Err(FlashError::Plan(
-                "the legacy CDC bootloader writes only the FIRMWARE partition: give a single raw firmware image".into(),
-            ))
-        }
-    };
+    // Checked before the camera left its firmware (`flash_camera`); again here, by the same
+    // rule, for a caller that comes with a plan of its own.
+    let fw = visreg_firmware::image::check_cdc_writes(writes)
+        .map_err(|e| FlashError::Plan(e.to_string()))?;
     match attempt(t, fw, deadline, false, on_progress) {
         Ok(()) => Ok(()),
         Err(e) if Instant::now() < deadline => {

@@ -692,6 +692,112 @@ fn flash_every_simulated_build_onto_visreg_sim_and_read_the_version_back() {
     assert_eq!(v["devices"][0]["firmware"], last.version.as_str());
 }
 
+/// What `visreg devices --json` says the camera on `port` runs.
+#[cfg(unix)]
+fn firmware_on(s: &Sandbox, port: &str) -> Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_visreg"))
+        .args(["devices", "--json"])
+        .env("VISREG_RUNTIME_DIR", s.path("run"))
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["port"] == port)
+        .unwrap_or_else(|| panic!("the camera on {port} is not listed: {v}"))["firmware"]
+        .clone()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_dfu_the_bootloader_cannot_write_is_refused_by_check_and_by_flash_before_the_camera_leaves_its_firmware(
+) {
+    use visreg_firmware::image::dfuse::{DfuseFile, Element, Suffix, Target};
+    let s = Sandbox::new();
+    let sim = SimProcess::start(&s, &["--firmware", "5.0.0", "--preset", "qqvga"]);
+    let catalog = visreg_firmware::catalog::Catalog::builtin();
+    // A whole 4096-byte image of a build (header and payload).
+    let image = visreg_firmware::image::sim::sim_image(
+        catalog.build("5.0.1").unwrap(),
+        4096 - visreg_firmware::image::sim::SIM_HEADER,
+    );
+    // Files for the H7 Plus's OpenMV bootloader, its FIRMWARE partition (alt 2, 0x08040000).
+    let dfu = |elements: &[u32]| {
+        DfuseFile {
+            targets: vec![Target {
+                alt: 2,
+                name: Some("FIRMWARE".into()),
+                elements: elements
+                    .iter()
+                    .map(|&address| Element {
+                        address,
+                        data: image.clone(),
+                    })
+                    .collect(),
+            }],
+            suffix: Suffix {
+                bcd_device: 0xFFFF,
+                product: 0x924A,
+                vendor: 0x37C5,
+                bcd_dfu: 0x011A,
+            },
+        }
+        .write()
+    };
+    let inside = dfu(&[0x0804_1000]);
+    let twice = dfu(&[0x0804_0000, 0x0804_0000]);
+    std::fs::write(s.path("inside.dfu"), &inside).unwrap();
+    std::fs::write(s.path("twice.dfu"), &twice).unwrap();
+    let mut text = String::new();
+    for (name, file, bytes) in [
+        ("inside", "inside.dfu", &inside),
+        ("twice", "twice.dfu", &twice),
+    ] {
+        text += &format!(
+            "[[build]]\nname = '{name}'\nversion = '5.0.1'\nboard = 'H7Plus'\nprotocol = 'v2'\n[[build.image]]\ndfu = '{file}'\nsha256 = '{}'\n",
+            visreg_firmware::image::sha256_hex(bytes)
+        );
+    }
+    std::fs::write(s.path("mine.toml"), text).unwrap();
+    let not_at_start = "target 0 (alt 2, 'FIRMWARE') element 0, 0x08041000–0x08041FFF (4096 bytes) lies inside partition FIRMWARE of H7 Plus but not at its start 0x08040000";
+    let overlap = "target 0 (alt 2, 'FIRMWARE') element 0, 0x08040000–0x08040FFF (4096 bytes) and target 0 (alt 2, 'FIRMWARE') element 1, 0x08040000–0x08040FFF (4096 bytes) overlap";
+    let (out, err) = s.expect(2, &["firmware", "check", "--catalog", "mine.toml"]);
+    assert!(
+        out.contains("FAIL build inside") && out.contains(not_at_start),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL build twice") && out.contains(overlap),
+        "{out}"
+    );
+    assert!(err.contains("2 build(s) cannot be flashed"), "{err}");
+    // `flash` runs the same preflight, before the camera is sent to its bootloader.
+    for (build, why) in [("inside", not_at_start), ("twice", overlap)] {
+        let (_, err) = s.expect(
+            2,
+            &[
+                "flash",
+                build,
+                "--catalog",
+                "mine.toml",
+                "--port",
+                &sim.port,
+            ],
+        );
+        assert!(
+            err.contains("refusing to flash") && err.contains(why),
+            "{err}"
+        );
+        assert_eq!(
+            firmware_on(&s, &sim.port),
+            "5.0.0",
+            "after `flash {build}` the camera still runs its firmware"
+        );
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn an_interrupted_flash_is_diagnosed_by_doctor_and_repaired_by_recover() {
