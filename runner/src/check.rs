@@ -12,7 +12,7 @@ use visreg_firmware::transport::Transport;
 
 use crate::client::v1::V1Client;
 use crate::client::v2::{V2Client, V2Options};
-use crate::client::{probe, Probed};
+use crate::client::{probe, probe_patiently, Probed, PROBE_PATIENCE};
 use crate::workload::{convert, fill_script, pack_frame, parse_result, Config, ResultLine};
 
 /// What a camera answering on a port says it is.
@@ -182,7 +182,13 @@ pub fn replay<T: Transport>(
     let k = ds.manifest.intrinsics();
     let family = ds.manifest.tags.family;
     let size = ds.manifest.tags.size_m;
-    match probe(&mut t, Duration::from_millis(400)).map_err(|e| e.to_string())? {
+    // The camera was found a moment ago: a stalled link gets time to come back.
+    let probed = probe_patiently(
+        &mut t,
+        Duration::from_millis(400),
+        Instant::now() + PROBE_PATIENCE,
+    );
+    match probed.map_err(|e| e.to_string())? {
         Probed::V2 => {
             let mut c = V2Client::connect(t, V2Options::default()).map_err(|e| e.to_string())?;
             let v = c.version.firmware.map(u32::from);
@@ -348,7 +354,12 @@ pub fn live<T: Transport>(
     let until = Instant::now() + deadline;
     let k = ds.manifest.intrinsics();
     let size = ds.manifest.tags.size_m;
-    let Probed::V2 = probe(&mut t, Duration::from_millis(400)).map_err(|e| e.to_string())? else {
+    let probed = probe_patiently(
+        &mut t,
+        Duration::from_millis(400),
+        Instant::now() + PROBE_PATIENCE,
+    );
+    let Probed::V2 = probed.map_err(|e| e.to_string())? else {
         return Err("live mode needs protocol v2 (firmware ≥ 5.0): a 4.x camera cannot hand back the frames it processed".into());
     };
     let mut c = V2Client::connect(t, V2Options::default()).map_err(|e| e.to_string())?;

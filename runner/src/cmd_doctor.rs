@@ -68,6 +68,17 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
     let port =
         port_arg(args.port.clone(), args.serial.as_deref())?.context("give --port or --serial")?;
     let ds = check_dataset()?;
+    // Checked before the camera is touched: more frames than the check dataset has
+    // would silently verify fewer than asked.
+    if args.frames == 0 || args.frames > ds.frames.len() {
+        anyhow::bail!(
+            "--frames {}: the check dataset {} has {} frames; give 1 to {}",
+            args.frames,
+            ds.manifest.name,
+            ds.frames.len(),
+            ds.frames.len()
+        );
+    }
     let t = open(&port)?;
     println!(
         "verifying {port}: replaying {} frames of {} through the camera's find_apriltags",

@@ -53,12 +53,13 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
         .out
         .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
     let input = write_report(&store, &run_id, dataset.as_ref(), None, &out)?;
+    if let Some(why) = input.incomplete() {
+        // A report of a run without a verdict is written, and never exits green.
+        eprintln!("{why}");
+        return Ok(Outcome::Incomplete);
+    }
     Ok(
-        if input
-            .verdicts
-            .iter()
-            .any(|e| e.verdict == visreg_bench::verdict::Verdict::Regressed)
-        {
+        if input.verdicts.iter().any(visreg_reports::report::fails_run) {
             Outcome::Regression
         } else {
             Outcome::Clean

@@ -228,8 +228,19 @@ pub struct SimInfo {
     pub serial: String,
 }
 
+/// Text from outside visreg — a USB string descriptor, a registry file — made safe to
+/// print: control characters (a terminal's escape sequences among them) become U+FFFD,
+/// and it is cut at 128 characters. Every such string passes here before it is shown.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .take(128)
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
 /// Where virtual cameras register: `$VISREG_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/visreg`,
-/// else the temporary folder's `visreg-runtime`.
+/// else a folder of this user's own in the temporary folder (`visreg-runtime-<uid>`):
+/// a shared folder would let another user list cameras that are not there.
 pub fn registry_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("VISREG_RUNTIME_DIR").filter(|s| !s.is_empty()) {
         return PathBuf::from(d).join("sims");
@@ -237,7 +248,54 @@ pub fn registry_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|s| !s.is_empty()) {
         return PathBuf::from(d).join("visreg").join("sims");
     }
-    std::env::temp_dir().join("visreg-runtime").join("sims")
+    #[cfg(unix)]
+    let user = format!("visreg-runtime-{}", nix::unistd::getuid());
+    #[cfg(not(unix))]
+    let user = "visreg-runtime".to_string();
+    std::env::temp_dir().join(user).join("sims")
+}
+
+/// Makes `dir` (and its parent, the runtime folder) private to this user: created 0700,
+/// and refused when it belongs to someone else.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        for d in [dir.parent(), Some(dir)].into_iter().flatten() {
+            if !d.exists() {
+                std::fs::DirBuilder::new().mode(0o700).create(d)?;
+            }
+            let meta = std::fs::metadata(d)?;
+            if meta.uid() != nix::unistd::getuid().as_raw() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} belongs to another user: set VISREG_RUNTIME_DIR to a folder of your own",
+                        d.display()
+                    ),
+                ));
+            }
+            if meta.mode() & 0o077 != 0 {
+                std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)?;
+    Ok(())
+}
+
+/// Whether a registration describes a camera visreg could have registered: a process,
+/// a device node, and names that are short printable words.
+fn plausible(info: &SimInfo) -> bool {
+    let word = |s: &str| !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_graphic());
+    info.pid > 0
+        && info.port.starts_with("/dev/")
+        && word(&info.port)
+        && word(&info.board.replace(' ', "_"))
+        && word(&info.firmware)
+        && matches!(info.protocol.as_str(), "v1" | "v2")
+        && word(&info.serial)
 }
 
 /// A registration, removed when dropped.
@@ -252,7 +310,10 @@ impl Drop for SimRegistration {
 /// Registers a running virtual camera.
 pub fn register_sim(info: &SimInfo) -> std::io::Result<SimRegistration> {
     let dir = registry_dir();
-    std::fs::create_dir_all(&dir)?;
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent.parent().unwrap_or(parent))?;
+    }
+    private_dir(&dir)?;
     let path = dir.join(format!("{}.json", info.pid));
     std::fs::write(
         &path,
@@ -285,6 +346,10 @@ pub fn list_sims() -> Vec<SimInfo> {
             .ok()
             .and_then(|t| serde_json::from_str::<SimInfo>(&t).ok())
         {
+            Some(info) if !plausible(&info) => tracing::warn!(
+                "ignoring virtual-camera registration {}: it does not describe one visreg made",
+                printable(&path.display().to_string())
+            ),
             Some(info) if alive(info.pid) && Path::new(&info.port).exists() => out.push(info),
             Some(_) => {
                 let _ = std::fs::remove_file(&path);
@@ -302,6 +367,67 @@ pub fn list_sims() -> Vec<SimInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outside_text_reaches_the_terminal_without_escape_sequences() {
+        assert_eq!(
+            printable("OpenMV\u{1b}[2J\u{7}cam"),
+            "OpenMV\u{FFFD}[2J\u{FFFD}cam"
+        );
+        assert_eq!(printable(&"x".repeat(500)).len(), 128);
+        let ok = SimInfo {
+            pid: 42,
+            port: "/dev/pts/3".into(),
+            board: "H7 Plus".into(),
+            firmware: "5.0.0".into(),
+            protocol: "v2".into(),
+            serial: "0123456789AB".into(),
+        };
+        assert!(plausible(&ok));
+        for bad in [
+            SimInfo {
+                port: "/etc/passwd\u{1b}]0;x".into(),
+                ..ok.clone()
+            },
+            SimInfo {
+                port: "relative".into(),
+                ..ok.clone()
+            },
+            SimInfo {
+                firmware: "\u{1b}[31mred".into(),
+                ..ok.clone()
+            },
+            SimInfo {
+                protocol: "v9".into(),
+                ..ok.clone()
+            },
+            SimInfo {
+                pid: 0,
+                ..ok.clone()
+            },
+        ] {
+            assert!(!plausible(&bad), "{bad:?}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_registry_is_private_to_its_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let sims = dir.path().join("rt").join("sims");
+        std::fs::create_dir_all(dir.path().join("rt")).unwrap();
+        std::fs::set_permissions(
+            dir.path().join("rt"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        private_dir(&sims).unwrap();
+        for d in [dir.path().join("rt"), sims] {
+            let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", d.display());
+        }
+    }
 
     #[test]
     fn every_identity_of_protocol_md_is_classified() {

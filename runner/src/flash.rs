@@ -326,7 +326,8 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
         writes,
         |alt| TunnelDfuIo::open(&tunnel, alt),
         Arc::new(move |p| ev(FlashEvent::Progress(p))),
-    )?;
+    )
+    .map_err(|e| fail(e.to_string()))?;
     let t = tunnel.into_inner();
     wait_for_firmware(t, build, &port, deadlines, &on_event)
 }

@@ -393,8 +393,9 @@ impl Link {
         }
     }
 
-    /// Power-cycles the camera; says how, or why it could not.
-    fn power_cycle(&mut self) -> Result<String, String> {
+    /// Power-cycles the camera, calling `tick` with the time left while it waits; says
+    /// how, or why it could not.
+    fn power_cycle(&mut self, tick: &dyn Fn(Duration)) -> Result<String, String> {
         match self {
             Link::Sim(s) => s
                 .power_cycle()
@@ -403,7 +404,13 @@ impl Link {
             Link::Real {
                 power_cycle: Some(cmd),
                 ..
-            } => run_with_deadline(cmd, Duration::from_secs(60)).map(|_| format!("ran `{cmd}`")),
+            } => run_with_deadline(cmd, Duration::from_secs(60), tick).map(|out| {
+                if out.is_empty() {
+                    format!("ran `{cmd}`")
+                } else {
+                    format!("ran `{cmd}`: {out}")
+                }
+            }),
             Link::Real {
                 power_cycle: None, ..
             } => {
@@ -415,31 +422,116 @@ impl Link {
     }
 }
 
-/// Runs `cmd` with `sh -c`, killing it at `deadline`.
-fn run_with_deadline(cmd: &str, deadline: Duration) -> Result<(), String> {
-    let mut child = Command::new("sh")
-        .args(["-c", cmd])
+/// How often a long power cycle reports that it is still waiting.
+const POWER_CYCLE_TICK: Duration = Duration::from_secs(5);
+
+/// Runs `cmd` with `sh -c` in a process group of its own, reading its output as it comes
+/// (a command that writes more than a pipe holds must not block on it), calling `tick`
+/// with the time left every few seconds, and killing the whole group at `deadline` (a
+/// relay script's children must not outlive it). Returns the output, trimmed to its last
+/// lines, or why it failed with that output.
+fn run_with_deadline(
+    cmd: &str,
+    deadline: Duration,
+    tick: &dyn Fn(Duration),
+) -> Result<String, String> {
+    use std::io::Read;
+    let mut c = Command::new("sh");
+    c.args(["-c", cmd])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("`{cmd}`: {e}"))?;
-    let until = Instant::now() + deadline;
-    loop {
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut c, 0);
+    let mut child = c.spawn().map_err(|e| format!("`{cmd}`: {e}"))?;
+    let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let readers: Vec<_> = [
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|mut r| {
+        let output = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut o = output.lock().unwrap_or_else(|p| p.into_inner());
+                o.push_str(&String::from_utf8_lossy(&buf[..n]));
+                // Keep the tail: what a failing relay says last is what matters.
+                if o.len() > 16 * 1024 {
+                    let cut = o.len() - 8 * 1024;
+                    let cut = (cut..o.len())
+                        .find(|&i| o.is_char_boundary(i))
+                        .unwrap_or(cut);
+                    o.drain(..cut);
+                }
+            }
+        })
+    })
+    .collect();
+    let t0 = Instant::now();
+    let until = t0 + deadline;
+    let mut next_tick = t0 + POWER_CYCLE_TICK;
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(st)) if st.success() => return Ok(()),
-            Ok(Some(st)) => return Err(format!("`{cmd}` failed ({st})")),
+            Ok(Some(st)) => break Ok(st),
             Ok(None) if Instant::now() > until => {
+                #[cfg(unix)]
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(child.id() as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "`{cmd}` did not finish within {} s",
+                break Err(format!(
+                    "did not finish within {} s (killed with its children)",
                     deadline.as_secs()
                 ));
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => return Err(format!("`{cmd}`: {e}")),
+            Ok(None) => {
+                if Instant::now() >= next_tick {
+                    tick(until.saturating_duration_since(Instant::now()));
+                    next_tick += POWER_CYCLE_TICK;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => break Err(e.to_string()),
         }
+    };
+    // The group is gone; its pipes close and the readers finish.
+    for r in readers {
+        let _ = r.join();
+    }
+    let out = output.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    // Its last lines, each made printable (a relay's output reaches the terminal).
+    let mut last: Vec<String> = out
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .rev()
+        .take(5)
+        .map(crate::discovery::printable)
+        .collect();
+    last.reverse();
+    let tail = last.join(" / ");
+    let said = if tail.is_empty() {
+        String::new()
+    } else {
+        format!(": {tail}")
+    };
+    match status {
+        Ok(st) if st.success() => Ok(tail),
+        Ok(st) => Err(format!("`{cmd}` failed ({st}){said}")),
+        Err(why) => Err(format!("`{cmd}` {why}{said}")),
     }
 }
 
@@ -588,7 +680,8 @@ pub fn work(
         .unwrap_or_default(),
         mode: if live { "live" } else { "replay" }.into(),
     })?;
-    let mut power_cycled = false;
+    // The one power cycle on trouble, once tried: whether it worked.
+    let mut power_cycle: Option<Result<(), String>> = None;
     loop {
         if stop.load(Ordering::Relaxed) {
             store.finish_run(&run_id, "interrupted")?;
@@ -639,16 +732,33 @@ pub fn work(
         match trouble {
             None if stop.load(Ordering::Relaxed) => continue,
             None => break,
-            Some(e) if !power_cycled => {
+            Some(e) if power_cycle.is_none() => {
                 say("error", e)?;
-                power_cycled = true;
-                match link.power_cycle() {
-                    Ok(how) => say("power-cycled", how)?,
-                    Err(why) => say("power-cycle-failed", why)?,
+                let name = camera.name.clone();
+                let tick = |left: Duration| {
+                    on_event(LabEvent::State {
+                        camera: name.clone(),
+                        state: "power-cycling".into(),
+                        detail: format!("waiting for the power cycle, {} s left", left.as_secs()),
+                    })
+                };
+                match link.power_cycle(&tick) {
+                    Ok(how) => {
+                        say("power-cycled", how)?;
+                        power_cycle = Some(Ok(()));
+                    }
+                    Err(why) => {
+                        say("power-cycle-failed", why.clone())?;
+                        power_cycle = Some(Err(why));
+                    }
                 }
             }
             Some(e) => {
-                let reason = format!("{e} (after a power cycle)");
+                // Say what really happened: a power cycle that failed is no power cycle.
+                let reason = match &power_cycle {
+                    Some(Err(why)) => format!("{e} (the power cycle failed: {why})"),
+                    _ => format!("{e} (after a power cycle)"),
+                };
                 store.finish_run(&run_id, "quarantined")?;
                 say("quarantined", reason.clone())?;
                 return Ok(CameraOutcome::Quarantined { run_id, reason });
@@ -687,6 +797,53 @@ mod tests {
     use super::*;
 
     const EXAMPLE: &str = include_str!("../../lab.example.toml");
+
+    #[cfg(unix)]
+    #[test]
+    fn a_power_cycle_command_is_drained_shown_timed_and_killed_with_its_children() {
+        // More output than a pipe holds: read as it comes, the command finishes.
+        let t0 = Instant::now();
+        let out = run_with_deadline(
+            "head -c 300000 /dev/zero | tr '\\0' x; echo; echo relay 3 on",
+            Duration::from_secs(20),
+            &|_| {},
+        )
+        .unwrap();
+        assert!(out.ends_with("relay 3 on"), "{out}");
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        // A failure says what the command said.
+        let e = run_with_deadline(
+            "echo relay 3 stuck >&2; exit 3",
+            Duration::from_secs(5),
+            &|_| {},
+        )
+        .unwrap_err();
+        assert!(e.contains("failed") && e.contains("relay 3 stuck"), "{e}");
+        // At the deadline the whole group goes, the command's children too; the wait
+        // is reported as it goes.
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let ticks = std::sync::atomic::AtomicU32::new(0);
+        let cmd = format!("sleep 60 & echo $! > {}; wait", pidfile.display());
+        let t0 = Instant::now();
+        let e = run_with_deadline(&cmd, Duration::from_secs(6), &|_| {
+            ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+        .unwrap_err();
+        assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
+        assert!(e.contains("did not finish within 6 s"), "{e}");
+        assert!(ticks.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+        let pid = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .to_string();
+        std::thread::sleep(Duration::from_millis(200));
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(
+            state.is_empty() || state.contains(") Z "),
+            "the child survived: {state}"
+        );
+    }
 
     #[test]
     fn the_example_inventory_parses() {
@@ -757,11 +914,11 @@ mod tests {
     #[test]
     fn a_power_cycle_command_has_a_deadline() {
         let t = Instant::now();
-        let e = run_with_deadline("sleep 5", Duration::from_millis(200)).unwrap_err();
+        let e = run_with_deadline("sleep 5", Duration::from_millis(200), &|_| {}).unwrap_err();
         assert!(e.contains("did not finish"), "{e}");
         assert!(t.elapsed() < Duration::from_secs(3));
-        assert!(run_with_deadline("true", Duration::from_secs(5)).is_ok());
-        assert!(run_with_deadline("exit 3", Duration::from_secs(5))
+        assert!(run_with_deadline("true", Duration::from_secs(5), &|_| {}).is_ok());
+        assert!(run_with_deadline("exit 3", Duration::from_secs(5), &|_| {})
             .unwrap_err()
             .contains("failed"));
     }

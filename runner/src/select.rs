@@ -147,13 +147,14 @@ fn from_nusb(d: &nusb::DeviceInfo) -> UsbDevice {
     UsbDevice {
         vid: d.vendor_id(),
         pid: d.product_id(),
-        serial: d.serial_number().map(str::to_string),
+        // A device names itself: its strings are shown only once made printable.
+        serial: d.serial_number().map(crate::discovery::printable),
         bus: d.bus_number(),
         address: d.device_address(),
         port_path,
         tty,
-        manufacturer: d.manufacturer_string().map(str::to_string),
-        product: d.product_string().map(str::to_string),
+        manufacturer: d.manufacturer_string().map(crate::discovery::printable),
+        product: d.product_string().map(crate::discovery::printable),
     }
 }
 

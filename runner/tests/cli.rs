@@ -966,6 +966,25 @@ fn runs_that_would_judge_nothing_or_write_nowhere_are_refused_up_front() {
 }
 
 #[test]
+fn verify_refuses_more_frames_than_its_dataset_before_touching_a_camera() {
+    let s = Sandbox::new();
+    // The port does not exist: the refusal must come first.
+    let (_, err) = s.expect(
+        2,
+        &["verify", "--port", "/dev/visreg-none", "--frames", "100000"],
+    );
+    assert!(
+        err.contains("--frames 100000: the check dataset") && err.contains("give 1 to"),
+        "{err}"
+    );
+    let (_, err) = s.expect(
+        2,
+        &["verify", "--port", "/dev/visreg-none", "--frames", "0"],
+    );
+    assert!(err.contains("--frames 0"), "{err}");
+}
+
+#[test]
 fn eval_refuses_more_threads_than_the_machine_can_use() {
     let s = Sandbox::new();
     let (_, err) = s.expect(2, &["eval", "--preset", "qqvga", "--threads", "100000"]);

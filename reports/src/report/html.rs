@@ -204,8 +204,18 @@ pub fn html(input: &ReportInput) -> String {
     let _ = write!(
         s,
         r#"<section id="verdict" class="verdict{}"><h2>Verdict</h2><p class="headline" data-verdict="{}">{}</p>"#,
-        if reg > 0 { " fail" } else { "" },
-        if reg > 0 { "regressed" } else { "clean" },
+        if reg > 0 || input.incomplete().is_some() {
+            " fail"
+        } else {
+            ""
+        },
+        if input.incomplete().is_some() {
+            "incomplete"
+        } else if reg > 0 {
+            "regressed"
+        } else {
+            "clean"
+        },
         esc(&input.headline())
     );
     let _ = write!(

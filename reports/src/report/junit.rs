@@ -41,16 +41,40 @@ fn write(input: &ReportInput, w: &mut W) -> std::io::Result<()> {
     let n = |f: &dyn Fn(&super::VerdictEntry) -> bool| {
         input.verdicts.iter().filter(|e| f(e)).count().to_string()
     };
+    // A run without a verdict is an error of the suite, never zero failures.
+    let incomplete = input.incomplete();
+    let errors = usize::from(incomplete.is_some());
     start(
         w,
         "testsuites",
         &[
             ("name", &format!("visreg {}", input.run.id)),
-            ("tests", &n(&|_| true)),
+            ("tests", &(input.verdicts.len() + errors).to_string()),
             ("failures", &n(&|e| super::fails_run(e))),
-            ("errors", "0"),
+            ("errors", &errors.to_string()),
         ],
     )?;
+    if let Some(why) = &incomplete {
+        start(
+            w,
+            "testsuite",
+            &[
+                ("name", "visreg.run"),
+                ("tests", "1"),
+                ("failures", "0"),
+                ("errors", "1"),
+                ("skipped", "0"),
+            ],
+        )?;
+        start(
+            w,
+            "testcase",
+            &[("classname", "visreg.run"), ("name", "run completed")],
+        )?;
+        text_element(w, "error", &[("message", why), ("type", "incomplete")], why)?;
+        end(w, "testcase")?;
+        end(w, "testsuite")?;
+    }
     for build in candidates {
         let entries: Vec<_> = input.verdicts.iter().filter(|e| e.build == build).collect();
         let count = |v: Verdict| {

@@ -186,8 +186,32 @@ impl ReportInput {
         )
     }
 
+    /// Why this report gives no verdict, when it cannot: the run did not finish (failed,
+    /// interrupted, still running) or nothing was judged. Every format says so, and
+    /// none reads as a pass.
+    pub fn incomplete(&self) -> Option<String> {
+        let status = self.run.status.to_string();
+        let measured: usize = self.builds.iter().map(|b| b.frames.len()).sum();
+        if status != "done" {
+            Some(format!(
+                "Run {status}: no verdict ({measured} camera frame result(s) measured before it stopped; `visreg run --resume {}` finishes it)",
+                self.run.id
+            ))
+        } else if self.verdicts.is_empty() {
+            Some(format!(
+                "No verdict: nothing was judged ({measured} camera frame result(s), {} build(s))",
+                self.builds.len()
+            ))
+        } else {
+            None
+        }
+    }
+
     /// The one-line verdict that heads every format.
     pub fn headline(&self) -> String {
+        if let Some(why) = self.incomplete() {
+            return why;
+        }
         let (reg, imp, _, _) = self.counts();
         let mut bad: Vec<&str> = self
             .verdicts
@@ -533,6 +557,31 @@ mod tests {
             "inconclusive checks stay out of the table"
         );
         assert!(s.len() < summary::SUMMARY_LIMIT);
+    }
+
+    #[test]
+    fn a_run_without_a_verdict_reads_as_such_in_every_format_never_as_a_pass() {
+        let mut failed = testdata::input();
+        failed.run.status = "failed".into();
+        let mut empty = testdata::input();
+        empty.verdicts.clear();
+        for (i, word) in [
+            (&failed, "Run failed: no verdict"),
+            (&empty, "No verdict: nothing was judged"),
+        ] {
+            assert!(i.headline().starts_with(word), "{}", i.headline());
+            let s = summary_md(i);
+            assert!(s.starts_with(&format!("## visreg: ⚠️ {word}")), "{s}");
+            assert!(!s.contains("✅"), "{s}");
+            let h = html(i);
+            assert!(h.contains(r#"class="verdict fail"><h2>Verdict</h2><p class="headline" data-verdict="incomplete">"#), "html");
+            let x = junit_xml(i);
+            assert!(
+                x.contains(r#"errors="1""#) && x.contains(r#"<error message="#),
+                "{x}"
+            );
+        }
+        assert!(testdata::input().incomplete().is_none());
     }
 
     #[test]

@@ -18,7 +18,13 @@ fn cell(s: &str) -> String {
 pub fn summary_md(input: &ReportInput) -> String {
     let (reg, imp, inc, unch) = input.counts();
     let mut s = String::new();
-    let mark = if reg > 0 { "❌" } else { "✅" };
+    let mark = if input.incomplete().is_some() {
+        "⚠️"
+    } else if reg > 0 {
+        "❌"
+    } else {
+        "✅"
+    };
     let _ = writeln!(s, "## visreg: {mark} {}\n", cell(&input.headline()));
     let _ = writeln!(
         s,

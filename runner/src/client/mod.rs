@@ -167,6 +167,29 @@ pub enum Probed {
     V1([u32; 3]),
 }
 
+/// [`probe`] again and again until `deadline`, for a camera known to be there (it
+/// answered a moment ago): a link that stalls for a second or two must not turn "the
+/// camera is busy" into "the camera runs no OpenMV". Gives up at once when the port goes.
+pub fn probe_patiently(
+    t: &mut dyn Transport,
+    attempt: Duration,
+    deadline: Instant,
+) -> Result<Probed, ClientError> {
+    loop {
+        match probe(t, attempt) {
+            Ok(p) => return Ok(p),
+            Err(e) if e.kind == ErrorKind::Disconnected || Instant::now() >= deadline => {
+                return Err(e)
+            }
+            Err(e) => tracing::debug!("{e}; probing again"),
+        }
+    }
+}
+
+/// How long a camera that was found may take to answer a probe again: longer than the
+/// stalls a USB link has, well within any command's deadline.
+pub const PROBE_PATIENCE: Duration = Duration::from_secs(6);
+
 /// Tells which protocol the camera on `t` speaks: a v2 SYNC first, then a v1
 /// FW_VERSION; each under `timeout`.
 pub fn probe(t: &mut dyn Transport, timeout: Duration) -> Result<Probed, ClientError> {
