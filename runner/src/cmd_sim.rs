@@ -26,7 +26,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<Outcome> {
         .as_deref()
         .unwrap_or("")
         .parse()
-        .map_err(|e: String| anyhow::anyhow!("--faults: {e}"))?;
+        .map_err(|e: visreg_sim::faults::FaultSpecError| anyhow::anyhow!("--faults: {e}"))?;
     let dataset = match (&args.dataset, &args.preset) {
         (Some(dir), _) => Dataset::open(dir)?,
         (None, name) => {

@@ -643,13 +643,13 @@ pub fn work(
             // Each virtual camera its own noise: a seed from the time and its name.
             fnv1a(now_unix_s() as u64, &camera.name),
         )
-        .map_err(RunError::Camera)?;
+        .map_err(|e| RunError::Camera(e.to_string()))?;
         let faults = camera
             .sim_faults
             .as_deref()
             .map(|f| f.parse::<FaultSpec>())
             .transpose()
-            .map_err(RunError::Camera)?
+            .map_err(|e| RunError::Camera(e.to_string()))?
             .unwrap_or_default();
         Link::Sim(
             SimCamera::start(unit, faults, camera.sim_dies)

@@ -165,16 +165,33 @@ pub struct VirtualCamera {
     run_seed: u64,
 }
 
+/// Why a virtual camera (or the unit it belongs to) could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The build has no `[build.sim]` behaviour to run.
+    #[error("build {0} is not a simulated build (no [build.sim] section)")]
+    NotSimulated(String),
+    /// The catalog has no such build.
+    #[error(transparent)]
+    Catalog(#[from] visreg_firmware::catalog::CatalogError),
+    /// The virtual sensor's dataset could not be opened. Shown, not chained: the
+    /// dataset's error already says its cause.
+    #[error("{0}")]
+    Dataset(visreg_datasets::DatasetError),
+}
+
 impl VirtualCamera {
     /// A camera running `build` (which must be a simulated build), seeing `sensor`.
     /// `run_seed` varies the latency noise between runs.
-    pub fn new(build: Build, sensor: Option<VirtualSensor>, run_seed: u64) -> Result<Self, String> {
-        let behaviour = build.sim.clone().ok_or_else(|| {
-            format!(
-                "build {} is not a simulated build (no [build.sim] section)",
-                build.name
-            )
-        })?;
+    pub fn new(
+        build: Build,
+        sensor: Option<VirtualSensor>,
+        run_seed: u64,
+    ) -> Result<Self, SimError> {
+        let behaviour = build
+            .sim
+            .clone()
+            .ok_or_else(|| SimError::NotSimulated(build.name.clone()))?;
         let h = build.name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
         });
@@ -590,8 +607,8 @@ impl VirtualCamera {
         }
     }
 
-    fn engine(&self, family: Family) -> Result<Engine, String> {
-        Engine::new(family, self.behaviour.clone(), self.run_seed).map_err(|e| e.to_string())
+    fn engine(&self, family: Family) -> Result<Engine, visreg_apriltag::Error> {
+        Engine::new(family, self.behaviour.clone(), self.run_seed)
     }
 
     fn start_workload(&mut self, name: &str, cfg: WorkloadConfig, text: &str) {
@@ -611,7 +628,7 @@ impl VirtualCamera {
         let engine = match self.engine(family) {
             Ok(e) => e,
             Err(e) => {
-                self.traceback("MemoryError", &e);
+                self.traceback("MemoryError", &e.to_string());
                 return self.script_ended();
             }
         };
@@ -881,10 +898,10 @@ fn embedded_frame(text: &str, cfg: &WorkloadConfig) -> Result<(u32, u32, Vec<u8>
 }
 
 /// Loads a dataset for the virtual sensor.
-pub fn sensor_from(dir: PathBuf) -> Result<VirtualSensor, String> {
+pub fn sensor_from(dir: PathBuf) -> Result<VirtualSensor, SimError> {
     Dataset::open(&dir)
         .map(VirtualSensor::new)
-        .map_err(|e| e.to_string())
+        .map_err(SimError::Dataset)
 }
 
 #[cfg(test)]

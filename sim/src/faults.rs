@@ -36,45 +36,97 @@ pub struct FaultSpec {
     pub descriptor_fail: bool,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+/// Why a fault spec does not parse; each message names the piece at fault.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FaultSpecError {
+    /// A duration without `ms` or `s`.
+    #[error("'{0}' needs a unit: ms or s")]
+    NoUnit(String),
+    /// A duration whose number does not parse.
+    #[error("'{0}' is not a duration")]
+    NotDuration(String),
+    /// A duration of an hour or more (or negative).
+    #[error("'{0}' is out of range")]
+    OutOfRange(String),
+    /// A byte count (`200KB`) whose number does not parse.
+    #[error("'{0}' is not a byte count")]
+    NotByteCount(String),
+    /// `key=value` whose value should be a number.
+    #[error("{key}={value}: not a number")]
+    NotNumber {
+        /// The key.
+        key: String,
+        /// What was given.
+        value: String,
+    },
+    /// A probability outside 0..=1.
+    #[error("{key}={value}: a probability is between 0 and 1")]
+    NotProbability {
+        /// The key.
+        key: String,
+        /// What was given.
+        value: String,
+    },
+    /// `power-loss@` without a block count.
+    #[error("power-loss@{0}: expected a count of flash blocks, e.g. power-loss@5")]
+    PowerLoss(String),
+    /// An item that is neither `key=value` nor `disconnect@WHEN`.
+    #[error("'{0}': expected key=value or disconnect@WHEN")]
+    NotKeyValue(String),
+    /// A key the fault layer does not know.
+    #[error("unknown fault '{0}' (known: corrupt=P, drop=P, stall=DUR@WHEN, disconnect@WHEN, power-loss@BLOCKS, descriptor-fail (USB), seed=N; WHEN is a time like 3s or a byte count like 200KB)")]
+    Unknown(String),
+}
+
+fn parse_duration(s: &str) -> Result<Duration, FaultSpecError> {
     let (num, scale) = if let Some(v) = s.strip_suffix("ms") {
         (v, 1e-3)
     } else if let Some(v) = s.strip_suffix('s') {
         (v, 1.0)
     } else {
-        return Err(format!("'{s}' needs a unit: ms or s"));
+        return Err(FaultSpecError::NoUnit(s.into()));
     };
     let v: f64 = num
         .parse()
-        .map_err(|_| format!("'{s}' is not a duration"))?;
+        .map_err(|_| FaultSpecError::NotDuration(s.into()))?;
     if !(0.0..3600.0).contains(&v) {
-        return Err(format!("'{s}' is out of range"));
+        return Err(FaultSpecError::OutOfRange(s.into()));
     }
     Ok(Duration::from_secs_f64(v * scale))
 }
 
-fn parse_trigger(s: &str) -> Result<Trigger, String> {
+fn parse_trigger(s: &str) -> Result<Trigger, FaultSpecError> {
     for (suffix, mult) in [("MB", 1_000_000u64), ("KB", 1000), ("B", 1)] {
         if let Some(v) = s.strip_suffix(suffix) {
             let n: u64 = v
                 .parse()
-                .map_err(|_| format!("'{s}' is not a byte count"))?;
+                .map_err(|_| FaultSpecError::NotByteCount(s.into()))?;
             return Ok(Trigger::AfterBytes(n * mult));
         }
     }
     parse_duration(s).map(Trigger::After)
 }
 
-fn parse_prob(key: &str, v: &str) -> Result<f64, String> {
-    let p: f64 = v.parse().map_err(|_| format!("{key}={v}: not a number"))?;
+fn not_number(key: &str, value: &str) -> FaultSpecError {
+    FaultSpecError::NotNumber {
+        key: key.into(),
+        value: value.into(),
+    }
+}
+
+fn parse_prob(key: &str, v: &str) -> Result<f64, FaultSpecError> {
+    let p: f64 = v.parse().map_err(|_| not_number(key, v))?;
     if !(0.0..=1.0).contains(&p) {
-        return Err(format!("{key}={v}: a probability is between 0 and 1"));
+        return Err(FaultSpecError::NotProbability {
+            key: key.into(),
+            value: v.into(),
+        });
     }
     Ok(p)
 }
 
 impl std::str::FromStr for FaultSpec {
-    type Err = String;
+    type Err = FaultSpecError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut spec = FaultSpec::default();
@@ -88,28 +140,26 @@ impl std::str::FromStr for FaultSpec {
                 continue;
             }
             if let Some(n) = item.strip_prefix("power-loss@") {
-                let blocks = n.strip_suffix("blocks").unwrap_or(n).parse().map_err(|_| {
-                    format!("power-loss@{n}: expected a count of flash blocks, e.g. power-loss@5")
-                })?;
+                let blocks = n
+                    .strip_suffix("blocks")
+                    .unwrap_or(n)
+                    .parse()
+                    .map_err(|_| FaultSpecError::PowerLoss(n.into()))?;
                 spec.power_loss_after_blocks = Some(blocks);
                 continue;
             }
             let (key, value) = item
                 .split_once('=')
-                .ok_or_else(|| format!("'{item}': expected key=value or disconnect@WHEN"))?;
+                .ok_or_else(|| FaultSpecError::NotKeyValue(item.into()))?;
             match key {
                 "corrupt" => spec.corrupt = parse_prob(key, value)?,
                 "drop" => spec.drop = parse_prob(key, value)?,
-                "seed" => spec.seed = value.parse().map_err(|_| format!("seed={value}: not a number"))?,
+                "seed" => spec.seed = value.parse().map_err(|_| not_number("seed", value))?,
                 "stall" => {
                     let (d, at) = value.split_once('@').unwrap_or((value, "0s"));
                     spec.stall = Some((parse_duration(d)?, parse_trigger(at)?));
                 }
-                other => {
-                    return Err(format!(
-                        "unknown fault '{other}' (known: corrupt=P, drop=P, stall=DUR@WHEN, disconnect@WHEN, power-loss@BLOCKS, descriptor-fail (USB), seed=N; WHEN is a time like 3s or a byte count like 200KB)"
-                    ))
-                }
+                other => return Err(FaultSpecError::Unknown(other.into())),
             }
         }
         Ok(spec)
@@ -228,7 +278,7 @@ mod tests {
         assert_eq!(s.seed, 4);
         let p: FaultSpec = "power-loss@5".parse().unwrap();
         assert_eq!(p.power_loss_after_blocks, Some(5));
-        let e = "jitter=3".parse::<FaultSpec>().unwrap_err();
+        let e = "jitter=3".parse::<FaultSpec>().unwrap_err().to_string();
         assert!(
             e.contains("unknown fault 'jitter'") && e.contains("corrupt=P"),
             "{e}"
@@ -237,6 +287,7 @@ mod tests {
         assert!("stall=2@1s"
             .parse::<FaultSpec>()
             .unwrap_err()
+            .to_string()
             .contains("needs a unit"));
     }
 

@@ -18,7 +18,7 @@ use visreg_firmware::protocol::vusb::{self, kind, status, Reply};
 
 use crate::bootloader::{DfuSimError, DfuTiming, Mode, VirtualBootloader};
 use crate::cdc_bootloader::{CdcBootloader, CdcControl};
-use crate::device::{VirtualCamera, VirtualSensor};
+use crate::device::{SimError, VirtualCamera, VirtualSensor};
 use crate::faults::FaultSpec;
 use crate::serve::{serve_with, Flow, ServeEnd};
 use crate::v1::V1Device;
@@ -82,8 +82,8 @@ impl VirtualUnit {
         dataset: Option<Dataset>,
         timing: DfuTiming,
         run_seed: u64,
-    ) -> Result<Self, String> {
-        let b = catalog.build(build).map_err(|e| e.to_string())?.clone();
+    ) -> Result<Self, SimError> {
+        let b = catalog.build(build)?.clone();
         let mut flash = VirtualBootloader::new(b.board, timing);
         flash.preload("BOOTLOADER", &sim_bootloader_image(b.board));
         flash.preload("FIRMWARE", &sim_image(&b, SIM_IMAGE_PAYLOAD));
