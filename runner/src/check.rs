@@ -12,8 +12,107 @@ use visreg_firmware::transport::Transport;
 
 use crate::client::v1::V1Client;
 use crate::client::v2::{V2Client, V2Options};
+use crate::client::ClientError;
 use crate::client::{probe, probe_patiently, Probed, PROBE_PATIENCE};
-use crate::workload::{convert, fill_script, pack_frame, parse_result, Config, ResultLine};
+use crate::workload::{
+    convert, fill_script, pack_frame, parse_result, Config, ResultLine, WorkloadError,
+};
+
+/// Why a check, a replay or a live run could not go on; each says what happened and,
+/// where there is one, what to try. Errors already complete in themselves (the client's,
+/// the workload's) are wrapped whole. Those that carry their own cause show it in their
+/// message instead of chaining it, so `{:#}` does not say it twice — except
+/// [`CheckError::Unanswered`], whose last attempt is also its `source`.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The serial port would not open.
+    #[error("{port}: {error} (another program, such as the OpenMV IDE, may hold it)")]
+    Open {
+        /// The port.
+        port: String,
+        /// Why it would not open.
+        error: visreg_firmware::transport::TransportError,
+    },
+    /// The camera client failed (it names the port, the step and the next step).
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The workload script died on the camera.
+    #[error("the workload script failed on the camera:\n{printed}")]
+    WorkloadFailed {
+        /// What it printed (its traceback), trimmed.
+        printed: String,
+    },
+    /// The workload script did not register its channel within [`WORKLOAD_START`].
+    #[error("the workload script did not start on the camera within {} s; it printed: {printed}", WORKLOAD_START.as_secs())]
+    WorkloadSilent {
+        /// What it printed meanwhile, trimmed.
+        printed: String,
+    },
+    /// No result for a frame before the deadline.
+    #[error("the camera gave no result for frame {frame} before the deadline")]
+    NoResult {
+        /// The dataset index.
+        frame: usize,
+    },
+    /// A v1 replay's output held no result line.
+    #[error("no result line")]
+    NoResultLine {
+        /// The dataset index.
+        frame: usize,
+    },
+    /// The camera answered for a frame other than the one being measured.
+    #[error("the camera answered frame {answered} while frame {measured} was being measured: the workload and the host disagree on the frame; `visreg doctor` checks the camera")]
+    OtherFrame {
+        /// The frame the answer is for.
+        answered: u32,
+        /// The frame being measured.
+        measured: usize,
+    },
+    /// A workload script could not be filled in, or a result line not used.
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
+    /// A live bundle is not the contract's.
+    #[error(transparent)]
+    Bundle(#[from] visreg_firmware::workload::ContractError),
+    /// A dataset frame would not load.
+    #[error("{0}")]
+    Dataset(visreg_datasets::DatasetError),
+    /// The camera on the port is another board than the one expected.
+    #[error("the camera on {port} is a board with USB PID {pid:04X}, not the {expected} ({:04X}) expected: check which camera is on this port (visreg devices)", .expected.firmware_pid())]
+    WrongBoard {
+        /// The port.
+        port: String,
+        /// The USB product id the camera reported.
+        pid: u16,
+        /// The board expected there.
+        expected: visreg_firmware::board::Board,
+    },
+    /// The camera did not answer within the health deadline.
+    #[error("the camera on {port} did not answer within {} s ({})", .deadline.as_secs(), .last.as_ref().map_or_else(|| "no answer".to_string(), |e| e.to_string()))]
+    Unanswered {
+        /// The port.
+        port: String,
+        /// The deadline.
+        deadline: Duration,
+        /// The last attempt's error (none when there was no time for one).
+        #[source]
+        last: Option<Box<CheckError>>,
+    },
+    /// Live mode on a camera speaking protocol v1.
+    #[error("live mode needs protocol v2 (firmware ≥ 5.0): a 4.x camera cannot hand back the frames it processed")]
+    LiveNeedsV2,
+    /// Too few live frames before the deadline.
+    #[error("the camera delivered {got} of {frames} live frames before the deadline")]
+    LiveDeadline {
+        /// Frames delivered.
+        got: usize,
+        /// Frames asked for.
+        frames: usize,
+    },
+    /// The caller's `on_frame` refused a frame, for this reason.
+    #[error("{0}")]
+    FrameRefused(String),
+}
 
 /// What a camera answering on a port says it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,17 +127,21 @@ pub struct Identity {
 
 /// Asks the camera on `port` which protocol and firmware it runs (each exchange under
 /// `timeout`).
-pub fn identify(port: &str, timeout: Duration) -> Result<Identity, String> {
-    let mut t = crate::link::SerialTransport::open(port, crate::link::DEBUG_BAUD).map_err(|e| {
-        format!("{port}: {e} (another program, such as the OpenMV IDE, may hold it)")
-    })?;
-    match probe(&mut t, timeout).map_err(|e| e.to_string())? {
+pub fn identify(port: &str, timeout: Duration) -> Result<Identity, CheckError> {
+    let mut t =
+        crate::link::SerialTransport::open(port, crate::link::DEBUG_BAUD).map_err(|error| {
+            CheckError::Open {
+                port: port.into(),
+                error,
+            }
+        })?;
+    match probe(&mut t, timeout)? {
         Probed::V2 => {
             let opts = V2Options {
                 packet_timeout: timeout,
                 ..V2Options::default()
             };
-            let c = V2Client::connect(t, opts).map_err(|e| e.to_string())?;
+            let c = V2Client::connect(t, opts)?;
             Ok(Identity {
                 protocol: "v2",
                 firmware: c.version.firmware.map(u32::from),
@@ -46,7 +149,7 @@ pub fn identify(port: &str, timeout: Duration) -> Result<Identity, String> {
             })
         }
         Probed::V1(v) => {
-            V1Client::connect(t, timeout).map_err(|e| e.to_string())?;
+            V1Client::connect(t, timeout)?;
             Ok(Identity {
                 protocol: "v1",
                 firmware: v,
@@ -67,18 +170,19 @@ pub fn health_check(
     port: &str,
     deadline: Duration,
     board: Option<visreg_firmware::board::Board>,
-) -> Result<String, String> {
+) -> Result<String, CheckError> {
     let until = Instant::now() + deadline;
-    let mut last = String::from("no answer");
+    let mut last = None;
     while Instant::now() < until {
         match identify(port, Duration::from_millis(400)) {
             Ok(id) => {
                 if let (Some(b), Some(pid)) = (board, id.usb_pid) {
                     if b.firmware_pid() != pid {
-                        return Err(format!(
-                            "the camera on {port} is a board with USB PID {pid:04X}, not the {b} ({:04X}) expected: check which camera is on this port (visreg devices)",
-                            b.firmware_pid()
-                        ));
+                        return Err(CheckError::WrongBoard {
+                            port: port.into(),
+                            pid,
+                            expected: b,
+                        });
                     }
                 }
                 let v = id.firmware;
@@ -87,14 +191,15 @@ pub fn health_check(
                     v[0], v[1], v[2], id.protocol
                 ));
             }
-            Err(e) => last = e,
+            Err(e) => last = Some(Box::new(e)),
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    Err(format!(
-        "the camera on {port} did not answer within {} s ({last})",
-        deadline.as_secs()
-    ))
+    Err(CheckError::Unanswered {
+        port: port.into(),
+        deadline,
+        last,
+    })
 }
 
 /// The replay workload script.
@@ -139,23 +244,20 @@ pub struct CameraFrame {
 /// Waits until the workload script has registered its channel. A script that dies
 /// first (a traceback on stdout) fails at once with what it printed; one that stays silent
 /// fails after [`WORKLOAD_START`] (or `until`, if sooner).
-fn await_workload<T: Transport>(c: &mut V2Client<T>, until: Instant) -> Result<(), String> {
+fn await_workload<T: Transport>(c: &mut V2Client<T>, until: Instant) -> Result<(), CheckError> {
     let until = until.min(Instant::now() + WORKLOAD_START);
     let mut printed = String::new();
-    while c.channel("visreg").map_err(|e| e.to_string())?.is_none() {
+    while c.channel("visreg")?.is_none() {
         printed.push_str(&c.read_stdout().unwrap_or_default());
         if printed.contains("Traceback") {
-            return Err(format!(
-                "the workload script failed on the camera:\n{}",
-                printed.trim()
-            ));
+            return Err(CheckError::WorkloadFailed {
+                printed: printed.trim().into(),
+            });
         }
         if Instant::now() > until {
-            return Err(format!(
-                "the workload script did not start on the camera within {} s; it printed: {}",
-                WORKLOAD_START.as_secs(),
-                printed.trim()
-            ));
+            return Err(CheckError::WorkloadSilent {
+                printed: printed.trim().into(),
+            });
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -176,8 +278,8 @@ pub fn replay<T: Transport>(
     indices: &[usize],
     deadline: Duration,
     stop: &AtomicBool,
-    on_frame: &mut dyn FnMut(CameraFrame) -> Result<(), String>,
-) -> Result<([u32; 3], &'static str), String> {
+    on_frame: &mut dyn FnMut(CameraFrame) -> Result<(), CheckError>,
+) -> Result<([u32; 3], &'static str), CheckError> {
     let until = Instant::now() + deadline;
     let k = ds.manifest.intrinsics();
     let family = ds.manifest.tags.family;
@@ -188,46 +290,38 @@ pub fn replay<T: Transport>(
         Duration::from_millis(400),
         Instant::now() + PROBE_PATIENCE,
     );
-    match probed.map_err(|e| e.to_string())? {
+    match probed? {
         Probed::V2 => {
-            let mut c = V2Client::connect(t, V2Options::default()).map_err(|e| e.to_string())?;
+            let mut c = V2Client::connect(t, V2Options::default())?;
             let v = c.version.firmware.map(u32::from);
-            c.exec(
-                &fill_script(REPLAY, &Config::new(family, &k), None).map_err(|e| e.to_string())?,
-            )
-            .map_err(|e| e.to_string())?;
+            c.exec(&fill_script(REPLAY, &Config::new(family, &k), None)?)?;
             await_workload(&mut c, until)?;
             for &i in indices {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let f = ds.load_frame(i).map_err(|e| e.to_string())?;
+                let f = ds.load_frame(i).map_err(CheckError::Dataset)?;
                 c.channel_write(
                     "visreg",
                     &pack_frame(i as u32, f.width, f.height, &f.pixels),
-                )
-                .map_err(|e| e.to_string())?;
-                while c.channel_size("visreg").map_err(|e| e.to_string())? == 0 {
+                )?;
+                while c.channel_size("visreg")? == 0 {
                     if Instant::now() > until {
-                        return Err(format!(
-                            "the camera gave no result for frame {i} before the deadline"
-                        ));
+                        return Err(CheckError::NoResult { frame: i });
                     }
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                let line =
-                    String::from_utf8_lossy(&c.channel_read("visreg").map_err(|e| e.to_string())?)
-                        .into_owned();
-                let result = parse_result(&line).map_err(|e| e.to_string())?;
+                let line = String::from_utf8_lossy(&c.channel_read("visreg")?).into_owned();
+                let result = parse_result(&line)?;
                 // The workload keeps a result until the next frame: whatever the link did,
                 // the answer read must be this frame's.
-                if result.frame.is_some_and(|f| f != i as u32) {
-                    return Err(format!(
-                        "the camera answered frame {} while frame {i} was being measured: the workload and the host disagree on the frame; `visreg doctor` checks the camera",
-                        result.frame.unwrap_or_default()
-                    ));
+                if let Some(answered) = result.frame.filter(|&f| f != i as u32) {
+                    return Err(CheckError::OtherFrame {
+                        answered,
+                        measured: i,
+                    });
                 }
-                let tags = convert(&result, size).map_err(|e| e.to_string())?;
+                let tags = convert(&result, size)?;
                 on_frame(CameraFrame {
                     index: i,
                     result,
@@ -238,33 +332,30 @@ pub fn replay<T: Transport>(
             Ok((v, "v2"))
         }
         Probed::V1(v) => {
-            let mut c = V1Client::connect(t, Duration::from_secs(1)).map_err(|e| e.to_string())?;
+            let mut c = V1Client::connect(t, Duration::from_secs(1))?;
             for &i in indices {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let f = ds.load_frame(i).map_err(|e| e.to_string())?;
+                let f = ds.load_frame(i).map_err(CheckError::Dataset)?;
                 let mut cfg = Config::new(family, &k);
                 cfg.frame_index = Some(i as u32);
                 cfg.width = Some(f.width);
                 cfg.height = Some(f.height);
-                c.exec(&fill_script(REPLAY_V1, &cfg, Some(&f.pixels)).map_err(|e| e.to_string())?)
-                    .map_err(|e| e.to_string())?;
+                c.exec(&fill_script(REPLAY_V1, &cfg, Some(&f.pixels))?)?;
                 let mut out = String::new();
                 while !out.contains("\"done\"") {
                     if Instant::now() > until {
-                        return Err(format!(
-                            "the camera gave no result for frame {i} before the deadline"
-                        ));
+                        return Err(CheckError::NoResult { frame: i });
                     }
-                    out += &c.read_stdout().map_err(|e| e.to_string())?;
+                    out += &c.read_stdout()?;
                 }
                 let line = out
                     .lines()
                     .find(|l| l.contains("\"frame\""))
-                    .ok_or("no result line")?;
-                let result = parse_result(line).map_err(|e| e.to_string())?;
-                let tags = convert(&result, size).map_err(|e| e.to_string())?;
+                    .ok_or(CheckError::NoResultLine { frame: i })?;
+                let result = parse_result(line)?;
+                let tags = convert(&result, size)?;
                 on_frame(CameraFrame {
                     index: i,
                     result,
@@ -282,7 +373,7 @@ pub fn pose_check<T: Transport>(
     ds: &Dataset,
     frames: usize,
     deadline: Duration,
-) -> Result<PoseCheck, String> {
+) -> Result<PoseCheck, CheckError> {
     let n = frames.min(ds.frames.len());
     let indices: Vec<usize> = (0..n).collect();
     let mut scores = Vec::new();
@@ -349,8 +440,8 @@ pub fn live<T: Transport>(
     frames: usize,
     deadline: Duration,
     stop: &AtomicBool,
-    on_frame: &mut dyn FnMut(CameraFrame, Vec<u8>) -> Result<(), String>,
-) -> Result<([u32; 3], &'static str), String> {
+    on_frame: &mut dyn FnMut(CameraFrame, Vec<u8>) -> Result<(), CheckError>,
+) -> Result<([u32; 3], &'static str), CheckError> {
     let until = Instant::now() + deadline;
     let k = ds.manifest.intrinsics();
     let size = ds.manifest.tags.size_m;
@@ -359,32 +450,29 @@ pub fn live<T: Transport>(
         Duration::from_millis(400),
         Instant::now() + PROBE_PATIENCE,
     );
-    let Probed::V2 = probed.map_err(|e| e.to_string())? else {
-        return Err("live mode needs protocol v2 (firmware ≥ 5.0): a 4.x camera cannot hand back the frames it processed".into());
+    let Probed::V2 = probed? else {
+        return Err(CheckError::LiveNeedsV2);
     };
-    let mut c = V2Client::connect(t, V2Options::default()).map_err(|e| e.to_string())?;
+    let mut c = V2Client::connect(t, V2Options::default())?;
     let v = c.version.firmware.map(u32::from);
     let mut cfg = Config::new(ds.manifest.tags.family, &k);
     cfg.frames = Some(frames as u32);
-    c.exec(&fill_script(LIVE, &cfg, None).map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
+    c.exec(&fill_script(LIVE, &cfg, None)?)?;
     await_workload(&mut c, until)?;
     let mut got = 0;
     while got < frames && !stop.load(Ordering::Relaxed) {
         if Instant::now() > until {
-            return Err(format!(
-                "the camera delivered {got} of {frames} live frames before the deadline"
-            ));
+            return Err(CheckError::LiveDeadline { got, frames });
         }
-        if c.channel_size("visreg").map_err(|e| e.to_string())? == 0 {
+        if c.channel_size("visreg")? == 0 {
             std::thread::sleep(Duration::from_millis(1));
             continue;
         }
-        let b = c.channel_read("visreg").map_err(|e| e.to_string())?;
-        let bundle = visreg_firmware::workload::decode_bundle(&b).map_err(|e| e.to_string())?;
-        let result = parse_result(bundle.line).map_err(|e| e.to_string())?;
+        let b = c.channel_read("visreg")?;
+        let bundle = visreg_firmware::workload::decode_bundle(&b)?;
+        let result = parse_result(bundle.line)?;
         let capture = bundle.header.index as usize;
-        let tags = convert(&result, size).map_err(|e| e.to_string())?;
+        let tags = convert(&result, size)?;
         on_frame(
             CameraFrame {
                 index: capture % ds.frames.len(),

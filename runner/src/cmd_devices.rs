@@ -27,7 +27,7 @@ struct Row {
 }
 
 /// Asks the camera on `port` which protocol and version it runs.
-fn ask(port: &str, timeout: Duration) -> Result<(String, String), String> {
+fn ask(port: &str, timeout: Duration) -> Result<(String, String), visreg::check::CheckError> {
     let id = visreg::check::identify(port, timeout)?;
     let v = id.firmware;
     Ok((id.protocol.into(), format!("{}.{}.{}", v[0], v[1], v[2])))
@@ -58,7 +58,7 @@ pub fn run(args: DevicesArgs) -> anyhow::Result<Outcome> {
                             row.protocol = Some(p);
                             row.firmware = Some(v);
                         }
-                        Err(e) => row.error = Some(e),
+                        Err(e) => row.error = Some(e.to_string()),
                     }
                 }
                 rows.push(row);
@@ -85,7 +85,7 @@ pub fn run(args: DevicesArgs) -> anyhow::Result<Outcome> {
                     row.protocol = Some(p);
                     row.firmware = Some(v);
                 }
-                Err(e) => row.error = Some(e),
+                Err(e) => row.error = Some(e.to_string()),
             }
         }
         rows.push(row);

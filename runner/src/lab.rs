@@ -97,19 +97,19 @@ pub struct Fixture {
 impl Fixture {
     /// The rig as the renderer knows it (the camera capturing QVGA gray, as the live
     /// workload sets it).
-    pub fn spec(&self) -> Result<visreg_datasets::fixture::FixtureSpec, String> {
+    pub fn spec(&self) -> Result<visreg_datasets::fixture::FixtureSpec, LabError> {
         use visreg_datasets::target::Paper;
         Ok(visreg_datasets::fixture::FixtureSpec {
             family: self
                 .family
                 .parse()
-                .map_err(|_| format!("unknown tag family '{}'", self.family))?,
+                .map_err(|_| LabError::UnknownFamily(self.family.clone()))?,
             ids: self.ids.clone(),
             size_mm: self.size_mm,
             paper: match self.paper.as_deref().unwrap_or("a4") {
                 "a4" | "A4" => Paper::A4,
                 "letter" | "Letter" => Paper::Letter,
-                other => return Err(format!("paper '{other}': a4 or letter")),
+                other => return Err(LabError::Paper(other.into())),
             },
             distance_m: self.distance_m,
             yaw_deg: self.yaw_deg,
@@ -121,7 +121,7 @@ impl Fixture {
 
     /// The rig rendered as a dataset (cached by its parameters under
     /// `$VISREG_CACHE_DIR/fixtures/`), for camera `name`.
-    pub fn dataset(&self, name: &str, seed: u64) -> Result<visreg_datasets::Dataset, String> {
+    pub fn dataset(&self, name: &str, seed: u64) -> Result<visreg_datasets::Dataset, LabError> {
         let spec = self.spec()?;
         let key = fnv1a(
             0xcbf2_9ce4_8422_2325,
@@ -141,11 +141,14 @@ impl Fixture {
             &dir,
             &|_| {},
         )
-        .map_err(|e| e.to_string())
+        .map_err(LabError::Fixture)
     }
 }
 
-/// Errors in `lab.toml`, naming the file and the camera.
+/// Errors of a lab: in `lab.toml` (naming the file and the camera), in rendering a
+/// camera's fixture, in reaching or power-cycling a camera, and a camera's run failing.
+/// Errors whose message already shows their cause are not chained to it (`{:#}` would
+/// say it twice).
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
     /// The file could not be read.
@@ -174,6 +177,95 @@ pub enum LabError {
         /// What is wrong and what to write instead.
         message: String,
     },
+    /// A fixture's tag family is not one the renderer knows.
+    #[error("unknown tag family '{0}'")]
+    UnknownFamily(String),
+    /// A fixture's paper is not a4 or letter.
+    #[error("paper '{0}': a4 or letter")]
+    Paper(String),
+    /// A fixture could not be rendered as a dataset.
+    #[error("{0}")]
+    Fixture(visreg_datasets::fixture::FixtureError),
+    /// A dataset's content could not be hashed.
+    #[error("{0}")]
+    Dataset(visreg_datasets::DatasetError),
+    /// A virtual camera could not be made.
+    #[error(transparent)]
+    Sim(#[from] visreg_sim::device::SimError),
+    /// A virtual camera's `sim_faults` do not parse.
+    #[error(transparent)]
+    Faults(#[from] visreg_sim::faults::FaultSpecError),
+    /// A virtual camera could not be started (or restarted).
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    /// The camera named by serial waits in its bootloader.
+    #[error("{0}: the camera waits in its bootloader (no serial port)")]
+    InBootloader(String),
+    /// The camera named by serial is not attached (the selector says what it looked for).
+    #[error("{0}")]
+    NotFound(String),
+    /// The camera entry names neither a serial nor a port.
+    #[error("no serial or port")]
+    NoPort,
+    /// The camera has no power switch.
+    #[error("no power_cycle command in lab.toml: retried once without one")]
+    NoPowerCycle,
+    /// The power-cycle command could not be started.
+    #[error("`{cmd}`: {error}")]
+    PowerCycleSpawn {
+        /// The command.
+        cmd: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The power-cycle command failed.
+    #[error("`{cmd}` failed ({status}){}", said(.output))]
+    PowerCycleFailed {
+        /// The command.
+        cmd: String,
+        /// How it ended.
+        status: std::process::ExitStatus,
+        /// Its last lines of output, printable.
+        output: String,
+    },
+    /// The power-cycle command did not finish in time (killed with its children).
+    #[error("`{cmd}` did not finish within {} s (killed with its children){}", .deadline.as_secs(), said(.output))]
+    PowerCycleTimeout {
+        /// The command.
+        cmd: String,
+        /// Its deadline.
+        deadline: Duration,
+        /// Its last lines of output, printable.
+        output: String,
+    },
+    /// Waiting for the power-cycle command failed.
+    #[error("`{cmd}` {error}{}", said(.output))]
+    PowerCycleWait {
+        /// The command.
+        cmd: String,
+        /// Why.
+        error: std::io::Error,
+        /// Its last lines of output, printable.
+        output: String,
+    },
+    /// The camera's run failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+impl From<visreg_reports::store::StoreError> for LabError {
+    fn from(e: visreg_reports::store::StoreError) -> Self {
+        LabError::Run(RunError::Store(e))
+    }
+}
+
+/// A command's output as a message tail: `: OUTPUT`, or nothing.
+fn said(output: &str) -> String {
+    if output.is_empty() {
+        String::new()
+    } else {
+        format!(": {output}")
+    }
 }
 
 impl LabFile {
@@ -372,7 +464,7 @@ enum Link {
 }
 
 impl Link {
-    fn port(&self) -> Result<String, String> {
+    fn port(&self) -> Result<String, LabError> {
         match self {
             Link::Real {
                 serial: Some(s), ..
@@ -381,26 +473,23 @@ impl Link {
                 &crate::select::NusbBus,
             ) {
                 crate::select::Located::Port(p) => Ok(p),
-                crate::select::Located::Usb(dev, _) => Err(format!(
-                    "{}: the camera waits in its bootloader (no serial port)",
-                    dev.describe()
-                )),
-                crate::select::Located::NotFound(what) => Err(what),
+                crate::select::Located::Usb(dev, _) => Err(LabError::InBootloader(dev.describe())),
+                crate::select::Located::NotFound(what) => Err(LabError::NotFound(what)),
             },
             Link::Real { port: Some(p), .. } => Ok(p.clone()),
-            Link::Real { .. } => Err("no serial or port".into()),
+            Link::Real { .. } => Err(LabError::NoPort),
             Link::Sim(s) => Ok(s.port.clone()),
         }
     }
 
     /// Power-cycles the camera, calling `tick` with the time left while it waits; says
     /// how, or why it could not.
-    fn power_cycle(&mut self, tick: &dyn Fn(Duration)) -> Result<String, String> {
+    fn power_cycle(&mut self, tick: &dyn Fn(Duration)) -> Result<String, LabError> {
         match self {
             Link::Sim(s) => s
                 .power_cycle()
                 .map(|_| "virtual camera restarted".to_string())
-                .map_err(|e| e.to_string()),
+                .map_err(LabError::Launch),
             Link::Real {
                 power_cycle: Some(cmd),
                 ..
@@ -416,7 +505,7 @@ impl Link {
             } => {
                 // Without a switch, give the camera the time a USB re-enumeration takes.
                 std::thread::sleep(Duration::from_secs(2));
-                Err("no power_cycle command in lab.toml: retried once without one".into())
+                Err(LabError::NoPowerCycle)
             }
         }
     }
@@ -434,7 +523,7 @@ fn run_with_deadline(
     cmd: &str,
     deadline: Duration,
     tick: &dyn Fn(Duration),
-) -> Result<String, String> {
+) -> Result<String, LabError> {
     use std::io::Read;
     let mut c = Command::new("sh");
     c.args(["-c", cmd])
@@ -443,7 +532,10 @@ fn run_with_deadline(
         .stderr(Stdio::piped());
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut c, 0);
-    let mut child = c.spawn().map_err(|e| format!("`{cmd}`: {e}"))?;
+    let mut child = c.spawn().map_err(|error| LabError::PowerCycleSpawn {
+        cmd: cmd.into(),
+        error,
+    })?;
     let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let readers: Vec<_> = [
         child
@@ -493,10 +585,7 @@ fn run_with_deadline(
                 );
                 let _ = child.kill();
                 let _ = child.wait();
-                break Err(format!(
-                    "did not finish within {} s (killed with its children)",
-                    deadline.as_secs()
-                ));
+                break Err(None);
             }
             Ok(None) => {
                 if Instant::now() >= next_tick {
@@ -505,7 +594,7 @@ fn run_with_deadline(
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            Err(e) => break Err(e.to_string()),
+            Err(e) => break Err(Some(e)),
         }
     };
     // The group is gone; its pipes close and the readers finish.
@@ -522,16 +611,22 @@ fn run_with_deadline(
         .map(crate::discovery::printable)
         .collect();
     last.reverse();
-    let tail = last.join(" / ");
-    let said = if tail.is_empty() {
-        String::new()
-    } else {
-        format!(": {tail}")
-    };
+    let output = last.join(" / ");
+    let cmd = cmd.to_string();
     match status {
-        Ok(st) if st.success() => Ok(tail),
-        Ok(st) => Err(format!("`{cmd}` failed ({st}){said}")),
-        Err(why) => Err(format!("`{cmd}` {why}{said}")),
+        Ok(st) if st.success() => Ok(output),
+        Ok(status) => Err(LabError::PowerCycleFailed {
+            cmd,
+            status,
+            output,
+        }),
+        // Past the deadline, killed.
+        Err(None) => Err(LabError::PowerCycleTimeout {
+            cmd,
+            deadline,
+            output,
+        }),
+        Err(Some(error)) => Err(LabError::PowerCycleWait { cmd, error, output }),
     }
 }
 
@@ -578,7 +673,7 @@ pub fn work(
     store: &Store,
     stop: &AtomicBool,
     on_event: &(dyn Fn(LabEvent) + Sync),
-) -> Result<CameraOutcome, RunError> {
+) -> Result<CameraOutcome, LabError> {
     let host = HostInfo::current();
     let run_id = camera_run_id(&plan.lab_run, &camera.name);
     let say = |state: &str, detail: String| -> Result<(), RunError> {
@@ -626,10 +721,8 @@ pub fn work(
                 say("skipped", reason.clone())?;
                 return Ok(CameraOutcome::Skipped { reason });
             };
-            let ds = f.dataset(&camera.name, 1).map_err(RunError::Camera)?;
-            let hash = ds
-                .content_hash()
-                .map_err(|e| RunError::Camera(e.to_string()))?;
+            let ds = f.dataset(&camera.name, 1)?;
+            let hash = ds.content_hash().map_err(LabError::Dataset)?;
             (ds, hash)
         }
     };
@@ -642,19 +735,14 @@ pub fn work(
             DfuTiming::instant(),
             // Each virtual camera its own noise: a seed from the time and its name.
             fnv1a(now_unix_s() as u64, &camera.name),
-        )
-        .map_err(|e| RunError::Camera(e.to_string()))?;
+        )?;
         let faults = camera
             .sim_faults
             .as_deref()
             .map(|f| f.parse::<FaultSpec>())
-            .transpose()
-            .map_err(|e| RunError::Camera(e.to_string()))?
+            .transpose()?
             .unwrap_or_default();
-        Link::Sim(
-            SimCamera::start(unit, faults, camera.sim_dies)
-                .map_err(|e| RunError::Camera(e.to_string()))?,
-        )
+        Link::Sim(SimCamera::start(unit, faults, camera.sim_dies)?)
     } else {
         Link::Real {
             serial: camera.serial.clone(),
@@ -681,7 +769,7 @@ pub fn work(
         mode: if live { "live" } else { "replay" }.into(),
     })?;
     // The one power cycle on trouble, once tried: whether it worked.
-    let mut power_cycle: Option<Result<(), String>> = None;
+    let mut power_cycle: Option<Result<(), LabError>> = None;
     loop {
         if stop.load(Ordering::Relaxed) {
             store.finish_run(&run_id, "interrupted")?;
@@ -689,10 +777,10 @@ pub fn work(
             return Ok(CameraOutcome::Interrupted { run_id });
         }
         let trouble = match link.port() {
-            Err(e) => Some(e),
+            Err(e) => Some(e.to_string()),
             Ok(port) => {
                 match health_check(&port, HEALTH_DEADLINE, Some(camera.board)) {
-                    Err(e) => Some(e),
+                    Err(e) => Some(e.to_string()),
                     Ok(version) => {
                         say("healthy", format!("{port}: {version}"))?;
                         let run_plan = RunPlan {
@@ -722,7 +810,7 @@ pub fn work(
                             Ok(_) => None,
                             // Stopped by the user: the loop's top records the interruption.
                             Err(_) if stop.load(Ordering::Relaxed) => None,
-                            Err(RunError::Store(e)) => return Err(RunError::Store(e)),
+                            Err(RunError::Store(e)) => return Err(e.into()),
                             Err(e) => Some(e.to_string()),
                         }
                     }
@@ -748,7 +836,7 @@ pub fn work(
                         power_cycle = Some(Ok(()));
                     }
                     Err(why) => {
-                        say("power-cycle-failed", why.clone())?;
+                        say("power-cycle-failed", why.to_string())?;
                         power_cycle = Some(Err(why));
                     }
                 }
@@ -817,7 +905,8 @@ mod tests {
             Duration::from_secs(5),
             &|_| {},
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("failed") && e.contains("relay 3 stuck"), "{e}");
         // At the deadline the whole group goes, the command's children too; the wait
         // is reported as it goes.
@@ -829,7 +918,8 @@ mod tests {
         let e = run_with_deadline(&cmd, Duration::from_secs(6), &|_| {
             ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         })
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
         assert!(e.contains("did not finish within 6 s"), "{e}");
         assert!(ticks.load(std::sync::atomic::Ordering::Relaxed) >= 1);
@@ -914,12 +1004,15 @@ mod tests {
     #[test]
     fn a_power_cycle_command_has_a_deadline() {
         let t = Instant::now();
-        let e = run_with_deadline("sleep 5", Duration::from_millis(200), &|_| {}).unwrap_err();
+        let e = run_with_deadline("sleep 5", Duration::from_millis(200), &|_| {})
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("did not finish"), "{e}");
         assert!(t.elapsed() < Duration::from_secs(3));
         assert!(run_with_deadline("true", Duration::from_secs(5), &|_| {}).is_ok());
         assert!(run_with_deadline("exit 3", Duration::from_secs(5), &|_| {})
             .unwrap_err()
+            .to_string()
             .contains("failed"));
     }
 }

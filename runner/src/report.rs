@@ -31,9 +31,10 @@ pub fn gather(
     dataset: Option<&Dataset>,
     judged: Option<Vec<VerdictEntry>>,
 ) -> Result<ReportInput, RunError> {
-    let run = store
-        .run(run_id)?
-        .ok_or_else(|| RunError::Camera(format!("no run {run_id} in {}", store.name())))?;
+    let run = store.run(run_id)?.ok_or_else(|| RunError::NoRun {
+        id: run_id.into(),
+        store: store.name().to_string(),
+    })?;
     let names: Vec<String> = serde_json::from_str(&run.builds_json).unwrap_or_default();
     let mut builds = Vec::new();
     let mut detections: HashMap<(String, u32), Vec<DetectedTag>> = HashMap::new();
@@ -193,12 +194,8 @@ pub fn gather_history(
             .iter()
             .max_by(|a, b| a.started_unix_s.total_cmp(&b.started_unix_s))
             .map(|r| r.dataset_hash.clone())
-            .ok_or_else(|| {
-                RunError::Camera(format!(
-                    "{} holds no run yet: `visreg run --store {}` (or `--lab`) writes runs there",
-                    store.name(),
-                    store.name()
-                ))
+            .ok_or_else(|| RunError::NoRuns {
+                store: store.name().to_string(),
             })?,
     };
     let runs: Vec<visreg_reports::report::HistoryRun> = all

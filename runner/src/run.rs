@@ -21,7 +21,7 @@ use visreg_firmware::catalog::Build;
 pub use visreg_reports::report::{HistoryPoint, HistorySeries, VerdictEntry};
 use visreg_reports::store::{now_unix_s, FrameRecord, Store};
 
-use crate::check::replay;
+use crate::check::{replay, CheckError};
 use crate::flash::{flash_camera, FlashDeadlines};
 use crate::link::{SerialTransport, DEBUG_BAUD};
 
@@ -93,12 +93,35 @@ pub enum RunError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] visreg_reports::store::StoreError),
-    /// The camera failed.
+    /// Checking, replaying to or capturing from the camera failed.
+    #[error(transparent)]
+    Check(#[from] CheckError),
+    /// The camera's serial port would not open.
+    #[error("{port}: {error}")]
+    Open {
+        /// The port.
+        port: String,
+        /// Why.
+        error: visreg_firmware::transport::TransportError,
+    },
+    /// The host reference detector failed.
+    #[error(transparent)]
+    Detector(#[from] visreg_apriltag::Error),
+    /// A dataset frame would not load (shown, not chained: it says its own cause).
     #[error("{0}")]
-    Camera(String),
-    /// The camera failed its health check before a build.
+    Dataset(visreg_datasets::DatasetError),
+    /// A build's images could not be planned for flashing.
+    #[error(transparent)]
+    Plan(#[from] visreg_firmware::catalog::CatalogError),
+    /// The store failed to keep a camera frame's result while measuring. Apart from
+    /// [`RunError::Store`] as before this type existed: a lab treats it as the camera's
+    /// trouble (power cycle, then quarantine), not as the store's.
+    #[error("{0}")]
+    Record(visreg_reports::store::StoreError),
+    /// The camera failed its health check before a build (the check's own error is
+    /// shown, not chained).
     #[error("health check failed: {0}")]
-    Unhealthy(String),
+    Unhealthy(CheckError),
     /// A build could not be flashed, or did not boot after flashing.
     #[error("{message}")]
     Flash {
@@ -107,6 +130,37 @@ pub enum RunError {
         /// What went wrong.
         message: String,
     },
+    /// No run of that id.
+    #[error("no run {id} in {store}")]
+    NoRun {
+        /// The run id asked for.
+        id: String,
+        /// Where it was looked for.
+        store: String,
+    },
+    /// The store holds no run at all.
+    #[error(
+        "{store} holds no run yet: `visreg run --store {store}` (or `--lab`) writes runs there"
+    )]
+    NoRuns {
+        /// The store.
+        store: String,
+    },
+    /// Two runs of different datasets cannot be compared.
+    #[error("runs {a} and {b} measured different datasets ({a_dataset} and {b_dataset}): their frames cannot be paired; compare runs of the same dataset")]
+    DifferentDatasets {
+        /// The baseline run.
+        a: String,
+        /// The candidate run.
+        b: String,
+        /// The baseline run's dataset.
+        a_dataset: String,
+        /// The candidate run's dataset.
+        b_dataset: String,
+    },
+    /// A metric name not known.
+    #[error("unknown metric '{0}' (known: {known})", known = metric_rules().iter().map(|(m, _)| *m).collect::<Vec<_>>().join(", "))]
+    UnknownMetric(String),
 }
 
 fn key(build: &str, repeat: u32, frame: u32, source: &str) -> String {
@@ -139,7 +193,7 @@ pub fn execute(
     };
     // The host reference detector, once per frame.
     let settings = DetectorSettings::reference(ds.manifest.tags.family);
-    let host = HostDetector::new(settings).map_err(|e| RunError::Camera(e.to_string()))?;
+    let host = HostDetector::new(settings)?;
     let pose = PoseParams {
         intrinsics: ds.manifest.intrinsics(),
         tag_size_m: ds.manifest.tags.size_m,
@@ -147,9 +201,7 @@ pub fn execute(
     // The host reference on frame `i`'s pixels, stored as the frame's host row.
     let host_row = |i: usize, width: u32, height: u32, pixels: &[u8]| -> Result<(), RunError> {
         let t0 = std::time::Instant::now();
-        let tags = host
-            .detect(GrayImage::new(width, height, pixels), Some(pose))
-            .map_err(|e| RunError::Camera(e.to_string()))?;
+        let tags = host.detect(GrayImage::new(width, height, pixels), Some(pose))?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         let score = score_frame(&ds.frames[i], &tags, Some(ms), &MatchConfig::default());
         store.record_frame(&FrameRecord {
@@ -186,9 +238,7 @@ pub fn execute(
             if host_done.contains(&i) {
                 continue;
             }
-            let f = ds
-                .load_frame(i)
-                .map_err(|e| RunError::Camera(e.to_string()))?;
+            let f = ds.load_frame(i).map_err(RunError::Dataset)?;
             host_row(i, f.width, f.height, &f.pixels)?;
             host_done.insert(i);
             tick();
@@ -221,11 +271,12 @@ pub fn execute(
                     repeat,
                     phase: "flashing".into(),
                 });
-                let writes = build
-                    .plan(&plan.image_base)
-                    .map_err(|e| RunError::Camera(e.to_string()))?;
-                let t = SerialTransport::open(&port, DEBUG_BAUD)
-                    .map_err(|e| RunError::Camera(format!("{port}: {e}")))?;
+                let writes = build.plan(&plan.image_base)?;
+                let t =
+                    SerialTransport::open(&port, DEBUG_BAUD).map_err(|error| RunError::Open {
+                        port: port.clone(),
+                        error,
+                    })?;
                 // Whatever the camera ran is gone once a flash begins.
                 state.on_camera = None;
                 state.flashes += 1;
@@ -251,11 +302,13 @@ pub fn execute(
                 repeat,
                 phase: "measuring".into(),
             });
-            let t = SerialTransport::open(&port, DEBUG_BAUD)
-                .map_err(|e| RunError::Camera(format!("{port}: {e}")))?;
+            let t = SerialTransport::open(&port, DEBUG_BAUD).map_err(|error| RunError::Open {
+                port: port.clone(),
+                error,
+            })?;
             let mut err = None;
             let missing_set: HashSet<usize> = missing.iter().copied().collect();
-            let mut record = |cf: crate::check::CameraFrame| -> Result<(), String> {
+            let mut record = |cf: crate::check::CameraFrame| -> Result<(), CheckError> {
                 if !missing_set.contains(&cf.index) {
                     return Ok(());
                 }
@@ -281,8 +334,8 @@ pub fn execute(
                     recorded_unix_s: now_unix_s(),
                 });
                 if let Err(e) = r {
-                    err = Some(e.to_string());
-                    return Err("the store failed".into());
+                    err = Some(e);
+                    return Err(CheckError::FrameRefused("the store failed".into()));
                 }
                 tick();
                 Ok(())
@@ -298,23 +351,24 @@ pub fn execute(
                         if plan.sensor_shows_dataset {
                             // The host's results and the truth are those of the dataset's
                             // frame: they hold only if the camera saw exactly that frame.
-                            let want = ds.load_frame(cf.index).map_err(|e| e.to_string())?;
+                            let want = ds.load_frame(cf.index).map_err(CheckError::Dataset)?;
                             if pixels != want.pixels {
-                                return Err(format!(
+                                return Err(CheckError::FrameRefused(format!(
                                     "live capture of frame {} is not the dataset's frame: the sensor does not show the dataset, so its truth does not apply (use --mode replay)",
                                     cf.index
-                                ));
+                                )));
                             }
                         } else if !host_done.contains(&cf.index) {
                             // A rig: the truth is the fixture's, the pixels the sensor's.
                             let (w, h) = (ds.manifest.camera.width, ds.manifest.camera.height);
                             if pixels.len() != (w * h) as usize {
-                                return Err(format!(
+                                return Err(CheckError::FrameRefused(format!(
                                     "the camera captured {} bytes, not a {w}×{h} gray frame: set the camera's frame size to the fixture's",
                                     pixels.len()
-                                ));
+                                )));
                             }
-                            host_row(cf.index, w, h, &pixels).map_err(|e| e.to_string())?;
+                            host_row(cf.index, w, h, &pixels)
+                                .map_err(|e| CheckError::FrameRefused(e.to_string()))?;
                             host_done.insert(cf.index);
                             tick();
                         }
@@ -324,7 +378,10 @@ pub fn execute(
             } else {
                 replay(t, ds, &missing, Duration::from_secs(600), stop, &mut record)
             };
-            outcome.map_err(|e| RunError::Camera(err.clone().unwrap_or(e)))?;
+            outcome.map_err(|e| match err.take() {
+                Some(store) => RunError::Record(store),
+                None => RunError::Check(e),
+            })?;
         }
     }
     Ok(state)
@@ -526,16 +583,19 @@ fn unit_name(units: Units, def: &MetricDef) -> &'static str {
 /// datasets there is nothing to pair and no verdict is given.
 pub fn compare_runs(store: &Store, a: &str, b: &str) -> Result<Vec<VerdictEntry>, RunError> {
     let run = |id: &str| -> Result<visreg_reports::store::RunRecord, RunError> {
-        store
-            .run(id)?
-            .ok_or_else(|| RunError::Camera(format!("no run {id} in the store")))
+        store.run(id)?.ok_or_else(|| RunError::NoRun {
+            id: id.into(),
+            store: "the store".into(),
+        })
     };
     let (ra, rb) = (run(a)?, run(b)?);
     if ra.dataset_hash != rb.dataset_hash {
-        return Err(RunError::Camera(format!(
-            "runs {a} and {b} measured different datasets ({} and {}): their frames cannot be paired; compare runs of the same dataset",
-            ra.dataset_name, rb.dataset_name
-        )));
+        return Err(RunError::DifferentDatasets {
+            a: a.into(),
+            b: b.into(),
+            a_dataset: ra.dataset_name,
+            b_dataset: rb.dataset_name,
+        });
     }
     let builds = |r: &visreg_reports::store::RunRecord| -> Vec<String> {
         serde_json::from_str(&r.builds_json).unwrap_or_default()
@@ -625,16 +685,7 @@ pub fn histories(
                 .into_iter()
                 .find(|(m, _)| m == metric)
                 .map(|(_, r)| r)
-                .ok_or_else(|| {
-                    RunError::Camera(format!(
-                        "unknown metric '{metric}' (known: {})",
-                        metric_rules()
-                            .iter()
-                            .map(|(m, _)| *m)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                })
+                .ok_or_else(|| RunError::UnknownMetric(metric.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut series: Vec<Vec<HistoryPoint>> = vec![Vec::new(); metrics.len()];
