@@ -24,28 +24,28 @@ pub use pg_spec::SpecError;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// SQLite failed.
-    #[error("results store {store}: {source}")]
+    #[error("results store {store}: {cause}")]
     Sqlite {
         /// Which store.
         store: String,
-        /// Why.
-        source: rusqlite::Error,
+        /// Why (in the message, so not also an error source: a chain would say it twice).
+        cause: rusqlite::Error,
     },
     /// PostgreSQL failed.
-    #[error("results store {store}: {}", pg_detail(.source))]
+    #[error("results store {store}: {}", pg_detail(.cause))]
     Postgres {
         /// Which store.
         store: String,
-        /// Why.
-        source: ::postgres::Error,
+        /// Why (in the message, with its causes).
+        cause: ::postgres::Error,
     },
     /// The PostgreSQL spec, its environment, its password file or its TLS set-up is wrong.
-    #[error("results store {store}: {source}")]
+    #[error("results store {store}: {cause}")]
     Spec {
         /// Which store.
         store: String,
         /// What is wrong, and what to give instead.
-        source: SpecError,
+        cause: SpecError,
     },
     /// `sslmode=verify-full` and the server's certificate does not name the host.
     #[error("results store {store}: the server's certificate is not valid for host {host:?} (sslmode=verify-full checks the name): connect by a name the certificate lists, or use sslmode=verify-ca to check only who signed it")]
@@ -1181,10 +1181,10 @@ mod postgres_tests {
                 "password=*** …",
             ),
         ] {
-            let e = Store::open_with_env(spec, &env(&[]))
-                .err()
-                .unwrap()
-                .to_string();
+            let e = Store::open_with_env(spec, &env(&[])).err().unwrap();
+            // The cause is in the message, not also a source: `{:#}` says it once.
+            assert!(std::error::Error::source(&e).is_none(), "{e:?}");
+            let e = e.to_string();
             assert!(e.contains(shown) && !e.contains("s3cret"), "{e}");
         }
     }

@@ -23,9 +23,9 @@ impl Postgres {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, StoreError> {
         let name = pg_spec::mask(spec);
-        let target = pg_spec::resolve(spec, env).map_err(|source| StoreError::Spec {
+        let target = pg_spec::resolve(spec, env).map_err(|cause| StoreError::Spec {
             store: name.clone(),
-            source,
+            cause,
         })?;
         let client = target
             .config
@@ -37,7 +37,7 @@ impl Postgres {
                 },
                 _ => StoreError::Postgres {
                     store: name.clone(),
-                    source: e,
+                    cause: e,
                 },
             })?;
         let s = Postgres {
@@ -57,19 +57,19 @@ impl Postgres {
         self.client.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn err(&self, source: postgres::Error) -> StoreError {
+    fn err(&self, cause: postgres::Error) -> StoreError {
         StoreError::Postgres {
             store: self.name.clone(),
-            source,
+            cause,
         }
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
         let known = MIGRATIONS.len() as i64;
         let mut c = self.client();
-        let e = |source| StoreError::Postgres {
+        let e = |cause| StoreError::Postgres {
             store: self.name.clone(),
-            source,
+            cause,
         };
         let mut tx = c.transaction().map_err(e)?;
         tx.execute("SELECT pg_advisory_xact_lock(7365761)", &[])

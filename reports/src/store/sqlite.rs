@@ -49,7 +49,9 @@ impl Sqlite {
             // A file that exists but may not be written (its mode, a read-only directory or
             // file system): still good for reading.
             Err(StoreError::ReadOnly { .. }) if path.is_file() => Self::open_read_only(path, name),
-            Err(StoreError::Sqlite { source, .. }) if path.is_file() && cannot_write(&source) => {
+            Err(StoreError::Sqlite { cause: source, .. })
+                if path.is_file() && cannot_write(&source) =>
+            {
                 Self::open_read_only(path, name)
             }
             r => r,
@@ -112,7 +114,7 @@ impl Sqlite {
             // A WAL store in a directory visreg may not write: SQLite cannot create the
             // shared-memory file a reader needs. Nobody can write the store there either (a
             // writer needs that file too), so reading it as immutable is exact.
-            Err(StoreError::Sqlite { source, .. }) if cannot_write(&source) => {
+            Err(StoreError::Sqlite { cause: source, .. }) if cannot_write(&source) => {
                 conn = open(flags | OpenFlags::SQLITE_OPEN_URI, &immutable_uri(path))?;
                 quick_check(&conn, &name)?;
             }
@@ -217,7 +219,7 @@ fn classify(store: &str, source: rusqlite::Error) -> StoreError {
         }
         _ => StoreError::Sqlite {
             store: store.to_string(),
-            source,
+            cause: source,
         },
     }
 }
