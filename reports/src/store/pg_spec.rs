@@ -251,9 +251,11 @@ fn parse_keywords(s: &str) -> Result<Vec<(String, String)>, String> {
         }
         skip_ws(&mut it);
         if it.next() != Some('=') {
-            return Err(format!(
-                "missing \"=\" after {key:?} in the keyword/value string"
-            ));
+            // The stray word is not echoed: it may be the rest of an unquoted password.
+            return Err(match out.last() {
+                Some((prev, _)) => format!("a word after the value of {prev:?} has no \"=\" (quote a value that holds spaces: key='a b')"),
+                None => "the keyword/value string does not start with keyword=value".into(),
+            });
         }
         if key.is_empty() {
             return Err("a keyword is missing before \"=\"".into());
@@ -356,12 +358,10 @@ fn parse_url(spec: &str) -> Result<Params, String> {
         p.insert("dbname".into(), decode(path)?);
     }
     for kv in query.split('&').filter(|kv| !kv.is_empty()) {
-        let (k, v) = kv.split_once('=').ok_or_else(|| {
-            format!(
-                "URL parameter {:?} has no \"=\"",
-                decode(kv).unwrap_or_default()
-            )
-        })?;
+        // A parameter without "=" is not echoed: it may be part of a secret.
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| "a URL parameter has no \"=\"".to_string())?;
         p.insert(decode(k)?, decode(v)?);
     }
     Ok(p)
@@ -456,7 +456,8 @@ pub(crate) fn resolve(
         c.port(*port);
     }
     let timeout = match p.get("connect_timeout") {
-        // libpq: 0 (or none) waits for ever; visreg keeps its 10 s rather than hang a lab job.
+        // libpq: 0 (or none) waits for ever, and less than 2 s means 2 s; visreg keeps its
+        // 10 s for 0 and none rather than hang a lab job.
         Some(v) => v
             .parse::<u64>()
             .map_err(|_| bad("connect_timeout", v, "whole seconds"))?,
@@ -694,6 +695,20 @@ pub(crate) mod tests {
             ("::1,db2", "5433,")
         );
         assert!(parse("host=db user").is_err());
+        // A password with an unquoted space: the stray part is never echoed.
+        let e = resolve("host=db user=ci password=s3 cret", &|_| None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("after the value of \"password\"") && !e.contains("cret"),
+            "{e}"
+        );
+        let e = resolve("postgres://db/x?password=s3&cret", &|_| None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(!e.contains("cret") && !e.contains("s3"), "{e}");
         assert!(parse("postgres://db/x?sslmode").is_err());
         assert!(parse("postgres://db/%zz").is_err());
     }
