@@ -6,6 +6,11 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::detector_args::DetectorArgs;
 
+/// What `--store` takes, said once for every verb that has one (the rule itself is
+/// `visreg_reports::store::Store::open`'s).
+const STORE_HELP: &str = "Results store: an SQLite file, or PostgreSQL (a postgres:// URL, or libpq keyword/value pairs such as \"host=db user=ci dbname=visreg\")";
+const STORE_LONG_HELP: &str = "Results store. PostgreSQL when the value starts with postgres:// or postgresql://, or opens with a libpq keyword and '=' (\"host=db user=ci dbname=visreg sslmode=verify-full\"); anything else is an SQLite file, created if needed (write ./host=x for a file named like that). PostgreSQL takes what the value leaves out from PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE, PGSSLROOTCERT and PGPASSFILE, then the password from ~/.pgpass (ignored if others may read it); sslmode disable, prefer (the default), require, verify-ca or verify-full, sslrootcert=FILE for a private CA or sslrootcert=system. Passwords are never printed. An SQLite file visreg may not write is opened read-only (reports and history work).";
+
 /// visreg: hardware-in-the-loop regression benchmarks for the AprilTag and 3D-pose
 /// functions of OpenMV cameras.
 #[derive(Debug, Parser)]
@@ -82,8 +87,7 @@ pub enum LabCommand {
         /// The inventory (default: every camera the store has heard of).
         #[arg(long)]
         lab: Option<PathBuf>,
-        /// Results store: an SQLite file, or a postgres://user@host/db URL.
-        #[arg(long, default_value = "visreg-results.sqlite")]
+        #[arg(long, default_value = "visreg-results.sqlite", help = STORE_HELP, long_help = STORE_LONG_HELP)]
         store: String,
     },
 }
@@ -107,8 +111,7 @@ pub struct ReportArgs {
     /// Folder to write into [default: reports/<run>/].
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Results store: an SQLite file, or a postgres://user@host/db URL.
-    #[arg(long, default_value = "visreg-results.sqlite")]
+    #[arg(long, default_value = "visreg-results.sqlite", help = STORE_HELP, long_help = STORE_LONG_HELP)]
     pub store: String,
     /// The run's dataset folder, for the gallery's frames (a built-in preset is found by
     /// its name). With --history: the dataset whose runs to show.
@@ -126,8 +129,7 @@ pub struct CompareArgs {
     pub run_a: String,
     /// Candidate run.
     pub run_b: String,
-    /// Results store: an SQLite file, or a postgres://user@host/db URL.
-    #[arg(long, default_value = "visreg-results.sqlite")]
+    #[arg(long, default_value = "visreg-results.sqlite", help = STORE_HELP, long_help = STORE_LONG_HELP)]
     pub store: String,
 }
 
@@ -146,8 +148,7 @@ pub struct HistoryArgs {
     /// Only this build.
     #[arg(long)]
     pub build: Option<String>,
-    /// Results store: an SQLite file, or a postgres://user@host/db URL.
-    #[arg(long, default_value = "visreg-results.sqlite")]
+    #[arg(long, default_value = "visreg-results.sqlite", help = STORE_HELP, long_help = STORE_LONG_HELP)]
     pub store: String,
 }
 
@@ -196,8 +197,7 @@ pub struct RunArgs {
     /// camera's sensor shows the dataset).
     #[arg(long, default_value = "replay", value_parser = ["replay", "live"])]
     pub mode: String,
-    /// Results store: an SQLite file, or a postgres://user@host/db URL.
-    #[arg(long, default_value = "visreg-results.sqlite")]
+    #[arg(long, default_value = "visreg-results.sqlite", help = STORE_HELP, long_help = STORE_LONG_HELP)]
     pub store: String,
     /// Output folder for verdicts.json.
     #[arg(long)]
@@ -260,8 +260,7 @@ pub struct BisectArgs {
     /// Most repetitions for a build whose verdict stays inconclusive.
     #[arg(long, default_value_t = 12)]
     pub max_repeat: u32,
-    /// Results store: an SQLite file, or a postgres://user@host/db URL.
-    #[arg(long, default_value = "visreg-results.sqlite")]
+    #[arg(long, default_value = "visreg-results.sqlite", help = STORE_HELP, long_help = STORE_LONG_HELP)]
     pub store: String,
     /// Report folder [default: reports/<bisect-id>/].
     #[arg(long)]

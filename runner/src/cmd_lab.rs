@@ -43,8 +43,9 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
         let hash = dataset.content_hash()?;
         LabSource::Replay(Box::new(dataset), hash)
     };
-    // Fail on a bad store before any camera is touched (and migrate it once).
-    Store::open(&args.store)?;
+    // Fail on a bad store before any camera is touched (and migrate it once); its name,
+    // not the spec, goes in messages (a spec may hold a password).
+    let store_name = Store::open(&args.store)?.name().to_string();
     // Seconds for order, 32 random bits for uniqueness across hosts and containers.
     let lab_run = format!("lab-{}-{:08x}", now_unix_s() as u64, rand::random::<u32>());
     let plan = LabPlan {
@@ -70,7 +71,7 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
             LabSource::Replay(ds, _) =>
                 format!("dataset {} ({} frames)", ds.manifest.name, ds.frames.len()),
         },
-        args.store
+        store_name
     );
     let stop = Arc::new(AtomicBool::new(false));
     {

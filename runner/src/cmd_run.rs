@@ -15,7 +15,7 @@ use visreg_bench::verdict::Verdict;
 use visreg_datasets::cache::ensure_preset;
 use visreg_datasets::{preset, Dataset};
 use visreg_firmware::catalog::{Build, Channel, Protocol};
-use visreg_reports::store::{now_unix_s, RunRecord, Store};
+use visreg_reports::store::{now_unix_s, RunRecord, RunStatus, Store};
 use visreg_reports::HostInfo;
 use visreg_sim::bootloader::DfuTiming;
 use visreg_sim::launch::ServedCamera;
@@ -187,7 +187,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             id: run_id.clone(),
             started_unix_s: now_unix_s(),
             finished_unix_s: None,
-            status: "running".into(),
+            status: RunStatus::Running,
             host_json: serde_json::to_string(&HostInfo::current())?,
             dataset_name: dataset.manifest.name.clone(),
             dataset_hash: hash.clone(),
@@ -200,6 +200,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
                 dataset.manifest.tags.family,
             ))?,
             mode: args.mode.clone(),
+            repeats: Some(args.repeat),
+            heartbeat_unix_s: None,
         })?;
     }
     eprintln!(
@@ -245,7 +247,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             tracing::info!("stopped while: {e}");
         }
     } else if let Err(e) = result {
-        store.finish_run(&run_id, "failed")?;
+        store.finish_run(&run_id, RunStatus::Failed)?;
         let kept = store.frame_count(&run_id)?;
         if kept == 0 {
             bail!("{e}\nnothing was measured (run {run_id} is marked failed)");
@@ -256,7 +258,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         );
     }
     if stop.load(Ordering::Relaxed) {
-        store.finish_run(&run_id, "interrupted")?;
+        store.finish_run(&run_id, RunStatus::Interrupted)?;
         eprintln!(
             "interrupted: {} frame results kept; finish with `visreg run --resume {run_id} --store {}`",
             store.frame_count(&run_id)?,
@@ -264,7 +266,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         );
         return Ok(Outcome::Incomplete);
     }
-    store.finish_run(&run_id, "done")?;
+    store.finish_run(&run_id, RunStatus::Done)?;
     let names: Vec<String> = builds.iter().map(|b| b.name.clone()).collect();
     let units = if plan.live {
         visreg::run::Units::Live

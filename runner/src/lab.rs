@@ -16,7 +16,7 @@ use serde::Deserialize;
 use visreg_firmware::board::Board;
 use visreg_firmware::catalog::{Build, Catalog};
 use visreg_firmware::transport::PtyDevice;
-use visreg_reports::store::{now_unix_s, CameraEvent, RunRecord, Store};
+use visreg_reports::store::{now_unix_s, CameraEvent, RunRecord, RunStatus, Store};
 use visreg_reports::HostInfo;
 use visreg_sim::bootloader::DfuTiming;
 use visreg_sim::faults::FaultSpec;
@@ -666,7 +666,7 @@ pub fn work(
         id: run_id.clone(),
         started_unix_s: now_unix_s(),
         finished_unix_s: None,
-        status: "running".into(),
+        status: RunStatus::Running,
         host_json: serde_json::to_string(&host).unwrap_or_default(),
         dataset_name: dataset.manifest.name.clone(),
         dataset_hash: dataset_hash.clone(),
@@ -679,12 +679,14 @@ pub fn work(
         ))
         .unwrap_or_default(),
         mode: if live { "live" } else { "replay" }.into(),
+        repeats: Some(plan.repeats),
+        heartbeat_unix_s: None,
     })?;
     // The one power cycle on trouble, once tried: whether it worked.
     let mut power_cycle: Option<Result<(), String>> = None;
     loop {
         if stop.load(Ordering::Relaxed) {
-            store.finish_run(&run_id, "interrupted")?;
+            store.finish_run(&run_id, RunStatus::Interrupted)?;
             say("interrupted", "stopped by the user".into())?;
             return Ok(CameraOutcome::Interrupted { run_id });
         }
@@ -759,13 +761,13 @@ pub fn work(
                     Some(Err(why)) => format!("{e} (the power cycle failed: {why})"),
                     _ => format!("{e} (after a power cycle)"),
                 };
-                store.finish_run(&run_id, "quarantined")?;
+                store.finish_run(&run_id, RunStatus::Quarantined)?;
                 say("quarantined", reason.clone())?;
                 return Ok(CameraOutcome::Quarantined { run_id, reason });
             }
         }
     }
-    store.finish_run(&run_id, "done")?;
+    store.finish_run(&run_id, RunStatus::Done)?;
     let names: Vec<String> = builds.iter().map(|b| b.name.clone()).collect();
     let units = if live {
         crate::run::Units::Live

@@ -268,7 +268,10 @@ fn kill_and_resume(store_spec: &str) {
         total,
         "every frame exactly once"
     );
-    assert_eq!(store.run(&run_id).unwrap().unwrap().status, "done");
+    assert_eq!(
+        store.run(&run_id).unwrap().unwrap().status,
+        visreg_reports::store::RunStatus::Done
+    );
 }
 
 #[cfg(unix)]
@@ -383,7 +386,10 @@ fn ctrl_c_stops_cleanly_keeps_what_was_measured_and_gives_no_verdict() {
     assert!(rest.contains(&format!("--resume {run_id}")), "{rest}");
     let kept = store.frame_count(&run_id).unwrap();
     assert!((250..1000).contains(&kept), "kept {kept}");
-    assert_eq!(store.run(&run_id).unwrap().unwrap().status, "interrupted");
+    assert_eq!(
+        store.run(&run_id).unwrap().unwrap().status,
+        visreg_reports::store::RunStatus::Interrupted
+    );
     assert!(!dir.path().join("out/verdicts.json").exists());
 }
 
