@@ -190,21 +190,34 @@ pub struct RunArgs {
     /// Built-in preset (default qvga-basic).
     #[arg(long)]
     pub preset: Option<String>,
-    /// Repetitions of each build.
-    #[arg(long, default_value_t = 3)]
-    pub repeat: u32,
+    /// Repetitions of each build [default: 3].
+    #[arg(long)]
+    pub repeat: Option<u32>,
     /// replay: the host sends the dataset's frames; live: the camera captures (the virtual
-    /// camera's sensor shows the dataset).
-    #[arg(long, default_value = "replay", value_parser = ["replay", "live"])]
-    pub mode: String,
+    /// camera's sensor shows the dataset) [default: replay].
+    #[arg(long, value_parser = ["replay", "live"])]
+    pub mode: Option<String>,
     #[arg(long, default_value = "visreg-results.sqlite", help = STORE_HELP, long_help = STORE_LONG_HELP)]
     pub store: String,
     /// Output folder for verdicts.json.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Finish an interrupted run.
+    /// Finish an interrupted run with its stored plan (builds, baseline, repetitions,
+    /// mode, camera, dataset); arguments that would change it are refused.
     #[arg(long)]
     pub resume: Option<String>,
+}
+
+impl RunArgs {
+    /// Repetitions of each build.
+    pub fn repeats(&self) -> u32 {
+        self.repeat.unwrap_or(3)
+    }
+
+    /// `replay` or `live`.
+    pub fn mode(&self) -> &str {
+        self.mode.as_deref().unwrap_or("replay")
+    }
 }
 
 /// `visreg bisect`

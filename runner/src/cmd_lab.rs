@@ -36,7 +36,7 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
     }
     let (catalog, image_base, builds, baseline) = crate::cmd_run::plan_builds(&args)?;
     // Live mode measures each camera's fixture: no dataset to load (or render) then.
-    let source = if args.mode == "live" {
+    let source = if args.mode() == "live" {
         LabSource::Live
     } else {
         let dataset = crate::cmd_run::load_dataset(&args)?;
@@ -55,14 +55,14 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
         builds,
         baseline: baseline.clone(),
         source,
-        repeats: args.repeat,
+        repeats: args.repeats(),
     };
     eprintln!(
         "lab run {lab_run}: {} camera(s) of {} in parallel, {} build(s) × {} repetition(s), baseline {baseline}, {}; store {}",
         cameras.len(),
         path.display(),
         plan.builds.len(),
-        args.repeat,
+        args.repeats(),
         match &plan.source {
             LabSource::Live => format!(
                 "live: each camera captures its fixture ({} frames a build)",

@@ -134,8 +134,108 @@ pub(crate) fn start_camera(
     })
 }
 
-pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
-    if args.repeat == 0 {
+/// A resumed run measures exactly what it planned: its stored builds, baseline,
+/// repetitions, mode, camera and dataset fill the arguments, and an argument that would
+/// change them is refused with the difference shown. A finished run, or one another
+/// process is measuring now (its heartbeat is fresh), is not resumed.
+fn adopt_stored_plan(args: &mut RunArgs, id: &str) -> anyhow::Result<()> {
+    crate::cmd_report::check_run_id(id)?;
+    let store = Store::open(&args.store)?;
+    let r = store
+        .run(id)?
+        .with_context(|| format!("no run {id} in {}", store.name()))?;
+    match r.status {
+        RunStatus::Done => bail!(
+            "run {id} is finished: there is nothing to resume; `visreg report {id} --store {}` writes its report again",
+            store.name()
+        ),
+        RunStatus::Running => bail!(
+            "run {id} is being measured now by another visreg process (its heartbeat is fresh): wait for it, or stop it first"
+        ),
+        _ => {}
+    }
+    let stored: Vec<String> = serde_json::from_str(&r.builds_json)
+        .with_context(|| format!("run {id}: its stored builds"))?;
+    let mut differences = Vec::new();
+    if let Some(given) = &args.firmware {
+        let given: Vec<String> = given.split(',').map(|b| b.trim().to_string()).collect();
+        if given != stored {
+            differences.push(format!(
+                "--firmware {} (the run measures {})",
+                given.join(","),
+                stored.join(",")
+            ));
+        }
+    }
+    if let Some(b) = args.baseline.as_deref().filter(|b| *b != r.baseline) {
+        differences.push(format!("--baseline {b} (the run's is {})", r.baseline));
+    }
+    if let (Some(given), Some(planned)) = (args.repeat, r.repeats) {
+        if given != planned {
+            differences.push(format!("--repeat {given} (the run plans {planned})"));
+        }
+    }
+    if let Some(m) = args.mode.as_deref().filter(|m| *m != r.mode) {
+        differences.push(format!("--mode {m} (the run's is {})", r.mode));
+    }
+    let stored_camera = CameraSelector::parse(&r.camera);
+    if let Some(c) = &args.camera {
+        let given = CameraSelector::parse(c);
+        if (given == CameraSelector::Sim) != (stored_camera == CameraSelector::Sim) {
+            differences.push(format!("--camera {c} (the run measured {})", r.camera));
+        } else if given != stored_camera {
+            // The same camera may come back on another port; a virtual camera never does.
+            eprintln!("note: resuming run {id} on {c}; it began on {}", r.camera);
+        }
+    }
+    if let Some(p) = args.preset.as_deref().filter(|p| *p != r.dataset_name) {
+        differences.push(format!(
+            "--preset {p} (the run measured dataset {})",
+            r.dataset_name
+        ));
+    }
+    if !differences.is_empty() {
+        bail!(
+            "run {id} resumes with the plan it was started with; these arguments would change it: {}. Drop them (`visreg run --resume {id} --store {}` takes the plan from the store), or start a new run",
+            differences.join("; "),
+            store.name()
+        );
+    }
+    args.firmware = Some(stored.join(","));
+    args.baseline = Some(r.baseline.clone());
+    args.mode = Some(r.mode.clone());
+    args.repeat = Some(match (r.repeats, args.repeat) {
+        (Some(n), _) => n,
+        // Stores written before repetitions were recorded: the argument, or the default.
+        (None, given) => given.unwrap_or(3),
+    });
+    if args.camera.is_none() {
+        args.camera = (stored_camera != CameraSelector::Sim).then(|| r.camera.clone());
+    }
+    if args.dataset.is_none() && args.preset.is_none() && preset::find(&r.dataset_name).is_ok() {
+        args.preset = Some(r.dataset_name.clone());
+    }
+    Ok(())
+}
+
+/// The command that finishes run `id` as it was planned: everything else comes from the
+/// store.
+fn resume_command(args: &RunArgs, id: &str, store: &Store) -> String {
+    let mut c = format!("visreg run --resume {id} --store {}", store.name());
+    if let Some(cat) = &args.catalog {
+        c += &format!(" --catalog {}", cat.display());
+    }
+    if let Some(ds) = &args.dataset {
+        c += &format!(" --dataset {}", ds.display());
+    }
+    c
+}
+
+pub fn run(mut args: RunArgs) -> anyhow::Result<Outcome> {
+    if let Some(id) = args.resume.clone() {
+        adopt_stored_plan(&mut args, &id)?;
+    }
+    if args.repeats() == 0 {
         bail!("--repeat 0 measures nothing, and an empty run is never a pass: give at least 1 (default 3)");
     }
     if args.lab.is_some() {
@@ -172,7 +272,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         .camera
         .as_deref()
         .map_or(CameraSelector::Sim, CameraSelector::parse);
-    if args.mode == "live" && selector != CameraSelector::Sim {
+    if args.mode() == "live" && selector != CameraSelector::Sim {
         bail!(
             "live mode scores what the camera's own sensor sees against truth, which a real camera has only on a rig: describe it as a fixture in lab.toml and run `visreg run --lab lab.toml --mode live` (see lab.example.toml), or use --mode replay"
         );
@@ -199,15 +299,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             detector_json: serde_json::to_string(&visreg_apriltag::DetectorSettings::reference(
                 dataset.manifest.tags.family,
             ))?,
-            mode: args.mode.clone(),
-            repeats: Some(args.repeat),
+            mode: args.mode().to_string(),
+            repeats: Some(args.repeats()),
             heartbeat_unix_s: None,
         })?;
     }
     eprintln!(
         "run {run_id}: {} build(s) × {} repetition(s) on {} ({}), baseline {baseline}, dataset {} ({} frames); store {}",
         builds.len(),
-        args.repeat,
+        args.repeats(),
         port,
         args.camera.as_deref().unwrap_or("virtual camera"),
         dataset.manifest.name,
@@ -220,8 +320,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         builds: builds.clone(),
         baseline: baseline.clone(),
         dataset: dataset.clone(),
-        repeats: args.repeat,
-        live: args.mode == "live",
+        repeats: args.repeats(),
+        live: args.mode() == "live",
         health_check: false,
         sensor_shows_dataset: true,
         on_camera: None,
@@ -253,16 +353,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             bail!("{e}\nnothing was measured (run {run_id} is marked failed)");
         }
         bail!(
-            "{e}\n{kept} frame results are kept: resume with `visreg run --resume {run_id} --store {}` (same --dataset/--preset)",
-            store.name()
+            "{e}\n{kept} frame results are kept: resume with `{}`",
+            resume_command(&args, &run_id, &store)
         );
     }
     if stop.load(Ordering::Relaxed) {
         store.finish_run(&run_id, RunStatus::Interrupted)?;
         eprintln!(
-            "interrupted: {} frame results kept; finish with `visreg run --resume {run_id} --store {}`",
+            "interrupted: {} frame results kept; finish with `{}`",
             store.frame_count(&run_id)?,
-            store.name()
+            resume_command(&args, &run_id, &store)
         );
         return Ok(Outcome::Incomplete);
     }

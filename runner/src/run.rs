@@ -113,6 +113,9 @@ fn key(build: &str, repeat: u32, frame: u32, source: &str) -> String {
     format!("{build}\u{1f}{repeat}\u{1f}{frame}\u{1f}{source}")
 }
 
+/// How often a run says it is alive (well inside `store::STALE_AFTER`).
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+
 /// Runs `plan`, writing to `store`; stops cleanly (returning Ok) when `stop` is set.
 pub fn execute(
     plan: &RunPlan,
@@ -130,7 +133,19 @@ pub fn execute(
     let total = (n * (1 + plan.builds.len() * plan.repeats as usize)) as u64;
     // Frames measured so far; a Cell because both the host and the camera paths count.
     let done = std::cell::Cell::new(done_keys.len() as u64);
+    // A sign of life every HEARTBEAT, so a run that dies without a word (SIGKILL, a host
+    // losing power) reads interrupted, not running forever; see `store::STALE_AFTER`.
+    let last_beat = std::cell::Cell::new(std::time::Instant::now());
+    let beat = || {
+        if last_beat.get().elapsed() >= HEARTBEAT {
+            last_beat.set(std::time::Instant::now());
+            if let Err(e) = store.heartbeat(&plan.run_id) {
+                tracing::warn!("run {}: heartbeat not stored: {e}", plan.run_id);
+            }
+        }
+    };
     let tick = || {
+        beat();
         done.set(done.get() + 1);
         on_event(RunEvent::Frame {
             done: done.get(),
@@ -206,6 +221,7 @@ pub fn execute(
                 continue;
             }
             let port = state.port.clone();
+            beat();
             if plan.health_check {
                 on_event(RunEvent::Phase {
                     build: build.name.clone(),
