@@ -482,3 +482,31 @@ impl Backend for Sqlite {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The immutable fallback (a WAL store in a read-only directory, which root cannot
+    /// reproduce) reaches the very file, whatever its name holds.
+    #[test]
+    fn the_immutable_uri_names_the_file_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a b?c#d%e ü.sqlite");
+        Sqlite::open(&path, Access::ReadWrite).unwrap();
+        let uri = immutable_uri(&path);
+        assert!(
+            uri.ends_with("%3Fc%23d%25e%20%C3%BC.sqlite?immutable=1"),
+            "{uri}"
+        );
+        let c = Connection::open_with_flags(
+            &uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .unwrap();
+        let v: i64 = c
+            .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+    }
+}
