@@ -206,6 +206,10 @@ pub struct RunArgs {
     /// mode, camera, dataset); arguments that would change it are refused.
     #[arg(long)]
     pub resume: Option<String>,
+    /// Seconds to wait for a camera another visreg process (on any host sharing the
+    /// store) is using, before giving up.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub camera_wait: u64,
 }
 
 impl RunArgs {
@@ -281,6 +285,9 @@ pub struct BisectArgs {
     /// Also write the answer as JSON here.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Seconds to wait for a camera another visreg process is using, before giving up.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub camera_wait: u64,
     /// Finish an interrupted bisect with its stored plan.
     #[arg(long, conflicts_with_all = ["good", "bad", "checks", "series", "camera", "catalog", "dataset", "preset", "repeat", "max_repeat"])]
     pub resume: Option<String>,

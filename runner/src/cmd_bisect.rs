@@ -320,6 +320,12 @@ pub fn run(args: BisectArgs) -> anyhow::Result<Outcome> {
         }
     }
     let selector = CameraSelector::parse(&plan.camera);
+    let _reservation = crate::cmd_run::reserve_camera(
+        &store,
+        &selector,
+        &id,
+        std::time::Duration::from_secs(args.camera_wait),
+    )?;
     let (port, sim) = crate::cmd_run::start_camera(&selector, &catalog, &plan.good, &dataset)?;
     if args.resume.is_none() {
         store.create_bisect(&BisectRecord {

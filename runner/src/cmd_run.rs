@@ -101,6 +101,46 @@ pub(crate) fn load_dataset(args: &RunArgs) -> anyhow::Result<Dataset> {
     })
 }
 
+/// Takes the camera `selector` names for `what` (a run or bisect id) in `store`, so no
+/// other visreg process — on any host sharing the store — measures or flashes it at the
+/// same time; waits up to `wait` for a camera another process holds, counting down, and
+/// then refuses with who holds it. A virtual camera is this process's own: nothing to
+/// take.
+pub(crate) fn reserve_camera<'s>(
+    store: &'s Store,
+    selector: &CameraSelector,
+    what: &str,
+    wait: std::time::Duration,
+) -> anyhow::Result<Option<visreg_reports::store::Reservation<'s>>> {
+    use visreg_reports::store::Reserved;
+    let Some(key) = selector.reservation_key(&HostInfo::current().hostname) else {
+        return Ok(None);
+    };
+    let until = std::time::Instant::now() + wait;
+    let mut said = std::time::Instant::now() - std::time::Duration::from_secs(60);
+    loop {
+        match store.reserve(&key, what)? {
+            Reserved::Got(r) => return Ok(Some(r)),
+            Reserved::Held(h) => {
+                let now = std::time::Instant::now();
+                if now >= until {
+                    bail!(
+                        "{selector} is in use by {h}: wait for it (`--camera-wait 600` waits up to 10 minutes), or choose another camera (`visreg devices`)"
+                    );
+                }
+                if now.duration_since(said).as_secs() >= 10 {
+                    eprintln!(
+                        "{selector} is in use by {h}; waiting, {} s left",
+                        until.saturating_duration_since(now).as_secs()
+                    );
+                    said = now;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+        }
+    }
+}
+
 /// The camera a run or bisect measures on: a virtual one (started here, with `first`
 /// installed and `dataset` before its sensor) or a real one found by port or serial.
 /// Returns its port, and the virtual camera to stop at the end.
@@ -277,6 +317,13 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<Outcome> {
             "live mode scores what the camera's own sensor sees against truth, which a real camera has only on a rig: describe it as a fixture in lab.toml and run `visreg run --lab lab.toml --mode live` (see lab.example.toml), or use --mode replay"
         );
     }
+    // Held for the whole run; before the camera is opened, so two runs never share it.
+    let _reservation = reserve_camera(
+        &store,
+        &selector,
+        &run_id,
+        std::time::Duration::from_secs(args.camera_wait),
+    )?;
     let (port, sim_thread) = start_camera(&selector, &catalog, &builds[0].name, &dataset)?;
     {
         let stop = stop.clone();

@@ -662,6 +662,27 @@ pub fn work(
             power_cycle: camera.power_cycle.clone(),
         }
     };
+    // A real camera is this worker's for the whole lab run: another visreg process (on
+    // any host sharing the store) using it now means this one skips it, saying who has it.
+    let selector = match (&camera.serial, &camera.port) {
+        (Some(s), _) => Some(crate::select::CameraSelector::Serial(s.clone())),
+        (None, Some(p)) => Some(crate::select::CameraSelector::Port(p.clone())),
+        (None, None) => None,
+    };
+    let key = selector
+        .filter(|_| !camera.sim)
+        .and_then(|s| s.reservation_key(&host.hostname));
+    let _reservation = match key {
+        Some(key) => match store.reserve(&key, &plan.lab_run)? {
+            visreg_reports::store::Reserved::Got(r) => Some(r),
+            visreg_reports::store::Reserved::Held(h) => {
+                let reason = format!("in use by {h}: skipped; run it again once that is done");
+                say("skipped", reason.clone())?;
+                return Ok(CameraOutcome::Skipped { reason });
+            }
+        },
+        None => None,
+    };
     store.create_run(&RunRecord {
         id: run_id.clone(),
         started_unix_s: now_unix_s(),

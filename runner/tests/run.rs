@@ -569,3 +569,66 @@ fn live_mode_scores_the_frames_the_camera_captured() {
     // The camera reports its free heap on 5.x: memory is judged.
     assert!(verdict("mem_free_bytes", None).is_some(), "{v:?}");
 }
+
+/// Two runs on one camera at once: the second is refused, naming the run, host and
+/// process that hold it; with `--camera-wait` it waits, counting down, and runs once the
+/// first is done.
+#[cfg(unix)]
+#[test]
+fn a_camera_in_use_by_another_run_is_refused_or_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = visreg(dir.path())
+        .args(["sim", "--firmware", "5.0.0", "--preset", "qqvga"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    BufReader::new(sim.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let port = port.trim().to_string();
+    let run = [
+        "run",
+        "--firmware",
+        "5.0.0,5.0.1",
+        "--preset",
+        "qqvga",
+        "--repeat",
+        "2",
+        "--store",
+        "s.sqlite",
+        "--camera",
+        &port,
+    ];
+    let Midway {
+        mut child, run_id, ..
+    } = start_and_wait_midway(dir.path(), &run, "s.sqlite", 250);
+    let out = visreg(dir.path())
+        .args(run)
+        .args(["--out", "second"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("the camera on {port} is in use by {run_id} on "))
+            && err.contains("--camera-wait"),
+        "{err}"
+    );
+    let waiting = visreg(dir.path())
+        .args(run)
+        .args(["--out", "third", "--camera-wait", "120"])
+        .output()
+        .unwrap();
+    let first = child.wait().unwrap();
+    assert!(matches!(first.code(), Some(0 | 1)));
+    let err = String::from_utf8_lossy(&waiting.stderr);
+    assert!(matches!(waiting.status.code(), Some(0 | 1)), "{err}");
+    assert!(
+        err.contains("is in use by") && err.contains("waiting"),
+        "{err}"
+    );
+    let _ = sim.kill();
+    let _ = sim.wait();
+}

@@ -178,6 +178,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // `running`), and the repetitions it planned (so a resume does exactly the rest).
     "ALTER TABLE runs ADD COLUMN heartbeat_unix_s REAL;
     ALTER TABLE runs ADD COLUMN repeats INTEGER;",
+    // 6: which process holds which camera (a reservation, renewed with the heartbeat).
+    "CREATE TABLE reservations (
+        camera TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid BIGINT NOT NULL,
+        since_unix_s REAL NOT NULL,
+        heartbeat_unix_s REAL NOT NULL
+    );",
 ];
 
 /// The same schema for PostgreSQL (its own types), one entry per SQLite migration.
@@ -233,6 +242,14 @@ pub(crate) const PG_MIGRATIONS: &[&str] = &[
     );",
     "ALTER TABLE runs ADD COLUMN heartbeat_unix_s DOUBLE PRECISION;
     ALTER TABLE runs ADD COLUMN repeats BIGINT;",
+    "CREATE TABLE reservations (
+        camera TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid BIGINT NOT NULL,
+        since_unix_s DOUBLE PRECISION NOT NULL,
+        heartbeat_unix_s DOUBLE PRECISION NOT NULL
+    );",
 ];
 
 // One entry per version in each dialect, always.
@@ -357,6 +374,99 @@ pub(crate) trait Backend: Send {
     fn bisect(&self, id: &str) -> Result<Option<BisectRecord>, StoreError>;
     fn record_camera_event(&self, e: &CameraEvent) -> Result<(), StoreError>;
     fn camera_events(&self, lab_run: Option<&str>) -> Result<Vec<CameraEvent>, StoreError>;
+    /// Takes `camera` for `me` unless someone else holds it (then: who), atomically.
+    fn reserve(
+        &self,
+        camera: &str,
+        me: &Holder,
+        at_unix_s: f64,
+    ) -> Result<Option<Holder>, StoreError>;
+    /// Renews every reservation `me` holds.
+    fn renew_reservations(&self, me: &Holder, at_unix_s: f64) -> Result<(), StoreError>;
+    /// Gives `camera` back.
+    fn release(&self, camera: &str, me: &Holder) -> Result<(), StoreError>;
+}
+
+/// Who holds a camera: a visreg process on a host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Holder {
+    /// `host pid N` (with the run when one is named).
+    pub holder: String,
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// Since when, seconds since the Unix epoch.
+    pub since_unix_s: f64,
+    /// Its last renewal.
+    pub heartbeat_unix_s: f64,
+}
+
+impl Holder {
+    /// This process, holding for `what` (a run id, a lab run).
+    pub fn me(what: &str) -> Holder {
+        let host = crate::HostInfo::current().hostname;
+        let pid = std::process::id();
+        let now = now_unix_s();
+        Holder {
+            holder: format!("{what} on {host} (pid {pid})"),
+            host,
+            pid,
+            since_unix_s: now,
+            heartbeat_unix_s: now,
+        }
+    }
+
+    /// Whether this reservation still stands at `now`: its process is alive (asked
+    /// directly on its own host) and, from another host, it was renewed within
+    /// [`STALE_AFTER`]. A holder that died without a word frees its camera.
+    pub(crate) fn stands(&self, me: &Holder, now_unix_s: f64) -> bool {
+        if self.host == me.host && self.pid == me.pid {
+            return false;
+        }
+        if self.host == me.host && cfg!(target_os = "linux") {
+            return std::path::Path::new(&format!("/proc/{}", self.pid)).exists();
+        }
+        now_unix_s - self.heartbeat_unix_s < STALE_AFTER.as_secs_f64()
+    }
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let held = (now_unix_s() - self.since_unix_s).max(0.0);
+        write!(f, "{}, for {:.0} s", self.holder, held)
+    }
+}
+
+/// A camera held by this process until dropped (or until the process ends: a dead
+/// holder's reservation no longer stands).
+pub struct Reservation<'a> {
+    store: &'a Store,
+    camera: String,
+    me: Holder,
+}
+
+impl Reservation<'_> {
+    /// The camera held.
+    pub fn camera(&self) -> &str {
+        &self.camera
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.store.backend.release(&self.camera, &self.me) {
+            tracing::warn!("releasing camera {}: {e}", self.camera);
+        }
+    }
+}
+
+/// What asking for a camera gave.
+pub enum Reserved<'a> {
+    /// It is ours until dropped.
+    Got(Reservation<'a>),
+    /// Another process has it.
+    Held(Holder),
 }
 
 /// Reads a stored status word; one the enum does not know names its run.
@@ -585,9 +695,27 @@ impl Store {
         self.backend.finish_run(id, status, now_unix_s())
     }
 
-    /// Stamps run `id`'s heartbeat now: the runner's sign of life (about every 10 s).
+    /// Stamps run `id`'s heartbeat now: the runner's sign of life (about every 10 s). The
+    /// cameras this process holds are renewed with it.
     pub fn heartbeat(&self, id: &str) -> Result<(), StoreError> {
-        self.backend.heartbeat(id, now_unix_s())
+        let now = now_unix_s();
+        self.backend.heartbeat(id, now)?;
+        self.backend.renew_reservations(&Holder::me(""), now)
+    }
+
+    /// Takes `camera` (a key such as `serial:0123…` or `port:host:/dev/ttyACM0`) for this
+    /// process, for `what`, unless another process anywhere sharing the store holds it —
+    /// then says who. What labgrid calls acquiring a place.
+    pub fn reserve(&self, camera: &str, what: &str) -> Result<Reserved<'_>, StoreError> {
+        let me = Holder::me(what);
+        Ok(match self.backend.reserve(camera, &me, now_unix_s())? {
+            None => Reserved::Got(Reservation {
+                store: self,
+                camera: camera.to_string(),
+                me,
+            }),
+            Some(other) => Reserved::Held(other),
+        })
     }
 
     /// Records one frame's result; returns false when it was already there (a resumed run
@@ -823,7 +951,7 @@ mod tests {
         let path = dir.path().join("old.sqlite");
         v4_store(&path);
         let s = Store::open_sqlite(&path).unwrap();
-        assert_eq!(s.version().unwrap(), 5);
+        assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
         let r = s.run("old").unwrap().unwrap();
         assert_eq!(
             (r.status, r.repeats, r.heartbeat_unix_s),
@@ -924,6 +1052,51 @@ mod tests {
     }
 
     #[test]
+    fn a_camera_is_held_by_one_process_until_it_gives_it_back_or_dies() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_sqlite(&dir.path().join("r.sqlite")).unwrap();
+        let now = now_unix_s();
+        let other = |host: &str, pid: u32, heartbeat: f64| Holder {
+            holder: format!("run-x on {host} (pid {pid})"),
+            host: host.into(),
+            pid,
+            since_unix_s: heartbeat,
+            heartbeat_unix_s: heartbeat,
+        };
+        let me = Holder::me("test");
+        // A live process on this host (pid 1 always is) holds it: refused, and who is said.
+        let init = other(&me.host, 1, now - 1000.0);
+        assert_eq!(s.backend.reserve("cam", &init, now - 1000.0).unwrap(), None);
+        match s.reserve("cam", "run-y").unwrap() {
+            Reserved::Held(h) => assert!(h.to_string().starts_with("run-x on "), "{h}"),
+            Reserved::Got(_) => panic!("a live holder's camera was taken"),
+        }
+        // A holder on this host whose process is gone: the camera is free again.
+        let dead = other(&me.host, u32::MAX - 7, now);
+        s.backend.release("cam", &init).unwrap();
+        assert_eq!(s.backend.reserve("cam", &dead, now).unwrap(), None);
+        let got = match s.reserve("cam", "run-y").unwrap() {
+            Reserved::Got(r) => r,
+            Reserved::Held(h) => panic!("a dead holder keeps the camera: {h}"),
+        };
+        assert_eq!(got.camera(), "cam");
+        drop(got);
+        // Another host's holder stands while it renews, and not once it stops.
+        let far = other("elsewhere", 42, now);
+        assert_eq!(s.backend.reserve("cam2", &far, now).unwrap(), None);
+        assert!(matches!(
+            s.reserve("cam2", "run-y").unwrap(),
+            Reserved::Held(_)
+        ));
+        let stale = now - STALE_AFTER.as_secs_f64() - 1.0;
+        s.backend.renew_reservations(&far, stale).unwrap();
+        assert!(matches!(
+            s.reserve("cam2", "run-y").unwrap(),
+            Reserved::Got(_)
+        ));
+    }
+
+    #[test]
     fn sqlite_heartbeat_marks_a_silent_run_interrupted() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open_sqlite(&dir.path().join("h.sqlite")).unwrap();
@@ -1008,7 +1181,10 @@ mod tests {
         v4_store(&old);
         let msg = open_read_only(&old).err().unwrap().to_string();
         assert!(
-            msg.contains("is read-only and has schema version 4; this visreg needs 5"),
+            msg.contains(&format!(
+                "is read-only and has schema version 4; this visreg needs {}",
+                MIGRATIONS.len()
+            )),
             "{msg}"
         );
     }
@@ -1072,6 +1248,47 @@ mod postgres_tests {
 
     fn url() -> Option<String> {
         need("VISREG_TEST_POSTGRES")
+    }
+
+    #[test]
+    fn postgres_holds_a_camera_for_one_connection_until_released_or_closed() {
+        let Some(url) = url() else { return };
+        let camera = unique("cam");
+        let a = Store::open(&url).unwrap();
+        let b = Store::open(&url).unwrap();
+        let held = match a.reserve(&camera, "run-a").unwrap() {
+            Reserved::Got(r) => r,
+            Reserved::Held(h) => panic!("{h}"),
+        };
+        match b.reserve(&camera, "run-b").unwrap() {
+            Reserved::Held(h) => assert!(h.holder.starts_with("run-a on "), "{h}"),
+            Reserved::Got(_) => panic!("two holders of one camera"),
+        }
+        drop(held);
+        assert!(matches!(
+            b.reserve(&camera, "run-b").unwrap(),
+            Reserved::Got(_)
+        ));
+        // A holder whose connection ends without a word (a process killed) frees it.
+        let c = Store::open(&url).unwrap();
+        let other = unique("cam");
+        std::mem::forget(match c.reserve(&other, "run-c").unwrap() {
+            Reserved::Got(r) => r,
+            Reserved::Held(h) => panic!("{h}"),
+        });
+        assert!(matches!(
+            b.reserve(&other, "run-b").unwrap(),
+            Reserved::Held(_)
+        ));
+        drop(c);
+        let t0 = std::time::Instant::now();
+        while !matches!(b.reserve(&other, "run-b").unwrap(), Reserved::Got(_)) {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(10),
+                "the lock outlived its connection"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// An environment with nothing of the tester's (no PG*, no ~/.pgpass, no root.crt).

@@ -5,7 +5,7 @@
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    parse_status, pg_spec, tls, Backend, BisectRecord, CameraEvent, FrameRecord, RunRecord,
+    parse_status, pg_spec, tls, Backend, BisectRecord, CameraEvent, FrameRecord, Holder, RunRecord,
     RunStatus, StoreError, StoredRun, MIGRATIONS, PG_MIGRATIONS,
 };
 
@@ -321,5 +321,75 @@ impl Backend for Postgres {
                 recorded_unix_s: r.get(7),
             })
             .collect())
+    }
+
+    fn reserve(&self, camera: &str, me: &Holder, at: f64) -> Result<Option<Holder>, StoreError> {
+        let mut c = self.client();
+        // A session advisory lock on this process's connection: the server frees it when
+        // the connection ends, however the process ends, on any host. The row only says
+        // who holds it.
+        let got: bool = c
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 7365762))",
+                &[&camera],
+            )
+            .map_err(|e| self.err(e))?
+            .get(0);
+        if got {
+            c.execute(
+                "INSERT INTO reservations (camera, holder, host, pid, since_unix_s, heartbeat_unix_s) VALUES ($1, $2, $3, $4, $5, $5)
+                 ON CONFLICT (camera) DO UPDATE SET holder = $2, host = $3, pid = $4, since_unix_s = $5, heartbeat_unix_s = $5",
+                &[&camera, &me.holder, &me.host, &i64::from(me.pid), &at],
+            )
+            .map_err(|e| self.err(e))?;
+            return Ok(None);
+        }
+        let row = c
+            .query_opt(
+                "SELECT holder, host, pid, since_unix_s, heartbeat_unix_s FROM reservations WHERE camera = $1",
+                &[&camera],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(Some(match row {
+            Some(r) => Holder {
+                holder: r.get(0),
+                host: r.get(1),
+                pid: r.get::<_, i64>(2) as u32,
+                since_unix_s: r.get(3),
+                heartbeat_unix_s: r.get(4),
+            },
+            None => Holder {
+                holder: "another visreg process".into(),
+                host: String::new(),
+                pid: 0,
+                since_unix_s: at,
+                heartbeat_unix_s: at,
+            },
+        }))
+    }
+
+    fn renew_reservations(&self, me: &Holder, at: f64) -> Result<(), StoreError> {
+        self.client()
+            .execute(
+                "UPDATE reservations SET heartbeat_unix_s = $3 WHERE host = $1 AND pid = $2",
+                &[&me.host, &i64::from(me.pid), &at],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    fn release(&self, camera: &str, me: &Holder) -> Result<(), StoreError> {
+        let mut c = self.client();
+        c.execute(
+            "DELETE FROM reservations WHERE camera = $1 AND host = $2 AND pid = $3",
+            &[&camera, &me.host, &i64::from(me.pid)],
+        )
+        .map_err(|e| self.err(e))?;
+        c.query_one(
+            "SELECT pg_advisory_unlock(hashtextextended($1, 7365762))",
+            &[&camera],
+        )
+        .map(|_| ())
+        .map_err(|e| self.err(e))
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 
 use super::{
-    parse_status, Backend, BisectRecord, CameraEvent, FrameRecord, RunRecord, RunStatus,
+    parse_status, Backend, BisectRecord, CameraEvent, FrameRecord, Holder, RunRecord, RunStatus,
     StoreError, StoredRun, MIGRATIONS,
 };
 
@@ -480,6 +480,70 @@ impl Backend for Sqlite {
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    fn reserve(&self, camera: &str, me: &Holder, at: f64) -> Result<Option<Holder>, StoreError> {
+        let conn = self.writable()?;
+        // Checked and taken in one write transaction: two processes asking at once
+        // queue on SQLite's write lock, and the second sees the first's row.
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.err(e))?;
+        let result = (|| {
+            let held: Option<Holder> = conn
+                .query_row(
+                    "SELECT holder, host, pid, since_unix_s, heartbeat_unix_s FROM reservations WHERE camera = ?1",
+                    [camera],
+                    |r| {
+                        Ok(Holder {
+                            holder: r.get(0)?,
+                            host: r.get(1)?,
+                            pid: r.get::<_, i64>(2)? as u32,
+                            since_unix_s: r.get(3)?,
+                            heartbeat_unix_s: r.get(4)?,
+                        })
+                    },
+                )
+                .optional()?;
+            if let Some(h) = held.filter(|h| h.stands(me, at)) {
+                return Ok(Some(h));
+            }
+            conn.execute(
+                "INSERT INTO reservations (camera, holder, host, pid, since_unix_s, heartbeat_unix_s) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 ON CONFLICT (camera) DO UPDATE SET holder = ?2, host = ?3, pid = ?4, since_unix_s = ?5, heartbeat_unix_s = ?5",
+                params![camera, me.holder, me.host, i64::from(me.pid), at],
+            )?;
+            Ok(None)
+        })();
+        match result {
+            Ok(v) => {
+                conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(self.err(e))
+            }
+        }
+    }
+
+    fn renew_reservations(&self, me: &Holder, at: f64) -> Result<(), StoreError> {
+        self.writable()?
+            .execute(
+                "UPDATE reservations SET heartbeat_unix_s = ?3 WHERE host = ?1 AND pid = ?2",
+                params![me.host, i64::from(me.pid), at],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    fn release(&self, camera: &str, me: &Holder) -> Result<(), StoreError> {
+        self.writable()?
+            .execute(
+                "DELETE FROM reservations WHERE camera = ?1 AND host = ?2 AND pid = ?3",
+                params![camera, me.host, i64::from(me.pid)],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
     }
 }
 
