@@ -176,8 +176,8 @@ pub(crate) fn start_camera(
 
 /// A resumed run measures exactly what it planned: its stored builds, baseline,
 /// repetitions, mode, camera and dataset fill the arguments, and an argument that would
-/// change them is refused with the difference shown. A finished run, or one another
-/// process is measuring now (its heartbeat is fresh), is not resumed.
+/// change them is refused with the difference shown. A finished run is not resumed (nor,
+/// in `run`, one another process is measuring now).
 fn adopt_stored_plan(args: &mut RunArgs, id: &str) -> anyhow::Result<()> {
     crate::cmd_report::check_run_id(id)?;
     let store = Store::open(&args.store)?;
@@ -189,9 +189,8 @@ fn adopt_stored_plan(args: &mut RunArgs, id: &str) -> anyhow::Result<()> {
             "run {id} is finished: there is nothing to resume; `visreg report {id} --store {}` writes its report again",
             store.name()
         ),
-        RunStatus::Running => bail!(
-            "run {id} is being measured now by another visreg process (its heartbeat is fresh): wait for it, or stop it first"
-        ),
+        // `running` may be a run killed a moment ago: whether a process still measures it
+        // is what its reservation says (taken in `run`).
         _ => {}
     }
     let stored: Vec<String> = serde_json::from_str(&r.builds_json)
@@ -299,6 +298,15 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<Outcome> {
         // Seconds for order, 32 random bits for uniqueness: two runs in the same second
         // (containers share pids across namespaces) must not collide.
         None => format!("run-{}-{:08x}", now_unix_s() as u64, rand::random::<u32>()),
+    };
+    // One process measures a run at a time: a resume of a run another process is still
+    // measuring (its holder alive, on PostgreSQL its session open) is refused with who;
+    // one killed a moment ago (SIGKILL) resumes at once.
+    let _run_held = match store.reserve(&format!("run:{run_id}"), &run_id)? {
+        visreg_reports::store::Reserved::Got(r) => r,
+        visreg_reports::store::Reserved::Held(h) => {
+            bail!("run {run_id} is being measured now by {h}: wait for it, or stop that process first")
+        }
     };
     // Where the report goes is checked now, not after hours of measuring.
     let out = args

@@ -616,6 +616,19 @@ fn a_camera_in_use_by_another_run_is_refused_or_waited_for() {
             && err.contains("--camera-wait"),
         "{err}"
     );
+    // Nor can the first run be resumed while it is being measured.
+    let out = visreg(dir.path())
+        .args(["run", "--resume", &run_id, "--store", "s.sqlite"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "run {run_id} is being measured now by {run_id} on "
+        )),
+        "{err}"
+    );
     let waiting = visreg(dir.path())
         .args(run)
         .args(["--out", "third", "--camera-wait", "120"])
