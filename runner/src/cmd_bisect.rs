@@ -436,6 +436,16 @@ pub fn run(args: BisectArgs) -> anyhow::Result<Outcome> {
                 args.json.as_deref(),
             )?;
             print_answer(&report, &state);
+            for st in &report.steps {
+                if let Some(href) = &st.report {
+                    println!(
+                        "  {} ({}): {}",
+                        st.build,
+                        st.verdict,
+                        out.join(href).display()
+                    );
+                }
+            }
             println!(
                 "report written to {} (index.html, summary.md; each build's run report under runs/)",
                 out.display()

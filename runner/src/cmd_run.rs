@@ -184,14 +184,13 @@ fn adopt_stored_plan(args: &mut RunArgs, id: &str) -> anyhow::Result<()> {
     let r = store
         .run(id)?
         .with_context(|| format!("no run {id} in {}", store.name()))?;
-    match r.status {
-        RunStatus::Done => bail!(
+    // `running` may be a run killed a moment ago: whether a process still measures it is
+    // what its reservation says (taken in `run`).
+    if r.status == RunStatus::Done {
+        bail!(
             "run {id} is finished: there is nothing to resume; `visreg report {id} --store {}` writes its report again",
             store.name()
-        ),
-        // `running` may be a run killed a moment ago: whether a process still measures it
-        // is what its reservation says (taken in `run`).
-        _ => {}
+        );
     }
     let stored: Vec<String> = serde_json::from_str(&r.builds_json)
         .with_context(|| format!("run {id}: its stored builds"))?;

@@ -158,6 +158,14 @@ fn the_default_bisect_finds_the_nightly_that_lost_the_steep_tags_and_latency_fin
         }
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
+    // The terminal links each step's run report too.
+    for step in j["steps"].as_array().unwrap() {
+        let run = step["run"].as_str().unwrap();
+        assert!(
+            stdout.contains(&format!("runs/{run}/index.html")),
+            "{run}\n{stdout}"
+        );
+    }
     assert!(
         stdout.contains("--check latency_ms") && stdout.contains("regressed later"),
         "the partial first bad build points at the later regression\n{stdout}"
