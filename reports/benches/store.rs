@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use visreg_reports::store::{FrameRecord, RunRecord, Store};
+use visreg_reports::store::{FrameRecord, RunRecord, RunStatus, Store};
 
 const WORKERS: usize = 8;
 const PER_WORKER: u32 = 1000;
@@ -36,7 +36,7 @@ fn bench(name: &str, spec: &str) {
             id: run.clone(),
             started_unix_s: 1.0,
             finished_unix_s: None,
-            status: "running".into(),
+            status: RunStatus::Running,
             host_json: "{}".into(),
             dataset_name: "bench".into(),
             dataset_hash: "sha256:bench".into(),
@@ -45,6 +45,8 @@ fn bench(name: &str, spec: &str) {
             builds_json: "[]".into(),
             detector_json: "{}".into(),
             mode: "replay".into(),
+            repeats: None,
+            heartbeat_unix_s: None,
         })
         .expect("run");
     let t0 = Instant::now();

@@ -9,7 +9,7 @@ use std::time::Instant;
 use criterion::{criterion_group, criterion_main, Criterion};
 use visreg_bench::{score_frame, MatchConfig};
 use visreg_datasets::{preset, DetectedTag, Family};
-use visreg_reports::store::{FrameRecord, RunRecord, Store};
+use visreg_reports::store::{FrameRecord, RunRecord, RunStatus, Store};
 
 const BUILDS: [&str; 5] = ["5.0.0", "5.0.1", "5.1.0-rc1", "5.1.0-rc2", "5.1.0-rc3"];
 const FRAMES: usize = 500;
@@ -55,7 +55,7 @@ fn bench(c: &mut Criterion) {
             id: run_id.into(),
             started_unix_s: 1.0,
             finished_unix_s: Some(2.0),
-            status: "done".into(),
+            status: RunStatus::Done,
             host_json: "{}".into(),
             dataset_name: "bench".into(),
             dataset_hash: ds.content_hash().expect("hash"),
@@ -64,6 +64,8 @@ fn bench(c: &mut Criterion) {
             builds_json: serde_json::to_string(&BUILDS).expect("json"),
             detector_json: "{}".into(),
             mode: "replay".into(),
+            repeats: None,
+            heartbeat_unix_s: None,
         })
         .expect("run");
     let cfg = MatchConfig::default();

@@ -6,6 +6,11 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::detector_args::DetectorArgs;
 
+/// What `--store` takes, said once for every verb that has one (the rule itself is
+/// `visreg_reports::store::Store::open`'s).
+const STORE_HELP: &str = "Results store: an SQLite file, or PostgreSQL (a postgres:// URL, or libpq keyword/value pairs such as \"host=db user=ci dbname=visreg\")";
+const STORE_LONG_HELP: &str = "Results store. PostgreSQL when the value starts with postgres:// or postgresql://, or opens with a libpq keyword and '=' (\"host=db user=ci dbname=visreg sslmode=verify-full\"); anything else is an SQLite file, created if needed (write ./host=x for a file named like that). PostgreSQL takes what the value leaves out from PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE, PGSSLROOTCERT and PGPASSFILE, then the password from ~/.pgpass (ignored if others may read it); sslmode disable, prefer (the default), require, verify-ca or verify-full, sslrootcert=FILE for a private CA or sslrootcert=system. Passwords are never printed. An SQLite file visreg may not write is opened read-only (reports and history work).";
+
 /// visreg: hardware-in-the-loop regression benchmarks for the AprilTag and 3D-pose
 /// functions of OpenMV cameras.
 #[derive(Debug, Parser)]
@@ -82,8 +87,7 @@ pub enum LabCommand {
         /// The inventory (default: every camera the store has heard of).
         #[arg(long)]
         lab: Option<PathBuf>,
-        /// Results store: an SQLite file, or a postgres://user@host/db URL.
-        #[arg(long, default_value = "visreg-results.sqlite")]
+        #[arg(long, default_value = "visreg-results.sqlite", help = STORE_HELP, long_help = STORE_LONG_HELP)]
         store: String,
     },
 }
@@ -107,8 +111,7 @@ pub struct ReportArgs {
     /// Folder to write into [default: reports/<run>/].
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Results store: an SQLite file, or a postgres://user@host/db URL.
-    #[arg(long, default_value = "visreg-results.sqlite")]
+    #[arg(long, default_value = "visreg-results.sqlite", help = STORE_HELP, long_help = STORE_LONG_HELP)]
     pub store: String,
     /// The run's dataset folder, for the gallery's frames (a built-in preset is found by
     /// its name). With --history: the dataset whose runs to show.
@@ -126,8 +129,7 @@ pub struct CompareArgs {
     pub run_a: String,
     /// Candidate run.
     pub run_b: String,
-    /// Results store: an SQLite file, or a postgres://user@host/db URL.
-    #[arg(long, default_value = "visreg-results.sqlite")]
+    #[arg(long, default_value = "visreg-results.sqlite", help = STORE_HELP, long_help = STORE_LONG_HELP)]
     pub store: String,
 }
 
@@ -146,8 +148,7 @@ pub struct HistoryArgs {
     /// Only this build.
     #[arg(long)]
     pub build: Option<String>,
-    /// Results store: an SQLite file, or a postgres://user@host/db URL.
-    #[arg(long, default_value = "visreg-results.sqlite")]
+    #[arg(long, default_value = "visreg-results.sqlite", help = STORE_HELP, long_help = STORE_LONG_HELP)]
     pub store: String,
 }
 
@@ -189,22 +190,38 @@ pub struct RunArgs {
     /// Built-in preset (default qvga-basic).
     #[arg(long)]
     pub preset: Option<String>,
-    /// Repetitions of each build.
-    #[arg(long, default_value_t = 3)]
-    pub repeat: u32,
+    /// Repetitions of each build [default: 3].
+    #[arg(long)]
+    pub repeat: Option<u32>,
     /// replay: the host sends the dataset's frames; live: the camera captures (the virtual
-    /// camera's sensor shows the dataset).
-    #[arg(long, default_value = "replay", value_parser = ["replay", "live"])]
-    pub mode: String,
-    /// Results store: an SQLite file, or a postgres://user@host/db URL.
-    #[arg(long, default_value = "visreg-results.sqlite")]
+    /// camera's sensor shows the dataset) [default: replay].
+    #[arg(long, value_parser = ["replay", "live"])]
+    pub mode: Option<String>,
+    #[arg(long, default_value = "visreg-results.sqlite", help = STORE_HELP, long_help = STORE_LONG_HELP)]
     pub store: String,
     /// Output folder for verdicts.json.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Finish an interrupted run.
+    /// Finish an interrupted run with its stored plan (builds, baseline, repetitions,
+    /// mode, camera, dataset); arguments that would change it are refused.
     #[arg(long)]
     pub resume: Option<String>,
+    /// Seconds to wait for a camera another visreg process (on any host sharing the
+    /// store) is using, before giving up.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub camera_wait: u64,
+}
+
+impl RunArgs {
+    /// Repetitions of each build.
+    pub fn repeats(&self) -> u32 {
+        self.repeat.unwrap_or(3)
+    }
+
+    /// `replay` or `live`.
+    pub fn mode(&self) -> &str {
+        self.mode.as_deref().unwrap_or("replay")
+    }
 }
 
 /// `visreg bisect`
@@ -260,8 +277,7 @@ pub struct BisectArgs {
     /// Most repetitions for a build whose verdict stays inconclusive.
     #[arg(long, default_value_t = 12)]
     pub max_repeat: u32,
-    /// Results store: an SQLite file, or a postgres://user@host/db URL.
-    #[arg(long, default_value = "visreg-results.sqlite")]
+    #[arg(long, default_value = "visreg-results.sqlite", help = STORE_HELP, long_help = STORE_LONG_HELP)]
     pub store: String,
     /// Report folder [default: reports/<bisect-id>/].
     #[arg(long)]
@@ -269,6 +285,9 @@ pub struct BisectArgs {
     /// Also write the answer as JSON here.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Seconds to wait for a camera another visreg process is using, before giving up.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub camera_wait: u64,
     /// Finish an interrupted bisect with its stored plan.
     #[arg(long, conflicts_with_all = ["good", "bad", "checks", "series", "camera", "catalog", "dataset", "preset", "repeat", "max_repeat"])]
     pub resume: Option<String>,

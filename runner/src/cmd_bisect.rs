@@ -23,7 +23,7 @@ use visreg_datasets::cache::ensure_preset;
 use visreg_datasets::{preset, Dataset};
 use visreg_firmware::catalog::{Build, Catalog};
 use visreg_reports::report::{BisectBuild, BisectReport, BisectStepRow};
-use visreg_reports::store::{now_unix_s, BisectRecord, RunRecord, Store};
+use visreg_reports::store::{now_unix_s, BisectRecord, RunRecord, RunStatus, Store};
 use visreg_reports::HostInfo;
 
 use crate::cli::BisectArgs;
@@ -80,7 +80,7 @@ impl Bench<'_> {
                 id: run_id.to_string(),
                 started_unix_s: now_unix_s(),
                 finished_unix_s: None,
-                status: "running".into(),
+                status: RunStatus::Running,
                 host_json: serde_json::to_string(&HostInfo::current())?,
                 dataset_name: self.dataset.manifest.name.clone(),
                 dataset_hash: self.plan.dataset_hash.clone(),
@@ -93,6 +93,8 @@ impl Bench<'_> {
                     ),
                 )?,
                 mode: "replay".into(),
+                repeats: Some(self.plan.repeats),
+                heartbeat_unix_s: None,
             })?;
         }
         Ok(())
@@ -318,6 +320,12 @@ pub fn run(args: BisectArgs) -> anyhow::Result<Outcome> {
         }
     }
     let selector = CameraSelector::parse(&plan.camera);
+    let _reservation = crate::cmd_run::reserve_camera(
+        &store,
+        &selector,
+        &id,
+        std::time::Duration::from_secs(args.camera_wait),
+    )?;
     let (port, sim) = crate::cmd_run::start_camera(&selector, &catalog, &plan.good, &dataset)?;
     if args.resume.is_none() {
         store.create_bisect(&BisectRecord {
@@ -428,6 +436,16 @@ pub fn run(args: BisectArgs) -> anyhow::Result<Outcome> {
                 args.json.as_deref(),
             )?;
             print_answer(&report, &state);
+            for st in &report.steps {
+                if let Some(href) = &st.report {
+                    println!(
+                        "  {} ({}): {}",
+                        st.build,
+                        st.verdict,
+                        out.join(href).display()
+                    );
+                }
+            }
             println!(
                 "report written to {} (index.html, summary.md; each build's run report under runs/)",
                 out.display()
@@ -501,7 +519,7 @@ fn bisect(bench: &mut Bench<'_>, state: &mut BisectState) -> anyhow::Result<Ende
                 } => (judged, entries, repeats, flashes),
             };
         state.flashes += flashes;
-        bench.store.finish_run(&ends, "done")?;
+        bench.store.finish_run(&ends, RunStatus::Done)?;
         if !named {
             checks = default_checks(&entries);
         }
@@ -580,12 +598,12 @@ fn bisect(bench: &mut Bench<'_>, state: &mut BisectState) -> anyhow::Result<Ende
         let rec = match bench.step(&run_id, index, Some(&checks))? {
             Measured::Stopped { flashes } => {
                 state.flashes += flashes;
-                bench.store.finish_run(&run_id, "interrupted")?;
+                bench.store.finish_run(&run_id, RunStatus::Interrupted)?;
                 save(state)?;
                 return Ok(Ended::Stopped);
             }
             Measured::Unflashable { why, flashes } => {
-                bench.store.finish_run(&run_id, "failed")?;
+                bench.store.finish_run(&run_id, RunStatus::Failed)?;
                 StepRecord {
                     build: name.clone(),
                     index,
@@ -605,7 +623,7 @@ fn bisect(bench: &mut Bench<'_>, state: &mut BisectState) -> anyhow::Result<Ende
                 flashes,
                 ..
             } => {
-                bench.store.finish_run(&run_id, "done")?;
+                bench.store.finish_run(&run_id, RunStatus::Done)?;
                 StepRecord {
                     build: name.clone(),
                     index,

@@ -36,15 +36,16 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
     }
     let (catalog, image_base, builds, baseline) = crate::cmd_run::plan_builds(&args)?;
     // Live mode measures each camera's fixture: no dataset to load (or render) then.
-    let source = if args.mode == "live" {
+    let source = if args.mode() == "live" {
         LabSource::Live
     } else {
         let dataset = crate::cmd_run::load_dataset(&args)?;
         let hash = dataset.content_hash()?;
         LabSource::Replay(Box::new(dataset), hash)
     };
-    // Fail on a bad store before any camera is touched (and migrate it once).
-    Store::open(&args.store)?;
+    // Fail on a bad store before any camera is touched (and migrate it once); its name,
+    // not the spec, goes in messages (a spec may hold a password).
+    let store_name = Store::open(&args.store)?.name().to_string();
     // Seconds for order, 32 random bits for uniqueness across hosts and containers.
     let lab_run = format!("lab-{}-{:08x}", now_unix_s() as u64, rand::random::<u32>());
     let plan = LabPlan {
@@ -54,14 +55,14 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
         builds,
         baseline: baseline.clone(),
         source,
-        repeats: args.repeat,
+        repeats: args.repeats(),
     };
     eprintln!(
         "lab run {lab_run}: {} camera(s) of {} in parallel, {} build(s) × {} repetition(s), baseline {baseline}, {}; store {}",
         cameras.len(),
         path.display(),
         plan.builds.len(),
-        args.repeat,
+        args.repeats(),
         match &plan.source {
             LabSource::Live => format!(
                 "live: each camera captures its fixture ({} frames a build)",
@@ -70,7 +71,7 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
             LabSource::Replay(ds, _) =>
                 format!("dataset {} ({} frames)", ds.manifest.name, ds.frames.len()),
         },
-        args.store
+        store_name
     );
     let stop = Arc::new(AtomicBool::new(false));
     {

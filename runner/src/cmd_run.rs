@@ -15,7 +15,7 @@ use visreg_bench::verdict::Verdict;
 use visreg_datasets::cache::ensure_preset;
 use visreg_datasets::{preset, Dataset};
 use visreg_firmware::catalog::{Build, Channel, Protocol};
-use visreg_reports::store::{now_unix_s, RunRecord, Store};
+use visreg_reports::store::{now_unix_s, RunRecord, RunStatus, Store};
 use visreg_reports::HostInfo;
 use visreg_sim::bootloader::DfuTiming;
 use visreg_sim::launch::ServedCamera;
@@ -101,6 +101,46 @@ pub(crate) fn load_dataset(args: &RunArgs) -> anyhow::Result<Dataset> {
     })
 }
 
+/// Takes the camera `selector` names for `what` (a run or bisect id) in `store`, so no
+/// other visreg process — on any host sharing the store — measures or flashes it at the
+/// same time; waits up to `wait` for a camera another process holds, counting down, and
+/// then refuses with who holds it. A virtual camera is this process's own: nothing to
+/// take.
+pub(crate) fn reserve_camera<'s>(
+    store: &'s Store,
+    selector: &CameraSelector,
+    what: &str,
+    wait: std::time::Duration,
+) -> anyhow::Result<Option<visreg_reports::store::Reservation<'s>>> {
+    use visreg_reports::store::Reserved;
+    let Some(key) = selector.reservation_key(&HostInfo::current().hostname) else {
+        return Ok(None);
+    };
+    let until = std::time::Instant::now() + wait;
+    let mut said = std::time::Instant::now() - std::time::Duration::from_secs(60);
+    loop {
+        match store.reserve(&key, what)? {
+            Reserved::Got(r) => return Ok(Some(r)),
+            Reserved::Held(h) => {
+                let now = std::time::Instant::now();
+                if now >= until {
+                    bail!(
+                        "{selector} is in use by {h}: wait for it (`--camera-wait 600` waits up to 10 minutes), or choose another camera (`visreg devices`)"
+                    );
+                }
+                if now.duration_since(said).as_secs() >= 10 {
+                    eprintln!(
+                        "{selector} is in use by {h}; waiting, {} s left",
+                        until.saturating_duration_since(now).as_secs()
+                    );
+                    said = now;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+        }
+    }
+}
+
 /// The camera a run or bisect measures on: a virtual one (started here, with `first`
 /// installed and `dataset` before its sensor) or a real one found by port or serial.
 /// Returns its port, and the virtual camera to stop at the end.
@@ -134,8 +174,106 @@ pub(crate) fn start_camera(
     })
 }
 
-pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
-    if args.repeat == 0 {
+/// A resumed run measures exactly what it planned: its stored builds, baseline,
+/// repetitions, mode, camera and dataset fill the arguments, and an argument that would
+/// change them is refused with the difference shown. A finished run is not resumed (nor,
+/// in `run`, one another process is measuring now).
+fn adopt_stored_plan(args: &mut RunArgs, id: &str) -> anyhow::Result<()> {
+    crate::cmd_report::check_run_id(id)?;
+    let store = Store::open(&args.store)?;
+    let r = store
+        .run(id)?
+        .with_context(|| format!("no run {id} in {}", store.name()))?;
+    // `running` may be a run killed a moment ago: whether a process still measures it is
+    // what its reservation says (taken in `run`).
+    if r.status == RunStatus::Done {
+        bail!(
+            "run {id} is finished: there is nothing to resume; `visreg report {id} --store {}` writes its report again",
+            store.name()
+        );
+    }
+    let stored: Vec<String> = serde_json::from_str(&r.builds_json)
+        .with_context(|| format!("run {id}: its stored builds"))?;
+    let mut differences = Vec::new();
+    if let Some(given) = &args.firmware {
+        let given: Vec<String> = given.split(',').map(|b| b.trim().to_string()).collect();
+        if given != stored {
+            differences.push(format!(
+                "--firmware {} (the run measures {})",
+                given.join(","),
+                stored.join(",")
+            ));
+        }
+    }
+    if let Some(b) = args.baseline.as_deref().filter(|b| *b != r.baseline) {
+        differences.push(format!("--baseline {b} (the run's is {})", r.baseline));
+    }
+    if let (Some(given), Some(planned)) = (args.repeat, r.repeats) {
+        if given != planned {
+            differences.push(format!("--repeat {given} (the run plans {planned})"));
+        }
+    }
+    if let Some(m) = args.mode.as_deref().filter(|m| *m != r.mode) {
+        differences.push(format!("--mode {m} (the run's is {})", r.mode));
+    }
+    let stored_camera = CameraSelector::parse(&r.camera);
+    if let Some(c) = &args.camera {
+        let given = CameraSelector::parse(c);
+        if (given == CameraSelector::Sim) != (stored_camera == CameraSelector::Sim) {
+            differences.push(format!("--camera {c} (the run measured {})", r.camera));
+        } else if given != stored_camera {
+            // The same camera may come back on another port; a virtual camera never does.
+            eprintln!("note: resuming run {id} on {c}; it began on {}", r.camera);
+        }
+    }
+    if let Some(p) = args.preset.as_deref().filter(|p| *p != r.dataset_name) {
+        differences.push(format!(
+            "--preset {p} (the run measured dataset {})",
+            r.dataset_name
+        ));
+    }
+    if !differences.is_empty() {
+        bail!(
+            "run {id} resumes with the plan it was started with; these arguments would change it: {}. Drop them (`visreg run --resume {id} --store {}` takes the plan from the store), or start a new run",
+            differences.join("; "),
+            store.name()
+        );
+    }
+    args.firmware = Some(stored.join(","));
+    args.baseline = Some(r.baseline.clone());
+    args.mode = Some(r.mode.clone());
+    args.repeat = Some(match (r.repeats, args.repeat) {
+        (Some(n), _) => n,
+        // Stores written before repetitions were recorded: the argument, or the default.
+        (None, given) => given.unwrap_or(3),
+    });
+    if args.camera.is_none() {
+        args.camera = (stored_camera != CameraSelector::Sim).then(|| r.camera.clone());
+    }
+    if args.dataset.is_none() && args.preset.is_none() && preset::find(&r.dataset_name).is_ok() {
+        args.preset = Some(r.dataset_name.clone());
+    }
+    Ok(())
+}
+
+/// The command that finishes run `id` as it was planned: everything else comes from the
+/// store.
+fn resume_command(args: &RunArgs, id: &str, store: &Store) -> String {
+    let mut c = format!("visreg run --resume {id} --store {}", store.name());
+    if let Some(cat) = &args.catalog {
+        c += &format!(" --catalog {}", cat.display());
+    }
+    if let Some(ds) = &args.dataset {
+        c += &format!(" --dataset {}", ds.display());
+    }
+    c
+}
+
+pub fn run(mut args: RunArgs) -> anyhow::Result<Outcome> {
+    if let Some(id) = args.resume.clone() {
+        adopt_stored_plan(&mut args, &id)?;
+    }
+    if args.repeats() == 0 {
         bail!("--repeat 0 measures nothing, and an empty run is never a pass: give at least 1 (default 3)");
     }
     if args.lab.is_some() {
@@ -160,6 +298,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         // (containers share pids across namespaces) must not collide.
         None => format!("run-{}-{:08x}", now_unix_s() as u64, rand::random::<u32>()),
     };
+    // One process measures a run at a time: a resume of a run another process is still
+    // measuring (its holder alive, on PostgreSQL its session open) is refused with who;
+    // one killed a moment ago (SIGKILL) resumes at once.
+    let _run_held = match store.reserve(&format!("run:{run_id}"), &run_id)? {
+        visreg_reports::store::Reserved::Got(r) => r,
+        visreg_reports::store::Reserved::Held(h) => {
+            bail!("run {run_id} is being measured now by {h}: wait for it, or stop that process first")
+        }
+    };
     // Where the report goes is checked now, not after hours of measuring.
     let out = args
         .out
@@ -172,11 +319,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         .camera
         .as_deref()
         .map_or(CameraSelector::Sim, CameraSelector::parse);
-    if args.mode == "live" && selector != CameraSelector::Sim {
+    if args.mode() == "live" && selector != CameraSelector::Sim {
         bail!(
             "live mode scores what the camera's own sensor sees against truth, which a real camera has only on a rig: describe it as a fixture in lab.toml and run `visreg run --lab lab.toml --mode live` (see lab.example.toml), or use --mode replay"
         );
     }
+    // Held for the whole run; before the camera is opened, so two runs never share it.
+    let _reservation = reserve_camera(
+        &store,
+        &selector,
+        &run_id,
+        std::time::Duration::from_secs(args.camera_wait),
+    )?;
     let (port, sim_thread) = start_camera(&selector, &catalog, &builds[0].name, &dataset)?;
     {
         let stop = stop.clone();
@@ -187,7 +341,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             id: run_id.clone(),
             started_unix_s: now_unix_s(),
             finished_unix_s: None,
-            status: "running".into(),
+            status: RunStatus::Running,
             host_json: serde_json::to_string(&HostInfo::current())?,
             dataset_name: dataset.manifest.name.clone(),
             dataset_hash: hash.clone(),
@@ -199,13 +353,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             detector_json: serde_json::to_string(&visreg_apriltag::DetectorSettings::reference(
                 dataset.manifest.tags.family,
             ))?,
-            mode: args.mode.clone(),
+            mode: args.mode().to_string(),
+            repeats: Some(args.repeats()),
+            heartbeat_unix_s: None,
         })?;
     }
     eprintln!(
         "run {run_id}: {} build(s) × {} repetition(s) on {} ({}), baseline {baseline}, dataset {} ({} frames); store {}",
         builds.len(),
-        args.repeat,
+        args.repeats(),
         port,
         args.camera.as_deref().unwrap_or("virtual camera"),
         dataset.manifest.name,
@@ -218,8 +374,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         builds: builds.clone(),
         baseline: baseline.clone(),
         dataset: dataset.clone(),
-        repeats: args.repeat,
-        live: args.mode == "live",
+        repeats: args.repeats(),
+        live: args.mode() == "live",
         health_check: false,
         sensor_shows_dataset: true,
         on_camera: None,
@@ -245,26 +401,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             tracing::info!("stopped while: {e}");
         }
     } else if let Err(e) = result {
-        store.finish_run(&run_id, "failed")?;
+        store.finish_run(&run_id, RunStatus::Failed)?;
         let kept = store.frame_count(&run_id)?;
         if kept == 0 {
             bail!("{e}\nnothing was measured (run {run_id} is marked failed)");
         }
         bail!(
-            "{e}\n{kept} frame results are kept: resume with `visreg run --resume {run_id} --store {}` (same --dataset/--preset)",
-            store.name()
+            "{e}\n{kept} frame results are kept: resume with `{}`",
+            resume_command(&args, &run_id, &store)
         );
     }
     if stop.load(Ordering::Relaxed) {
-        store.finish_run(&run_id, "interrupted")?;
+        store.finish_run(&run_id, RunStatus::Interrupted)?;
         eprintln!(
-            "interrupted: {} frame results kept; finish with `visreg run --resume {run_id} --store {}`",
+            "interrupted: {} frame results kept; finish with `{}`",
             store.frame_count(&run_id)?,
-            store.name()
+            resume_command(&args, &run_id, &store)
         );
         return Ok(Outcome::Incomplete);
     }
-    store.finish_run(&run_id, "done")?;
+    store.finish_run(&run_id, RunStatus::Done)?;
     let names: Vec<String> = builds.iter().map(|b| b.name.clone()).collect();
     let units = if plan.live {
         visreg::run::Units::Live

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use visreg_firmware::board::Board;
 use visreg_firmware::catalog::{Build, Catalog};
 use visreg_firmware::transport::PtyDevice;
-use visreg_reports::store::{now_unix_s, CameraEvent, RunRecord, Store};
+use visreg_reports::store::{now_unix_s, CameraEvent, RunRecord, RunStatus, Store};
 use visreg_reports::HostInfo;
 use visreg_sim::bootloader::DfuTiming;
 use visreg_sim::faults::FaultSpec;
@@ -750,11 +750,32 @@ pub fn work(
             power_cycle: camera.power_cycle.clone(),
         }
     };
+    // A real camera is this worker's for the whole lab run: another visreg process (on
+    // any host sharing the store) using it now means this one skips it, saying who has it.
+    let selector = match (&camera.serial, &camera.port) {
+        (Some(s), _) => Some(crate::select::CameraSelector::Serial(s.clone())),
+        (None, Some(p)) => Some(crate::select::CameraSelector::Port(p.clone())),
+        (None, None) => None,
+    };
+    let key = selector
+        .filter(|_| !camera.sim)
+        .and_then(|s| s.reservation_key(&host.hostname));
+    let _reservation = match key {
+        Some(key) => match store.reserve(&key, &plan.lab_run)? {
+            visreg_reports::store::Reserved::Got(r) => Some(r),
+            visreg_reports::store::Reserved::Held(h) => {
+                let reason = format!("in use by {h}: skipped; run it again once that is done");
+                say("skipped", reason.clone())?;
+                return Ok(CameraOutcome::Skipped { reason });
+            }
+        },
+        None => None,
+    };
     store.create_run(&RunRecord {
         id: run_id.clone(),
         started_unix_s: now_unix_s(),
         finished_unix_s: None,
-        status: "running".into(),
+        status: RunStatus::Running,
         host_json: serde_json::to_string(&host).unwrap_or_default(),
         dataset_name: dataset.manifest.name.clone(),
         dataset_hash: dataset_hash.clone(),
@@ -767,12 +788,14 @@ pub fn work(
         ))
         .unwrap_or_default(),
         mode: if live { "live" } else { "replay" }.into(),
+        repeats: Some(plan.repeats),
+        heartbeat_unix_s: None,
     })?;
     // The one power cycle on trouble, once tried: whether it worked.
     let mut power_cycle: Option<Result<(), LabError>> = None;
     loop {
         if stop.load(Ordering::Relaxed) {
-            store.finish_run(&run_id, "interrupted")?;
+            store.finish_run(&run_id, RunStatus::Interrupted)?;
             say("interrupted", "stopped by the user".into())?;
             return Ok(CameraOutcome::Interrupted { run_id });
         }
@@ -847,13 +870,13 @@ pub fn work(
                     Some(Err(why)) => format!("{e} (the power cycle failed: {why})"),
                     _ => format!("{e} (after a power cycle)"),
                 };
-                store.finish_run(&run_id, "quarantined")?;
+                store.finish_run(&run_id, RunStatus::Quarantined)?;
                 say("quarantined", reason.clone())?;
                 return Ok(CameraOutcome::Quarantined { run_id, reason });
             }
         }
     }
-    store.finish_run(&run_id, "done")?;
+    store.finish_run(&run_id, RunStatus::Done)?;
     let names: Vec<String> = builds.iter().map(|b| b.name.clone()).collect();
     let units = if live {
         crate::run::Units::Live

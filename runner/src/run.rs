@@ -122,6 +122,19 @@ pub enum RunError {
     /// shown, not chained).
     #[error("health check failed: {0}")]
     Unhealthy(CheckError),
+    /// Stored score rows that do not parse: judging without them would judge less than
+    /// was measured.
+    #[error("run {run}: {rows} stored score row(s) of build {build} do not parse (first: {first}): the store is damaged or was written by another visreg; a verdict without them would leave out what was measured — re-measure the build (a new run), or restore the store from a backup")]
+    Unreadable {
+        /// Run.
+        run: String,
+        /// Build.
+        build: String,
+        /// How many rows.
+        rows: usize,
+        /// The first, with why.
+        first: String,
+    },
     /// A build could not be flashed, or did not boot after flashing.
     #[error("{message}")]
     Flash {
@@ -167,6 +180,9 @@ fn key(build: &str, repeat: u32, frame: u32, source: &str) -> String {
     format!("{build}\u{1f}{repeat}\u{1f}{frame}\u{1f}{source}")
 }
 
+/// How often a run says it is alive (well inside `store::STALE_AFTER`).
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+
 /// Runs `plan`, writing to `store`; stops cleanly (returning Ok) when `stop` is set.
 pub fn execute(
     plan: &RunPlan,
@@ -184,7 +200,19 @@ pub fn execute(
     let total = (n * (1 + plan.builds.len() * plan.repeats as usize)) as u64;
     // Frames measured so far; a Cell because both the host and the camera paths count.
     let done = std::cell::Cell::new(done_keys.len() as u64);
+    // A sign of life every HEARTBEAT, so a run that dies without a word (SIGKILL, a host
+    // losing power) reads interrupted, not running forever; see `store::STALE_AFTER`.
+    let last_beat = std::cell::Cell::new(std::time::Instant::now());
+    let beat = || {
+        if last_beat.get().elapsed() >= HEARTBEAT {
+            last_beat.set(std::time::Instant::now());
+            if let Err(e) = store.heartbeat(&plan.run_id) {
+                tracing::warn!("run {}: heartbeat not stored: {e}", plan.run_id);
+            }
+        }
+    };
     let tick = || {
+        beat();
         done.set(done.get() + 1);
         on_event(RunEvent::Frame {
             done: done.get(),
@@ -256,6 +284,7 @@ pub fn execute(
                 continue;
             }
             let port = state.port.clone();
+            beat();
             if plan.health_check {
                 on_event(RunEvent::Phase {
                     build: build.name.clone(),
@@ -404,12 +433,27 @@ fn units_of(
     build: &str,
     units: Units,
 ) -> Result<metrics::Units, RunError> {
-    let records: Vec<(u32, u32, FrameScore)> = store
+    let mut records: Vec<(u32, u32, FrameScore)> = Vec::new();
+    let mut unreadable = Vec::new();
+    for f in store
         .frames(run_id, Some(build))?
         .into_iter()
         .filter(|f| f.source == "camera")
-        .filter_map(|f| Some((f.frame, f.repeat, serde_json::from_str(&f.score_json).ok()?)))
-        .collect();
+    {
+        match serde_json::from_str(&f.score_json) {
+            Ok(score) => records.push((f.frame, f.repeat, score)),
+            Err(e) => unreadable.push(format!("frame {} repetition {}: {e}", f.frame, f.repeat)),
+        }
+    }
+    // A row that does not parse is evidence the verdict would silently lack: say so.
+    if let Some(first) = unreadable.first() {
+        return Err(RunError::Unreadable {
+            run: run_id.to_string(),
+            build: build.to_string(),
+            rows: unreadable.len(),
+            first: first.clone(),
+        });
+    }
     Ok(match units {
         Units::Replay => metrics::replay_units(&records),
         Units::Live => metrics::live_units(&records),
@@ -753,5 +797,59 @@ fn mark_change_points(points: &mut [HistoryPoint]) {
                 points[i].change_point = true;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_score_row_that_does_not_parse_stops_the_verdict_and_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("s.sqlite")).unwrap();
+        store
+            .create_run(&visreg_reports::store::RunRecord {
+                id: "r".into(),
+                started_unix_s: 0.0,
+                finished_unix_s: None,
+                status: visreg_reports::store::RunStatus::Done,
+                host_json: "{}".into(),
+                dataset_name: "d".into(),
+                dataset_hash: "h".into(),
+                camera: "sim".into(),
+                baseline: "a".into(),
+                builds_json: "[\"a\",\"b\"]".into(),
+                detector_json: "{}".into(),
+                mode: "replay".into(),
+                repeats: Some(1),
+                heartbeat_unix_s: None,
+            })
+            .unwrap();
+        let frame = |build: &str, i: u32, score: &str| FrameRecord {
+            run_id: "r".into(),
+            build: build.into(),
+            board: "H7 Plus".into(),
+            camera_serial: "sim".into(),
+            repeat: 0,
+            frame: i,
+            source: "camera".into(),
+            latency_ms: Some(20.0),
+            detections_json: "[]".into(),
+            score_json: score.into(),
+            recorded_unix_s: 0.0,
+        };
+        for b in ["a", "b"] {
+            store
+                .record_frame(&frame(b, 0, "{\"frame\": 0, \"bad"))
+                .unwrap();
+        }
+        let e = verdicts(&store, "r", &["a".into(), "b".into()], "a", Units::Replay)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("run r: 1 stored score row(s) of build a do not parse (first: frame 0 repetition 0:"),
+            "{e}"
+        );
     }
 }

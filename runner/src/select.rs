@@ -48,6 +48,17 @@ impl CameraSelector {
         }
     }
 
+    /// The key a camera is reserved under in a store shared by hosts: a serial number is
+    /// the same camera on any host, a port only on this one; each process has its own
+    /// virtual camera, which needs none.
+    pub fn reservation_key(&self, host: &str) -> Option<String> {
+        match self {
+            CameraSelector::Sim => None,
+            CameraSelector::Serial(s) => Some(format!("serial:{s}")),
+            CameraSelector::Port(p) => Some(format!("port:{host}:{p}")),
+        }
+    }
+
     /// The form `--camera` takes back (stored with a run, for its resume).
     pub fn to_arg(&self) -> String {
         match self {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use visreg::bisect::{max_steps, Bisection, Next};
 use visreg_firmware::catalog::{Build, Catalog, Defect};
-use visreg_reports::store::Store;
+use visreg_reports::store::{RunStatus, Store};
 
 fn visreg(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_visreg"));
@@ -101,10 +101,10 @@ fn check_reports(dir: &Path, j: &Value) {
         let run = step["run"].as_str().unwrap();
         let rec = store.run(run).unwrap().unwrap();
         if step["verdict"] == "skipped" {
-            assert_eq!(rec.status, "failed");
+            assert_eq!(rec.status, RunStatus::Failed);
             continue;
         }
-        assert_eq!(rec.status, "done", "{run}");
+        assert_eq!(rec.status, RunStatus::Done, "{run}");
         let link = format!("runs/{run}/index.html");
         assert!(out.join(&link).exists(), "{link}");
         assert!(html.contains(&format!(r#"href="{link}""#)), "{link} linked");
@@ -158,6 +158,14 @@ fn the_default_bisect_finds_the_nightly_that_lost_the_steep_tags_and_latency_fin
         }
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
+    // The terminal links each step's run report too.
+    for step in j["steps"].as_array().unwrap() {
+        let run = step["run"].as_str().unwrap();
+        assert!(
+            stdout.contains(&format!("runs/{run}/index.html")),
+            "{run}\n{stdout}"
+        );
+    }
     assert!(
         stdout.contains("--check latency_ms") && stdout.contains("regressed later"),
         "the partial first bad build points at the later regression\n{stdout}"

@@ -22,11 +22,17 @@ impl Sandbox {
     }
 
     fn visreg(&self, args: &[&str]) -> Output {
+        self.visreg_with(args, &[])
+    }
+
+    /// Runs with `env` added to the environment (PG* variables, as a user sets them).
+    fn visreg_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_visreg"))
             .args(args)
             .current_dir(self.dir.path())
             .env("VISREG_CACHE_DIR", self.path("cache"))
             .env_remove("VISREG_LOG")
+            .envs(env.iter().copied())
             .output()
             .expect("visreg runs")
     }
@@ -989,4 +995,69 @@ fn eval_refuses_more_threads_than_the_machine_can_use() {
     let s = Sandbox::new();
     let (_, err) = s.expect(2, &["eval", "--preset", "qqvga", "--threads", "100000"]);
     assert!(err.contains("more than 4 per CPU"), "{err}");
+}
+
+/// The results store as a user meets its failures: a damaged file, a keyword string with a
+/// typo (never a new SQLite file named after it, never its password in the message).
+#[test]
+fn a_damaged_store_and_a_mistyped_spec_are_refused_with_what_to_do() {
+    let s = Sandbox::new();
+    std::fs::write(s.path("broken.sqlite"), vec![0x17u8; 8192]).unwrap();
+    let (_, err) = s.expect(
+        2,
+        &["history", "--metric", "recall", "--store", "broken.sqlite"],
+    );
+    assert!(
+        err.contains("results store broken.sqlite is damaged")
+            && err.contains(
+                "restore it from a backup, or start a new store with --store other.sqlite"
+            ),
+        "{err}"
+    );
+    let spec = "host=127.0.0.1 port=1 user=ci password='s3cret";
+    let (_, err) = s.expect(2, &["history", "--metric", "recall", "--store", spec]);
+    assert!(
+        err.contains("password=*** …") && err.contains("is not closed") && !err.contains("s3cret"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(s.path("")).unwrap().count(),
+        1,
+        "only broken.sqlite: no store was created"
+    );
+}
+
+/// A PostgreSQL store named by a keyword/value string, its password from PGPASSWORD, as a
+/// lab host's CI job would give it (`.ci/start-postgres` makes the role).
+#[test]
+fn a_keyword_value_store_takes_its_password_from_pgpassword() {
+    let spec = match std::env::var("VISREG_TEST_POSTGRES_PASSWORD_SPEC") {
+        Ok(v) if !v.is_empty() => v,
+        _ if std::env::var("CI").is_ok_and(|c| !c.is_empty()) => {
+            panic!("VISREG_TEST_POSTGRES_PASSWORD_SPEC is not set, and in CI the PostgreSQL tests must run")
+        }
+        _ => {
+            eprintln!("skipped: VISREG_TEST_POSTGRES_PASSWORD_SPEC is not set (.ci/start-postgres starts a server)");
+            return;
+        }
+    };
+    let pw = std::env::var("VISREG_TEST_POSTGRES_PASSWORD").expect("set with its spec");
+    let s = Sandbox::new();
+    let args = ["history", "--metric", "recall", "--store", &spec];
+    let out = s.visreg_with(&args, &[("PGPASSWORD", &pw), ("HOME", "/nonexistent")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&format!("in {spec}")), "{stdout}");
+    let out = s.visreg_with(&args, &[("PGPASSWORD", "not-it"), ("HOME", "/nonexistent")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("password authentication failed") && !err.contains("not-it"),
+        "{err}"
+    );
 }

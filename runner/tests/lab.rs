@@ -153,13 +153,13 @@ fn two_hosts_on(dir: &Path, store: &str) {
     for r in &mine {
         let n = s.frame_count(&r.id).unwrap();
         if r.camera.ends_with("-dies") {
-            assert_eq!(r.status, "quarantined");
+            assert_eq!(r.status, visreg_reports::store::RunStatus::Quarantined);
             assert!(
                 (FRAMES..3 * FRAMES).contains(&n),
                 "what the dead camera measured before it died is kept ({n})"
             );
         } else {
-            assert_eq!(r.status, "done", "{}", r.id);
+            assert_eq!(r.status, visreg_reports::store::RunStatus::Done, "{}", r.id);
             assert_eq!(
                 n,
                 FRAMES + 2 * FRAMES,
@@ -393,7 +393,7 @@ fn a_camera_by_serial_comes_back_after_its_power_cycle_command() {
         "{states:?}"
     );
     let run = &s.runs().unwrap()[0];
-    assert_eq!(run.status, "done");
+    assert_eq!(run.status, visreg_reports::store::RunStatus::Done);
     assert_eq!(
         s.frame_count(&run.id).unwrap(),
         FRAMES + 2 * FRAMES,
@@ -459,7 +459,12 @@ fn live_mode_scores_each_camera_against_its_fixture() {
     );
     let s = visreg_reports::store::Store::open(&d.join("s.sqlite").display().to_string()).unwrap();
     for run in s.runs().unwrap() {
-        assert_eq!(run.status, "done", "{}", run.id);
+        assert_eq!(
+            run.status,
+            visreg_reports::store::RunStatus::Done,
+            "{}",
+            run.id
+        );
         assert_eq!(run.dataset_name, format!("fixture-{}", run.camera));
         let n = visreg::lab::FIXTURE_FRAMES as u64;
         assert_eq!(

@@ -268,7 +268,145 @@ fn kill_and_resume(store_spec: &str) {
         total,
         "every frame exactly once"
     );
-    assert_eq!(store.run(&run_id).unwrap().unwrap().status, "done");
+    assert_eq!(
+        store.run(&run_id).unwrap().unwrap().status,
+        visreg_reports::store::RunStatus::Done
+    );
+}
+
+/// Starts a 2-build × 2-repetition run on `store_spec`, stops it with SIGINT midway, and
+/// resumes it: arguments that would change its plan are refused with the difference
+/// shown, and the bare printed command finishes exactly the stored plan.
+#[cfg(unix)]
+fn sigint_and_resume(store_spec: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "run",
+        "--firmware",
+        "5.0.0,5.0.1",
+        "--preset",
+        "qqvga",
+        "--repeat",
+        "2",
+        "--store",
+        store_spec,
+        "--out",
+        "out",
+    ];
+    let Midway {
+        mut child,
+        run_id,
+        mut stderr,
+        store,
+    } = start_and_wait_midway(dir.path(), &args, store_spec, 300);
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(2), "{rest}");
+    let printed = rest
+        .split('`')
+        .find(|s| s.starts_with("visreg run --resume"))
+        .unwrap_or_else(|| panic!("no resume command printed: {rest}"))
+        .to_string();
+    let kept = store.frame_count(&run_id).unwrap();
+    let total = 200 * (1 + 2 * 2);
+    assert!(kept >= 300 && kept < total, "kept {kept}");
+    let builds_before = store.run(&run_id).unwrap().unwrap().builds_json;
+    // Arguments that would change the plan are refused, the difference shown, nothing
+    // measured.
+    for (extra, shown) in [
+        (vec!["--repeat", "3"], "--repeat 3 (the run plans 2)"),
+        (
+            vec!["--firmware", "5.0.0,5.0.1,5.1.0-rc1"],
+            "(the run measures 5.0.0,5.0.1)",
+        ),
+        (
+            vec!["--baseline", "5.0.1"],
+            "--baseline 5.0.1 (the run's is 5.0.0)",
+        ),
+        (
+            vec!["--preset", "qvga-basic"],
+            "--preset qvga-basic (the run measured dataset qqvga)",
+        ),
+        (
+            vec!["--camera", "/dev/ttyACM7"],
+            "--camera /dev/ttyACM7 (the run measured sim)",
+        ),
+    ] {
+        let out = visreg(dir.path())
+            .args(["run", "--resume", &run_id, "--store", store_spec])
+            .args(&extra)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(
+            err.contains(shown) && err.contains("would change it"),
+            "{extra:?}: {err}"
+        );
+        assert_eq!(
+            store.frame_count(&run_id).unwrap(),
+            kept,
+            "{extra:?} measured something"
+        );
+    }
+    // The printed command, as printed, finishes exactly the stored plan.
+    let words: Vec<&str> = printed.split_whitespace().skip(1).collect();
+    let out = visreg(dir.path())
+        .args(&words)
+        .args(["--out", "out"])
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{printed}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        store.frame_count(&run_id).unwrap(),
+        total,
+        "every frame exactly once"
+    );
+    let r = store.run(&run_id).unwrap().unwrap();
+    assert_eq!(r.builds_json, builds_before);
+    assert_eq!(r.repeats, Some(2));
+    assert_eq!(r.status, visreg_reports::store::RunStatus::Done);
+    let v = verdicts_in(dir.path());
+    assert!(
+        v.iter().all(|e| e["build"] == "5.0.1"),
+        "only the stored candidate is judged"
+    );
+    // Resuming a finished run is refused, not run again.
+    let out = visreg(dir.path())
+        .args(["run", "--resume", &run_id, "--store", store_spec])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is finished"));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_sigint_run_resumes_with_exactly_its_stored_plan() {
+    sigint_and_resume("s.sqlite");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_sigint_run_resumes_with_exactly_its_stored_plan_on_postgresql() {
+    match std::env::var("VISREG_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => sigint_and_resume(&url),
+        _ if std::env::var("VISREG_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
+            panic!("VISREG_TEST_POSTGRES is not set and VISREG_REQUIRE_POSTGRES=1")
+        }
+        _ => eprintln!(
+            "skipped: VISREG_TEST_POSTGRES is not set (.ci/start-postgres starts a server)"
+        ),
+    }
 }
 
 #[cfg(unix)]
@@ -383,7 +521,10 @@ fn ctrl_c_stops_cleanly_keeps_what_was_measured_and_gives_no_verdict() {
     assert!(rest.contains(&format!("--resume {run_id}")), "{rest}");
     let kept = store.frame_count(&run_id).unwrap();
     assert!((250..1000).contains(&kept), "kept {kept}");
-    assert_eq!(store.run(&run_id).unwrap().unwrap().status, "interrupted");
+    assert_eq!(
+        store.run(&run_id).unwrap().unwrap().status,
+        visreg_reports::store::RunStatus::Interrupted
+    );
     assert!(!dir.path().join("out/verdicts.json").exists());
 }
 
@@ -427,4 +568,80 @@ fn live_mode_scores_the_frames_the_camera_captured() {
     assert_eq!(verdict("pose_coverage", None).as_deref(), Some("unchanged"));
     // The camera reports its free heap on 5.x: memory is judged.
     assert!(verdict("mem_free_bytes", None).is_some(), "{v:?}");
+}
+
+/// Two runs on one camera at once: the second is refused, naming the run, host and
+/// process that hold it; with `--camera-wait` it waits, counting down, and runs once the
+/// first is done.
+#[cfg(unix)]
+#[test]
+fn a_camera_in_use_by_another_run_is_refused_or_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = visreg(dir.path())
+        .args(["sim", "--firmware", "5.0.0", "--preset", "qqvga"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    BufReader::new(sim.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let port = port.trim().to_string();
+    let run = [
+        "run",
+        "--firmware",
+        "5.0.0,5.0.1",
+        "--preset",
+        "qqvga",
+        "--repeat",
+        "2",
+        "--store",
+        "s.sqlite",
+        "--camera",
+        &port,
+    ];
+    let Midway {
+        mut child, run_id, ..
+    } = start_and_wait_midway(dir.path(), &run, "s.sqlite", 250);
+    let out = visreg(dir.path())
+        .args(run)
+        .args(["--out", "second"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("the camera on {port} is in use by {run_id} on "))
+            && err.contains("--camera-wait"),
+        "{err}"
+    );
+    // Nor can the first run be resumed while it is being measured.
+    let out = visreg(dir.path())
+        .args(["run", "--resume", &run_id, "--store", "s.sqlite"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "run {run_id} is being measured now by {run_id} on "
+        )),
+        "{err}"
+    );
+    let waiting = visreg(dir.path())
+        .args(run)
+        .args(["--out", "third", "--camera-wait", "120"])
+        .output()
+        .unwrap();
+    let first = child.wait().unwrap();
+    assert!(matches!(first.code(), Some(0 | 1)));
+    let err = String::from_utf8_lossy(&waiting.stderr);
+    assert!(matches!(waiting.status.code(), Some(0 | 1)), "{err}");
+    assert!(
+        err.contains("is in use by") && err.contains("waiting"),
+        "{err}"
+    );
+    let _ = sim.kill();
+    let _ = sim.wait();
 }

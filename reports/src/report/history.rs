@@ -124,7 +124,7 @@ pub fn history_html(input: &HistoryInput) -> String {
             utc(r.run.started_unix_s),
             esc(&r.host),
             esc(&r.run.camera),
-            esc(&r.run.status),
+            esc(r.run.status.as_str()),
             esc(&builds.join(", "))
         );
     }

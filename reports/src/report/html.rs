@@ -197,7 +197,7 @@ pub fn html(input: &ReportInput) -> String {
         esc(&run.dataset_hash.chars().take(16).collect::<String>()),
         esc(&run.camera),
         esc(&run.baseline),
-        esc(&run.status)
+        esc(run.status.as_str())
     );
 
     // 1. The verdict.

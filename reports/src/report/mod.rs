@@ -562,7 +562,7 @@ mod tests {
     #[test]
     fn a_run_without_a_verdict_reads_as_such_in_every_format_never_as_a_pass() {
         let mut failed = testdata::input();
-        failed.run.status = "failed".into();
+        failed.run.status = crate::store::RunStatus::Failed;
         let mut empty = testdata::input();
         empty.verdicts.clear();
         for (i, word) in [

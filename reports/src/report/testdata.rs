@@ -6,7 +6,7 @@ use visreg_bench::verdict::Verdict;
 use visreg_datasets::SceneParams;
 
 use super::*;
-use crate::store::RunRecord;
+use crate::store::{RunRecord, RunStatus};
 
 fn frame(i: u32, latency: f64, lose_steep: bool) -> FrameScore {
     let tags = (0..3)
@@ -92,7 +92,7 @@ pub fn input() -> ReportInput {
         id: "run-1-abcd".into(),
         started_unix_s: 1.0,
         finished_unix_s: Some(2.0),
-        status: "done".into(),
+        status: RunStatus::Done,
         host_json: r#"{"os":"linux"}"#.into(),
         dataset_name: "qvga-basic".into(),
         dataset_hash: "0123456789abcdef0123".into(),
@@ -101,6 +101,8 @@ pub fn input() -> ReportInput {
         builds_json: r#"["5.0.0","5.1.0-rc1","5.1.0-rc3"]"#.into(),
         detector_json: "{}".into(),
         mode: "replay".into(),
+        repeats: Some(3),
+        heartbeat_unix_s: Some(1.5),
     };
     let history = vec![HistorySeries {
         metric: "latency_ms".into(),
