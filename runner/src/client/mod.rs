@@ -24,9 +24,25 @@ pub struct Frame {
     pub data: Vec<u8>,
 }
 
+/// A frame visreg cannot turn into gray pixels.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// A JPEG frame that does not decode.
+    #[error("JPEG frame does not decode: {0}")]
+    Jpeg(image::ImageError),
+    /// A pixel format visreg does not read, or too few bytes for it.
+    #[error("frame of {len} bytes in pixel format 0x{pixfmt:08X} is not one visreg reads")]
+    Format {
+        /// The pixel format.
+        pixfmt: u32,
+        /// Bytes received.
+        len: usize,
+    },
+}
+
 impl Frame {
     /// The frame as 8-bit gray (JPEG decoded, RGB565 converted).
-    pub fn to_gray(&self) -> Result<Vec<u8>, String> {
+    pub fn to_gray(&self) -> Result<Vec<u8>, FrameError> {
         let n = (self.width * self.height) as usize;
         match self.pixfmt {
             0x0802_0001 if self.data.len() >= n => Ok(self.data[..n].to_vec()),
@@ -45,12 +61,12 @@ impl Frame {
             0x0606_0000 => {
                 image::load_from_memory_with_format(&self.data, image::ImageFormat::Jpeg)
                     .map(|i| i.into_luma8().into_raw())
-                    .map_err(|e| format!("JPEG frame does not decode: {e}"))
+                    .map_err(FrameError::Jpeg)
             }
-            f => Err(format!(
-                "frame of {} bytes in pixel format 0x{f:08X} is not one visreg reads",
-                self.data.len()
-            )),
+            f => Err(FrameError::Format {
+                pixfmt: f,
+                len: self.data.len(),
+            }),
         }
     }
 }
