@@ -379,6 +379,20 @@ pub fn run(args: BisectArgs) -> anyhow::Result<Outcome> {
         store.update_bisect(&id, status, &serde_json::to_string(&state)?, finished)?;
         Ok(())
     };
+    // The report as the bisect stands, whatever ended it.
+    let write = |status: &str| {
+        write_outputs(
+            &id,
+            status,
+            &plan,
+            &state,
+            &catalog,
+            &store,
+            &dataset,
+            &out,
+            args.json.as_deref(),
+        )
+    };
     let resume_hint = format!("visreg bisect --resume {id} --store {}", store.name());
     match result {
         Err(e) => {
@@ -394,47 +408,17 @@ pub fn run(args: BisectArgs) -> anyhow::Result<Outcome> {
                 "interrupted: {} build(s) measured and kept; go on with `{resume_hint}`",
                 state.steps.len()
             );
-            write_outputs(
-                &id,
-                "interrupted",
-                &plan,
-                &state,
-                &catalog,
-                &store,
-                &dataset,
-                &out,
-                args.json.as_deref(),
-            )?;
+            write("interrupted")?;
             Ok(Outcome::Incomplete)
         }
         Ok(Ended::NothingToBisect(why)) => {
             save("failed", true)?;
-            write_outputs(
-                &id,
-                "failed",
-                &plan,
-                &state,
-                &catalog,
-                &store,
-                &dataset,
-                &out,
-                args.json.as_deref(),
-            )?;
+            write("failed")?;
             bail!("{why}");
         }
         Ok(Ended::Answered) => {
             save("done", true)?;
-            let report = write_outputs(
-                &id,
-                "done",
-                &plan,
-                &state,
-                &catalog,
-                &store,
-                &dataset,
-                &out,
-                args.json.as_deref(),
-            )?;
+            let report = write("done")?;
             print_answer(&report, &state);
             for st in &report.steps {
                 if let Some(href) = &st.report {

@@ -115,13 +115,13 @@ impl VirtualSensor {
     }
 
     /// Captures the next frame: (dataset index, width, height, gray pixels).
-    pub fn capture(&mut self) -> Result<(usize, u32, u32, Vec<u8>), String> {
+    pub fn capture(&mut self) -> Result<(usize, u32, u32, Vec<u8>), FrameError> {
         if self.dataset.frames.is_empty() {
-            return Err("the virtual sensor's dataset has no frames".into());
+            return Err(FrameError::NoFrames);
         }
         let i = self.next % self.dataset.frames.len();
         self.next += 1;
-        let f = self.dataset.load_frame(i).map_err(|e| e.to_string())?;
+        let f = self.dataset.load_frame(i).map_err(FrameError::Load)?;
         Ok((i, f.width, f.height, f.pixels))
     }
 }
@@ -178,6 +178,37 @@ pub enum SimError {
     /// dataset's error already says its cause.
     #[error("{0}")]
     Dataset(visreg_datasets::DatasetError),
+}
+
+/// Why the camera has no frame to run `find_apriltags` on; the workload reports it as
+/// its result line's error, as the firmware would raise it.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The virtual sensor shows an empty dataset.
+    #[error("the virtual sensor's dataset has no frames")]
+    NoFrames,
+    /// A dataset frame would not load (shown, not chained: it says its own cause).
+    #[error("{0}")]
+    Load(visreg_datasets::DatasetError),
+    /// A v1 replay script's CONFIG lacks the frame size.
+    #[error("CONFIG has no {0}")]
+    NoSize(&'static str),
+    /// A v1 replay script without its embedded frame.
+    #[error("the script has no FRAME = ubinascii.a2b_base64(b'…') line")]
+    NoFrameLine,
+    /// The embedded frame is not base64.
+    #[error("FRAME is not base64: {0}")]
+    Base64(base64::DecodeError),
+    /// The embedded frame is not the size CONFIG says.
+    #[error("FRAME has {got} bytes, not {width}x{height}")]
+    Size {
+        /// Bytes found.
+        got: usize,
+        /// CONFIG's width.
+        width: u32,
+        /// CONFIG's height.
+        height: u32,
+    },
 }
 
 impl VirtualCamera {
@@ -679,7 +710,7 @@ impl VirtualCamera {
                             Err(e) => error_line(cfg.frame_index, &e.to_string()),
                         }
                     }
-                    Err(e) => error_line(cfg.frame_index, &e),
+                    Err(e) => error_line(cfg.frame_index, &e.to_string()),
                 };
                 self.print(&line);
                 self.print(r#"{"event": "done"}"#);
@@ -786,7 +817,7 @@ impl VirtualCamera {
                 };
                 (line, Some((w, h, px)))
             }
-            Err(e) => (error_line(Some(*captured), &e), None),
+            Err(e) => (error_line(Some(*captured), &e.to_string()), None),
         };
         let b = encode_bundle(
             &line,
@@ -875,10 +906,10 @@ fn error_line(frame: Option<u32>, msg: &str) -> String {
     serde_json::json!({ "frame": frame, "error": msg }).to_string()
 }
 
-fn embedded_frame(text: &str, cfg: &WorkloadConfig) -> Result<(u32, u32, Vec<u8>), String> {
+fn embedded_frame(text: &str, cfg: &WorkloadConfig) -> Result<(u32, u32, Vec<u8>), FrameError> {
     let (w, h) = (
-        cfg.width.ok_or("CONFIG has no width")?,
-        cfg.height.ok_or("CONFIG has no height")?,
+        cfg.width.ok_or(FrameError::NoSize("width"))?,
+        cfg.height.ok_or(FrameError::NoSize("height"))?,
     );
     let b64 = text
         .lines()
@@ -887,12 +918,16 @@ fn embedded_frame(text: &str, cfg: &WorkloadConfig) -> Result<(u32, u32, Vec<u8>
                 .strip_prefix(FRAME_LINE)
                 .and_then(|r| r.strip_suffix("')"))
         })
-        .ok_or("the script has no FRAME = ubinascii.a2b_base64(b'…') line")?;
+        .ok_or(FrameError::NoFrameLine)?;
     let px = base64::engine::general_purpose::STANDARD
         .decode(b64)
-        .map_err(|e| format!("FRAME is not base64: {e}"))?;
+        .map_err(FrameError::Base64)?;
     if px.len() != (w * h) as usize {
-        return Err(format!("FRAME has {} bytes, not {w}x{h}", px.len()));
+        return Err(FrameError::Size {
+            got: px.len(),
+            width: w,
+            height: h,
+        });
     }
     Ok((w, h, px))
 }
