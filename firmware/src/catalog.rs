@@ -132,6 +132,9 @@ pub enum Flasher {
     CdcBootloader,
     /// ST's ROM system DFU (DfuSe), for recovery.
     StDfu,
+    /// NXP's ROM bootloader (the RT1060's only one), which visreg does not drive: such a
+    /// build is flashed with OpenMV IDE or NXP's tools.
+    NxpRom,
 }
 
 impl std::fmt::Display for Flasher {
@@ -140,6 +143,7 @@ impl std::fmt::Display for Flasher {
             Flasher::OpenmvDfu => "openmv-dfu",
             Flasher::CdcBootloader => "cdc-bootloader",
             Flasher::StDfu => "st-dfu",
+            Flasher::NxpRom => "nxp-rom (NXP's ROM bootloader)",
         })
     }
 }
@@ -167,12 +171,36 @@ pub struct ImageRef {
 pub const SIM_IMAGE_PAYLOAD: usize = 256 * 1024;
 
 impl Build {
-    /// The flasher, explicit or by protocol.
+    /// The flasher, explicit or by generation and board: the legacy CDC bootloader up to
+    /// 4.5.x, the OpenMV DFU bootloader from 4.6.0, NXP's ROM bootloader on the RT1062.
     pub fn flasher(&self) -> Flasher {
-        self.flasher.unwrap_or(match self.protocol {
-            Protocol::V2 => Flasher::OpenmvDfu,
-            Protocol::V1 => Flasher::CdcBootloader,
-        })
+        self.flasher
+            .unwrap_or_else(|| self.generation().bootloader(self.board))
+    }
+
+    /// The firmware generation of the build's version (a version that does not parse is
+    /// refused when the catalog is read; its protocol decides then).
+    pub fn generation(&self) -> crate::generation::Generation {
+        use crate::generation::Generation;
+        match self.version_triple() {
+            Ok(v) => Generation::of_version(v.map(u32::from)),
+            Err(_) => match self.protocol {
+                Protocol::V2 => Generation::V2,
+                Protocol::V1 => Generation::DfuV1,
+            },
+        }
+    }
+
+    /// Refuses a build whose bootloader visreg cannot drive, before any camera is touched.
+    pub fn check_flasher(&self) -> Result<(), CatalogError> {
+        match self.flasher() {
+            Flasher::NxpRom => Err(CatalogError::NotFlashable {
+                build: self.name.clone(),
+                flasher: Flasher::NxpRom,
+                why: "the RT1062 has no OpenMV DFU bootloader: `machine.bootloader()` enters NXP's ROM bootloader, ports/mimxrt/mimxrt_hal.c at v5.0.0",
+            }),
+            Flasher::OpenmvDfu | Flasher::CdcBootloader | Flasher::StDfu => Ok(()),
+        }
     }
 
     /// Reads (or, for `sim`, generates) every image of the build from `base`, checks its
@@ -325,6 +353,16 @@ pub enum CatalogError {
     /// The catalog text is not valid.
     #[error("{0}")]
     Invalid(String),
+    /// The build's bootloader is one visreg does not drive.
+    #[error("build {build} is flashed through {flasher}, which visreg does not drive ({why}): flash it with OpenMV IDE, then check it with `visreg verify`")]
+    NotFlashable {
+        /// The build.
+        build: String,
+        /// Its flasher.
+        flasher: Flasher,
+        /// Why, from the source.
+        why: &'static str,
+    },
     /// No build of that name.
     #[error("no firmware build named '{name}' (known: {known})")]
     UnknownBuild {
@@ -351,6 +389,18 @@ impl Catalog {
             }
             b.version_triple()
                 .map_err(|e| CatalogError::Invalid(format!("{origin}: {e}")))?;
+            // The version decides the protocol (crate::generation): a build that says
+            // otherwise would be spoken to in the wrong protocol.
+            let g = b.generation();
+            if g.protocol() != b.protocol {
+                return Err(CatalogError::Invalid(format!(
+                    "{origin}: build '{}' is version {}, whose firmware speaks protocol {} (generation {g}), but the catalog says protocol {}: correct `protocol` or `version`",
+                    b.name,
+                    b.version,
+                    g.protocol(),
+                    b.protocol
+                )));
+            }
         }
         for name in c.series_names() {
             let places: Vec<(&Build, &SeriesPlace)> = c.places(&name);

@@ -8,6 +8,7 @@ pub mod board;
 pub mod catalog;
 pub mod cdc_bootloader;
 pub mod dfu;
+pub mod generation;
 pub mod image;
 pub mod openmv;
 pub mod protocol;

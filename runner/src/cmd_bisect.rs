@@ -240,6 +240,7 @@ fn new_plan(args: &BisectArgs) -> anyhow::Result<(BisectPlan, Catalog, PathBuf, 
     // Every image is read and checked now: a build that cannot be flashed is refused
     // before the camera is touched, not skipped after an hour.
     for b in &builds {
+        b.check_flasher()?;
         b.plan(&base)
             .with_context(|| format!("build {} of the range cannot be flashed as it is", b.name))?;
     }
@@ -250,6 +251,7 @@ fn new_plan(args: &BisectArgs) -> anyhow::Result<(BisectPlan, Catalog, PathBuf, 
         (None, p) => DatasetSource::Preset(p.clone().unwrap_or_else(|| "qvga-basic".into())),
     };
     let dataset = open_dataset(&source)?;
+    crate::cmd_run::check_board_runs_dataset(&builds, &dataset)?;
     let selector = args
         .camera
         .as_deref()

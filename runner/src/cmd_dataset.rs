@@ -113,9 +113,18 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<Outcome> {
                 "frames",
                 "range m",
                 "max angle",
+                "boards",
                 "description",
             ]);
             for p in PRESETS {
+                // Which boards' find_apriltags can detect it: family compiled in, frame
+                // within the 64K-pixel limit (firmware/src/board.rs, from each board's
+                // imlib_config.h).
+                let boards: Vec<&str> = visreg_firmware::board::Board::ALL
+                    .into_iter()
+                    .filter(|b| b.can_detect(p.family, p.width, p.height).is_ok())
+                    .map(|b| b.name())
+                    .collect();
                 t.add_row([
                     p.name.to_string(),
                     format!("{}×{}", p.width, p.height),
@@ -123,6 +132,11 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<Outcome> {
                     p.frames.to_string(),
                     format!("{:.2}–{:.2}", p.range_m.0, p.range_m.1),
                     format!("{:.0}°", p.max_view_angle_deg),
+                    if boards.is_empty() {
+                        "none (no board has the family)".to_string()
+                    } else {
+                        boards.join(", ")
+                    },
                     p.description.to_string(),
                 ]);
             }

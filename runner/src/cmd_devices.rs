@@ -51,7 +51,8 @@ pub fn run(args: DevicesArgs) -> anyhow::Result<Outcome> {
                     next_step: d.identity.next_step.to_string(),
                     error: None,
                 };
-                if let (Some(port), Some(_), false) = (&d.port, d.identity.protocol, args.no_probe)
+                if let (Some(port), true, false) =
+                    (&d.port, d.identity.state.runs_firmware(), args.no_probe)
                 {
                     match ask(port, timeout) {
                         Ok((p, v)) => {

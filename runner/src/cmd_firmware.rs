@@ -217,10 +217,15 @@ pub fn run(cmd: FirmwareCommand) -> anyhow::Result<Outcome> {
             for b in builds {
                 match b.plan(&base) {
                     Ok(w) => println!(
-                        "ok   {} ({} bytes in {} write(s))",
+                        "ok   {} ({} bytes in {} write(s)){}",
                         b.name,
                         w.iter().map(|w| w.data.len()).sum::<usize>(),
-                        w.len()
+                        w.len(),
+                        // Its images are sound; only the flashing is another tool's.
+                        match b.check_flasher() {
+                            Ok(()) => String::new(),
+                            Err(_) => format!("; flashed through {}, not by visreg", b.flasher()),
+                        }
                     ),
                     Err(e) => {
                         bad += 1;

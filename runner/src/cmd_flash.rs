@@ -20,6 +20,7 @@ pub fn run(args: FlashArgs) -> anyhow::Result<Outcome> {
     let (cat, base) = catalog(args.catalog.as_deref())?;
     let build = cat.build(&args.build)?.clone();
     // Everything a camera must not receive is refused here, before the port is opened.
+    build.check_flasher()?;
     let writes = build.plan(&base).context("refusing to flash")?;
     let total: u64 = writes.iter().map(|w| w.data.len() as u64).sum();
     let sel = CameraSelector::from_flags(args.port.as_deref(), args.serial.as_deref())
@@ -86,9 +87,14 @@ pub fn run(args: FlashArgs) -> anyhow::Result<Outcome> {
         }
     }
     .map_err(|e| {
-        anyhow::anyhow!(
-            "{e}\nthe camera may be left in its bootloader: `visreg doctor{hint}` tells, `visreg recover{hint}` repairs it"
-        )
+        // A refusal before the first write leaves the camera running what it ran.
+        if matches!(e, visreg::flash::FlashError::Refused(_)) {
+            anyhow::anyhow!("{e}")
+        } else {
+            anyhow::anyhow!(
+                "{e}\nthe camera may be left in its bootloader: `visreg doctor{hint}` tells, `visreg recover{hint}` repairs it"
+            )
+        }
     })?;
     bar.finish_and_clear();
     let [a, b, c] = done.version;

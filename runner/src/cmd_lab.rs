@@ -40,6 +40,7 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
         LabSource::Live
     } else {
         let dataset = crate::cmd_run::load_dataset(&args)?;
+        crate::cmd_run::check_board_runs_dataset(&builds, &dataset)?;
         let hash = dataset.content_hash()?;
         LabSource::Replay(Box::new(dataset), hash)
     };

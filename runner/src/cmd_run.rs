@@ -39,13 +39,29 @@ pub(crate) fn plan_builds(
             .split(',')
             .map(|b| catalog.build(b.trim()).cloned())
             .collect::<Result<_, _>>()?,
-        None => catalog
-            .builds
-            .iter()
-            // The release builds of protocol v2; nightlies are bisected, not run by default.
-            .filter(|b| b.protocol == Protocol::V2 && b.channel == Channel::Release)
-            .cloned()
-            .collect(),
+        None => {
+            // The release builds of protocol v2 (nightlies are bisected, not run by
+            // default) for one board — a run measures one camera: the board most of them
+            // are for (the H7 Plus in the shipped catalog), the first listed on a tie.
+            let releases: Vec<&Build> = catalog
+                .builds
+                .iter()
+                .filter(|b| b.protocol == Protocol::V2 && b.channel == Channel::Release)
+                .collect();
+            let count = |board| releases.iter().filter(|b| b.board == board).count();
+            let board = releases
+                .iter()
+                .map(|b| b.board)
+                .fold(None, |best: Option<visreg_firmware::board::Board>, b| match best {
+                    Some(x) if count(x) >= count(b) => Some(x),
+                    _ => Some(b),
+                });
+            releases
+                .into_iter()
+                .filter(|b| Some(b.board) == board)
+                .cloned()
+                .collect()
+        }
     };
     if builds.is_empty() {
         bail!("no builds to run: name them with --firmware B1,B2");
@@ -66,6 +82,31 @@ pub(crate) fn plan_builds(
             builds[0].name
         );
     }
+    // Replay hands each frame to `image.Image(w, h, fmt, buffer=…)`, whose `buffer=` is
+    // parsed only from 4.5.1 (openmv 6752c95ac; py_image.c at v4.5.0 zeroes the image):
+    // older firmware would "find" nothing in every frame, a false regression.
+    if args.mode() == "replay" {
+        if let Some(old) = builds
+            .iter()
+            .find(|b| b.version_triple().is_ok_and(|v| v < [4, 5, 1]))
+        {
+            bail!(
+                "build {} (firmware {}) ignores image.Image(buffer=…), which replay needs to hand the camera its frames (parsed from 4.5.1 on): every frame would read as empty. Use --mode live on a rig, or builds from 4.5.1",
+                old.name,
+                old.version
+            );
+        }
+    }
+    // One camera measures every build of a run: builds for two boards cannot share one.
+    if let Some(other) = builds.iter().find(|b| b.board != builds[0].board) {
+        bail!(
+            "a run measures all its builds on one camera, but {} is for the {} and {} for the {}: run each board's builds on its own camera",
+            builds[0].name,
+            builds[0].board,
+            other.name,
+            other.board
+        );
+    }
     let baseline = args
         .baseline
         .clone()
@@ -84,10 +125,44 @@ pub(crate) fn plan_builds(
     // check` runs — so a build that cannot be flashed is refused before the camera is
     // touched, not after the builds before it were measured.
     for b in &builds {
+        b.check_flasher()?;
         b.plan(&image_base)
             .with_context(|| format!("build {} cannot be flashed as it is", b.name))?;
     }
     Ok((catalog, image_base, builds, baseline))
+}
+
+/// Refuses, before any camera is touched, builds whose board cannot detect the dataset:
+/// its tag family not compiled in, or frames beyond the board's 64K-pixel limit
+/// ([`visreg_firmware::board::Board::can_detect`]).
+pub(crate) fn check_board_runs_dataset(builds: &[Build], dataset: &Dataset) -> anyhow::Result<()> {
+    let cam = &dataset.manifest.camera;
+    let family = dataset.manifest.tags.family;
+    let mut boards: Vec<visreg_firmware::board::Board> = builds.iter().map(|b| b.board).collect();
+    boards.dedup();
+    for board in boards {
+        if let Err(e) = board.can_detect(family, cam.width, cam.height) {
+            let who: Vec<&str> = builds
+                .iter()
+                .filter(|b| b.board == board)
+                .map(|b| b.name.as_str())
+                .collect();
+            let fit: Vec<&str> = visreg_firmware::board::Board::ALL
+                .into_iter()
+                .filter(|b| b.can_detect(family, cam.width, cam.height).is_ok())
+                .map(|b| b.name())
+                .collect();
+            bail!(
+                "dataset {} ({family}, {}×{}) cannot run on build(s) {}: {e}; nothing was flashed. Boards that can run it: {} (`visreg dataset presets` shows each preset's boards)",
+                dataset.manifest.name,
+                cam.width,
+                cam.height,
+                who.join(", "),
+                if fit.is_empty() { "none".to_string() } else { fit.join(", ") }
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The dataset of the plan: a folder, or a built-in preset (default qvga-basic).
@@ -281,6 +356,7 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<Outcome> {
     }
     let (catalog, image_base, builds, baseline) = plan_builds(&args)?;
     let dataset = load_dataset(&args)?;
+    check_board_runs_dataset(&builds, &dataset)?;
     let hash = dataset.content_hash()?;
     let store = Store::open(&args.store)?;
     let run_id = match &args.resume {

@@ -20,9 +20,10 @@ pub const ARDUINO_VID: u16 = 0x2341;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DeviceState {
-    /// OpenMV firmware running (5.x identity).
+    /// OpenMV firmware running under the 37C5 identity (4.6.0 and later: protocol v1 up
+    /// to 4.8.1, v2 from 5.0).
     Firmware,
-    /// Legacy firmware (4.x identity, 1209:ABD1).
+    /// Legacy firmware (≤ 4.5.x identity, 1209:ABD1; protocol v1).
     LegacyFirmware,
     /// The OpenMV DFU bootloader (firmware ≥ 4.6) waiting.
     DfuBootloader,
@@ -52,22 +53,17 @@ pub struct Identity {
 }
 
 fn board_of_firmware_pid(pid: u16) -> Option<Board> {
-    [
-        Board::M4,
-        Board::M7,
-        Board::H7,
-        Board::H7Plus,
-        Board::RT1062,
-        Board::N6,
-    ]
-    .into_iter()
-    .find(|b| b.firmware_pid() == pid)
+    Board::ALL.into_iter().find(|b| b.firmware_pid() == pid)
 }
 
 /// Classifies a USB identity; `None` for devices that are not OpenMV cameras.
 pub fn classify(vid: u16, pid: u16, serial: Option<&str>) -> Option<Identity> {
     match (vid, pid) {
-        (OPENMV_VID, p) if p & 0x8000 != 0 => {
+        (OPENMV_VID, p)
+            if p & 0x8000 != 0
+                && board_of_firmware_pid(p & !0x8000)
+                    .is_none_or(|b| b.has_openmv_dfu_bootloader()) =>
+        {
             let board = board_of_firmware_pid(p & !0x8000);
             let name = board
                 .map(|b| b.name().to_string())
@@ -80,17 +76,23 @@ pub fn classify(vid: u16, pid: u16, serial: Option<&str>) -> Option<Identity> {
                 next_step: "the bootloader leaves DFU after 1.5 s unless held: flash it now with `visreg flash`, or replug it to boot the firmware",
             })
         }
+        // A bootloader PID of a board without an OpenMV DFU bootloader (the RT1062's ROM
+        // bootloader is NXP's, under NXP's IDs): not a state an OpenMV camera has.
+        (OPENMV_VID, p) if p & 0x8000 != 0 => None,
+        // 37C5 is shown by firmware from 4.6.0 on, and 4.6.0 … 4.8.1 still speak protocol
+        // v1 (visreg_firmware::generation): the USB identity cannot tell v1 from v2, only
+        // a probe of the port can.
         (OPENMV_VID, p) => {
             let board = board_of_firmware_pid(p);
             Some(Identity {
                 state: DeviceState::Firmware,
                 board,
-                protocol: Some("v2"),
+                protocol: None,
                 description: format!(
-                    "OpenMV {} running firmware",
+                    "OpenMV {} running firmware ≥ 4.6 (protocol v1 up to 4.8.1, v2 from 5.0)",
                     board.map(|b| b.name()).unwrap_or("camera")
                 ),
-                next_step: "ready: `visreg verify` checks its pose function",
+                next_step: "ready: `visreg devices` probes its port for the protocol and version; `visreg verify` checks its pose function",
             })
         }
         (LEGACY_VID, LEGACY_PID) => match serial {
@@ -140,6 +142,16 @@ pub fn classify(vid: u16, pid: u16, serial: Option<&str>) -> Option<Identity> {
             next_step: "flash it with `visreg flash`",
         }),
         _ => None,
+    }
+}
+
+impl DeviceState {
+    /// Whether firmware runs (and its port can be probed for protocol and version).
+    pub fn runs_firmware(self) -> bool {
+        matches!(
+            self,
+            DeviceState::Firmware | DeviceState::LegacyFirmware | DeviceState::ArduinoApp
+        )
     }
 }
 
@@ -440,10 +452,18 @@ mod tests {
             (0x1206, Board::N6),
         ] {
             let id = classify(OPENMV_VID, pid, None).unwrap();
+            // 4.6.0 … 4.8.1 show 37C5 too and speak v1: the identity cannot say which.
             assert_eq!(
                 (id.state, id.board, id.protocol),
-                (DeviceState::Firmware, Some(board), Some("v2"))
+                (DeviceState::Firmware, Some(board), None)
             );
+            assert!(id.description.contains("v1 up to 4.8.1"), "{}", id.description);
+            assert!(id.state.runs_firmware());
+            if !board.has_openmv_dfu_bootloader() {
+                // The RT1062 enters NXP's ROM bootloader; 37C5:9060 is nothing of OpenMV's.
+                assert!(classify(OPENMV_VID, pid + 0x8000, None).is_none());
+                continue;
+            }
             let dfu = classify(OPENMV_VID, pid + 0x8000, None).unwrap();
             assert_eq!(
                 (dfu.state, dfu.board),

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use dfu_core::synchronous::DfuSync;
 use dfu_core::DfuIo;
 use visreg_firmware::image::{check_cdc_writes, check_dfu_writes, Write};
+use visreg_firmware::board::Board;
+use visreg_firmware::generation::Generation;
 
 use crate::select::{port_path_of_tty, Track, UsbBus, UsbDevice, Wanted};
 
@@ -49,6 +51,10 @@ pub enum FlashError {
     /// The plan cannot be written by a plain-DFU bootloader.
     #[error("{0}")]
     Plan(String),
+    /// Refused while the camera still ran its firmware: nothing was written, and it runs
+    /// what it ran.
+    #[error("{0}")]
+    Refused(String),
     /// The final reset failed.
     #[error("resetting the camera after flashing: {0}")]
     Reset(String),
@@ -162,15 +168,11 @@ pub struct Flashed {
     pub port: String,
 }
 
-/// Which bootloader a camera running firmware `v` has (PROTOCOL.md §3): the legacy CDC
-/// bootloader up to 4.5.x, the OpenMV DFU bootloader from 4.6.0 (`src/boot/` appears in
-/// openmv v4.6.0; `src/omv/ports/stm32/boot/` is the CDC bootloader at v4.5.9).
-pub fn bootloader_of(v: [u32; 3]) -> visreg_firmware::catalog::Flasher {
-    if (v[0], v[1]) < (4, 6) {
-        visreg_firmware::catalog::Flasher::CdcBootloader
-    } else {
-        visreg_firmware::catalog::Flasher::OpenmvDfu
-    }
+/// Which bootloader a camera of `board` running firmware `v` has: its generation's
+/// ([`visreg_firmware::generation`]): the legacy CDC bootloader up to 4.5.x, the OpenMV DFU
+/// bootloader from 4.6.0, NXP's ROM bootloader on an RT1062.
+pub fn bootloader_of(board: Board, v: [u32; 3]) -> visreg_firmware::catalog::Flasher {
+    Generation::of_version(v).bootloader(board)
 }
 
 /// The unique id in a protocol v1 ARCH_STR (`"OMV4 H7 1024 [H7:0123…]"`).
@@ -206,6 +208,7 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
     let mut t = t;
     let port = t.name();
     let fail = |m: String| FlashError::Plan(format!("{port}: {m}"));
+    let refuse = |m: String| FlashError::Refused(format!("{port}: {m}"));
     let mut track = Track {
         uid: None,
         port_path: port_path_of_tty(&port),
@@ -216,7 +219,7 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
             let c = V2Client::connect(t, V2Options::default()).map_err(|e| fail(e.to_string()))?;
             let pid = (c.sys_info.usb_id & 0xFFFF) as u16;
             if pid != build.board.firmware_pid() {
-                return Err(fail(format!(
+                return Err(refuse(format!(
                     "the camera is a board with USB PID {pid:04X}, the build is for the {} ({:04X}); nothing was written",
                     build.board,
                     build.board.firmware_pid()
@@ -224,7 +227,7 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
             }
             track.uid = Some(c.sys_info.dev_id);
             // The last moment to refuse a plan with the camera still in its firmware.
-            check_dfu_writes(build.board, writes).map_err(|e| fail(not_written(e)))?;
+            check_dfu_writes(build.board, writes).map_err(|e| refuse(not_written(e)))?;
             on_event(FlashEvent::Step(format!(
                 "firmware {}.{}.{} running: entering the bootloader",
                 c.version.firmware[0], c.version.firmware[1], c.version.firmware[2]
@@ -234,28 +237,37 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
         Ok(Probed::V1(v)) => {
             let c =
                 V1Client::connect(t, Duration::from_secs(1)).map_err(|e| fail(e.to_string()))?;
-            if !c.arch.contains(&format!("[{}:", build.board.name())) {
-                return Err(fail(format!(
-                    "the camera says '{}', the build is for the {}; nothing was written",
-                    c.arch, build.board
+            // The ARCH prefix names the board; the bracket says `H7` for the H7 Plus too.
+            if Board::of_arch(&c.arch) != Some(build.board) {
+                return Err(refuse(format!(
+                    "the camera says '{}' ({}), the build is for the {} ({}); nothing was written",
+                    c.arch.trim_end_matches('\0'),
+                    Board::of_arch(&c.arch)
+                        .map(|b| format!("an {b}"))
+                        .unwrap_or_else(|| "a board visreg does not know".into()),
+                    build.board,
+                    build.board.arch()
                 )));
             }
             track.uid = uid_of_arch(&c.arch);
             // Which bootloader writes depends on the firmware the camera runs now, not on
             // the build: refuse what that one cannot write while the firmware still runs.
-            match bootloader_of(v) {
+            match bootloader_of(build.board, v) {
                 visreg_firmware::catalog::Flasher::CdcBootloader => {
                     check_cdc_writes(writes).map(|_| ())
                 }
-                _ => check_dfu_writes(build.board, writes),
+                visreg_firmware::catalog::Flasher::OpenmvDfu => check_dfu_writes(build.board, writes),
+                other => Err(visreg_firmware::image::ImageError::Refused(format!(
+                    "the camera's bootloader is {other}, which visreg does not drive: flash it with OpenMV IDE"
+                ))),
             }
-            .map_err(|e| fail(not_written(e)))?;
+            .map_err(|e| refuse(not_written(e)))?;
             on_event(FlashEvent::Step(format!(
                 "firmware {}.{}.{} running: entering the bootloader",
                 v[0], v[1], v[2]
             )));
             let t = c.reset_to_bootloader().map_err(|e| fail(e.to_string()))?;
-            if bootloader_of(v) == visreg_firmware::catalog::Flasher::CdcBootloader {
+            if bootloader_of(build.board, v) == visreg_firmware::catalog::Flasher::CdcBootloader {
                 return flash_legacy(t, build, writes, deadlines, bus, &track, &port, &on_event);
             }
             t
@@ -394,25 +406,12 @@ fn flash_legacy<T: visreg_firmware::transport::Transport>(
     )
 }
 
-/// The USB identity a camera running `build` shows: 1209:ABD1 up to 4.5.x, 37C5 and the
-/// board's PID from 4.6.0 (PROTOCOL.md §3; openmv/micropython `mpconfigboard.h` at the
-/// commits v4.5.9 and v4.6.0 pin) — whatever the camera ran before the flash.
+/// The USB identity a camera running `build` shows: its generation's — 1209:ABD1 up to
+/// 4.5.x, 37C5 and the board's PID from 4.6.0 (PROTOCOL.md §3; openmv/micropython
+/// `mpconfigboard.h` at the commits v4.5.9 and v4.6.0 pin) — whatever the camera ran
+/// before the flash.
 pub fn runtime_identity(build: &visreg_firmware::catalog::Build) -> (u16, u16) {
-    let legacy = build
-        .version_triple()
-        .map(|v| (v[0], v[1]) < (4, 6))
-        .unwrap_or(false);
-    if legacy {
-        (
-            visreg_firmware::board::LEGACY_VID,
-            visreg_firmware::board::LEGACY_PID,
-        )
-    } else {
-        (
-            visreg_firmware::board::OPENMV_VID,
-            build.board.firmware_pid(),
-        )
-    }
+    build.generation().usb_identity(build.board)
 }
 
 /// Closes a USB camera's serial port once the camera, just told to reset, has left the
@@ -707,10 +706,12 @@ mod tests {
         assert_eq!(uid_of_arch(&arch), Some(uid));
         assert_eq!(uid_of_arch("OMV4 H7 1024"), None);
         use visreg_firmware::catalog::Flasher;
-        assert_eq!(bootloader_of([4, 5, 9]), Flasher::CdcBootloader);
-        assert_eq!(bootloader_of([4, 6, 0]), Flasher::OpenmvDfu);
-        assert_eq!(bootloader_of([4, 8, 1]), Flasher::OpenmvDfu);
-        assert_eq!(bootloader_of([5, 0, 0]), Flasher::OpenmvDfu);
+        let h7p = Board::H7Plus;
+        assert_eq!(bootloader_of(h7p, [4, 5, 9]), Flasher::CdcBootloader);
+        assert_eq!(bootloader_of(h7p, [4, 6, 0]), Flasher::OpenmvDfu);
+        assert_eq!(bootloader_of(h7p, [4, 8, 1]), Flasher::OpenmvDfu);
+        assert_eq!(bootloader_of(h7p, [5, 0, 0]), Flasher::OpenmvDfu);
+        assert_eq!(bootloader_of(Board::RT1062, [5, 0, 0]), Flasher::NxpRom);
         let c = visreg_firmware::catalog::Catalog::builtin();
         assert_eq!(
             runtime_identity(c.build("4.5.9").unwrap()),

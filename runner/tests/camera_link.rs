@@ -177,10 +177,15 @@ fn v1_camera_runs_scripts_and_replays_frames() {
     );
     let mut c = V1Client::connect(host, Duration::from_secs(1)).unwrap();
     assert_eq!(c.version, [4, 5, 9]);
+    // usbdbg.c's "%s [%s:…]": OMV_BOARD_ARCH, then OMV_BOARD_TYPE — `H7` on the H7 Plus.
     assert!(
-        c.arch.starts_with("OMV4P H7 32768 SDRAM [H7 Plus:"),
+        c.arch.starts_with("OMV4P H7 32768 SDRAM [H7:"),
         "{}",
         c.arch
+    );
+    assert_eq!(
+        visreg_firmware::board::Board::of_arch(&c.arch),
+        Some(visreg_firmware::board::Board::H7Plus)
     );
     let k = ds.manifest.intrinsics();
     let f = ds.load_frame(0).unwrap();

@@ -658,9 +658,29 @@ impl Drop for SimProcess {
 fn flash_every_simulated_build_onto_visreg_sim_and_read_the_version_back() {
     let s = Sandbox::new();
     let sim = SimProcess::start(&s, &["--firmware", "5.0.0", "--preset", "qqvga"]);
+    use visreg_firmware::board::Board;
+    use visreg_firmware::generation::Generation;
     let catalog = visreg_firmware::catalog::Catalog::builtin();
+    // The flasher follows the bootloader of the generation the camera runs *now*: the
+    // legacy CDC bootloader under ≤ 4.5.x, the DFU bootloader under 4.6 … 4.8.1 and 5.x.
+    let mut running = Generation::V2;
+    let mut paths = std::collections::BTreeSet::new();
     for b in &catalog.builds {
-        let (out, _) = s.expect(0, &["flash", &b.name, "--port", &sim.port]);
+        if b.board != Board::H7Plus {
+            // Another board's build: refused before anything is written — by the ARCH
+            // prefix or USB PID the camera reports, or (RT1062: NXP's ROM bootloader)
+            // before the camera is touched at all.
+            let (_, err) = s.expect(2, &["flash", &b.name, "--port", &sim.port]);
+            assert!(
+                (err.contains("nothing was written") && err.contains("the build is for the"))
+                    || err.contains("which visreg does not drive"),
+                "{}: {err}",
+                b.name
+            );
+            assert!(!err.contains("left in its bootloader"), "{err}");
+            continue;
+        }
+        let (out, err) = s.expect(0, &["flash", &b.name, "--port", &sim.port]);
         assert!(
             out.contains(&format!(
                 "flashed {} onto the camera on {}",
@@ -671,7 +691,21 @@ fn flash_every_simulated_build_onto_visreg_sim_and_read_the_version_back() {
             )),
             "{out}"
         );
+        let both = format!("{out}{err}");
+        let cdc = both.contains("through the legacy CDC bootloader");
+        assert_eq!(
+            cdc,
+            running == Generation::Legacy,
+            "{} flashed from a {running:?} camera: {both}",
+            b.name
+        );
+        paths.insert((format!("{running:?}"), cdc));
+        running = b.generation();
     }
+    // All three generations were flashed from: 4.5.9 → 4.8.1 through the CDC bootloader,
+    // 4.8.1 (protocol v1) → 5.0.0 through the DFU bootloader.
+    assert!(paths.contains(&("Legacy".into(), true)), "{paths:?}");
+    assert!(paths.contains(&("DfuV1".into(), false)), "{paths:?}");
     // A bad image is refused before the camera is touched.
     std::fs::write(s.path("x.bin"), b"abcd").unwrap();
     std::fs::write(
@@ -694,7 +728,12 @@ fn flash_every_simulated_build_onto_visreg_sim_and_read_the_version_back() {
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let last = catalog.builds.last().unwrap();
+    let last = catalog
+        .builds
+        .iter()
+        .filter(|b| b.board == visreg_firmware::board::Board::H7Plus)
+        .last()
+        .unwrap();
     assert_eq!(v["devices"][0]["firmware"], last.version.as_str());
 }
 

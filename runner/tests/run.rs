@@ -645,3 +645,106 @@ fn a_camera_in_use_by_another_run_is_refused_or_waited_for() {
     let _ = sim.kill();
     let _ = sim.wait();
 }
+
+/// A run across the three firmware generations — 4.5.9 (protocol v1, legacy CDC
+/// bootloader), 4.8.1 (protocol v1 behind the OpenMV DFU bootloader and 37C5 IDs) and
+/// 5.0.0 (protocol v2) — on one virtual H7 Plus: each build is flashed through the
+/// bootloader the camera has at that moment, spoken to in its own protocol, and judged
+/// against the 4.5.9 baseline.
+#[cfg(unix)]
+#[test]
+fn a_run_across_the_three_generations_judges_each_against_the_oldest() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = visreg(dir.path())
+        .args([
+            "run",
+            "--firmware",
+            "4.5.9,4.8.1,5.0.0",
+            "--baseline",
+            "4.5.9",
+            "--preset",
+            "qqvga",
+            "--repeat",
+            "1",
+            "--out",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // One repetition: each build's latency carries its boot's own offset (a few per cent),
+    // so a latency verdict may go either way; what the builds find may not.
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "the run completes\n{}\n{err}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v = verdicts_in(dir.path());
+    for build in ["4.8.1", "5.0.0"] {
+        // The three generations detect alike; only the wire, the bootloader and the
+        // result conventions differ, and each must be undone exactly.
+        for metric in ["recall", "false_positives", "pose_coverage", "corner_err_px", "rot_err_deg"] {
+            let e = v
+                .iter()
+                .find(|e| e["build"] == build && e["metric"] == metric && e["bucket"].is_null())
+                .unwrap_or_else(|| panic!("no {metric} verdict for {build}: {v:?}"));
+            assert_eq!(e["baseline"], "4.5.9");
+            assert!(e["n"].as_u64().unwrap() > 0, "{e}");
+            assert_eq!(e["verdict"], "unchanged", "{build} {metric}: {e}");
+        }
+    }
+}
+
+/// What a board cannot detect is refused before any camera is touched (exit 2, no store
+/// written): a family its firmware is not compiled with, frames beyond its 64K-pixel
+/// limit, builds for two boards in one run, a board whose bootloader visreg does not
+/// drive.
+#[cfg(unix)]
+#[test]
+fn what_the_board_cannot_run_is_refused_before_anything_is_flashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &[&str]); 4] = [
+        (
+            &["--preset", "qvga-tag16h5"],
+            &[
+                "qvga-tag16h5",
+                "H7 Plus's firmware has no AprilTag family tag16h5 (it has tag36h11",
+                "nothing was flashed",
+                "Boards that can run it: RT1062",
+            ],
+        ),
+        (
+            &["--firmware", "4.8.1-h7,5.0.0-h7"],
+            &[
+                "the H7's find_apriltags takes regions under 64K pixels",
+                "320×240 = 76800 pixels",
+                "nothing was flashed",
+            ],
+        ),
+        (
+            &["--firmware", "5.0.0,5.0.0-h7"],
+            &["5.0.0 is for the H7 Plus and 5.0.0-h7 for the H7"],
+        ),
+        (
+            &["--firmware", "4.8.1-rt1062,5.0.0-rt1062"],
+            &["NXP's ROM bootloader", "which visreg does not drive"],
+        ),
+    ];
+    for (args, wants) in cases {
+        let out = visreg(dir.path())
+            .arg("run")
+            .args(args)
+            .args(["--repeat", "1"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        for want in wants {
+            assert!(err.contains(want), "{args:?}: wanted '{want}' in\n{err}");
+        }
+        assert!(
+            !dir.path().join("visreg-results.sqlite").exists(),
+            "{args:?}: refused before the store (and the camera) was touched"
+        );
+    }
+}

@@ -650,6 +650,24 @@ impl VirtualCamera {
                 return self.script_ended();
             }
         };
+        // A family the board's firmware is not compiled with has no `image.TAGxxx`
+        // (boards/*/imlib_config.h): replay.py's family_flag() raises ValueError, live.py
+        // and replay_v1.py fail on getattr() with MicroPython's AttributeError.
+        if !self.build.board.apriltag_families().contains(&family) {
+            let flag = family.name().to_uppercase();
+            if name == "replay" {
+                self.traceback(
+                    "ValueError",
+                    &format!("this firmware has no AprilTag family {}", cfg.family),
+                );
+            } else {
+                self.traceback(
+                    "AttributeError",
+                    &format!("'module' object has no attribute '{flag}'"),
+                );
+            }
+            return self.script_ended();
+        }
         let k = Intrinsics {
             fx: cfg.fx,
             fy: cfg.fy,
@@ -703,7 +721,19 @@ impl VirtualCamera {
             "replay_v1" => {
                 let mut engine = engine;
                 let line = match embedded_frame(text, &cfg) {
-                    Ok((w, h, px)) => {
+                    Ok((w, h, _)) if !self.build.board.fits_apriltag_region(w, h) => {
+                        // replay_v1.py does not catch it: the script ends in a traceback.
+                        self.traceback("OSError", APRILTAG_64K);
+                        return self.script_ended();
+                    }
+                    Ok((w, h, mut px)) => {
+                        // `image.Image(w, h, fmt, buffer=…)` parses `buffer=` only from
+                        // 4.5.1 (openmv 6752c95ac "imlib: Support creating images from
+                        // bytearrays"; src/omv/modules/py_image.c at v4.5.0 zeroes a
+                        // new image and ignores the keyword).
+                        if self.version() < [4, 5, 1] {
+                            px.iter_mut().for_each(|p| *p = 0);
+                        }
                         self.framebuffer = Some((w, h, px.clone()));
                         match engine.find_apriltags(GrayImage::new(w, h, &px), &k) {
                             Ok(r) => result_line(Some(cfg.frame_index.unwrap_or(0)), &r),
@@ -762,8 +792,9 @@ impl VirtualCamera {
                     "frame {w}x{h} pixfmt 0x{pixfmt:08X} with {len} bytes is not a GRAYSCALE frame"
                 ),
             )
-        } else if w * h >= 65536 && !self.build.board.high_res_apriltags() {
-            error_line(Some(index), "Region of interest too large (find_apriltags is limited to 64K pixels on this board)")
+        } else if !self.build.board.fits_apriltag_region(w, h) {
+            // replay.py catches it and reports "<type>: <message>" with no frame index.
+            error_line(None, &format!("OSError: {APRILTAG_64K}"))
         } else {
             let px = &frame[VRF_HEADER..VRF_HEADER + len];
             match engine.find_apriltags(GrayImage::new(w, h, px), k) {
@@ -810,6 +841,11 @@ impl VirtualCamera {
             return;
         }
         let (line, fb) = match sensor.capture() {
+            Ok((_, w, h, _)) if !self.build.board.fits_apriltag_region(w, h) => {
+                // live.py does not catch it: the script ends in a traceback.
+                self.traceback("OSError", APRILTAG_64K);
+                return self.script_ended();
+            }
             Ok((_, w, h, px)) => {
                 let line = match engine.find_apriltags(GrayImage::new(w, h, &px), k) {
                     Ok(r) => result_line(Some(*captured), &r),
@@ -901,6 +937,11 @@ fn result_line(frame: Option<u32>, r: &FindResult) -> String {
     })
     .to_string()
 }
+
+/// What `find_apriltags` raises (an OSError) on a region of 64K pixels or more on a board
+/// without `IMLIB_ENABLE_HIGH_RES_APRILTAGS` (`modules/py_image.c`, v5.0.0; the same text at
+/// v4.8.1).
+const APRILTAG_64K: &str = "The maximum supported resolution for find_apriltags() is < 64K pixels.";
 
 fn error_line(frame: Option<u32>, msg: &str) -> String {
     serde_json::json!({ "frame": frame, "error": msg }).to_string()

@@ -86,12 +86,12 @@ impl V1Device {
                 words(&[u32::from(v[0]), u32::from(v[1]), u32::from(v[2])])
             }
             cmd::ARCH_STR => {
-                // `usbdbg.c`: "%s [%s:%08X%08X%08X]" of the arch, the board type and the
-                // unique id's words 2, 1, 0.
+                // `usbdbg.c` (v4.5.9, v4.8.1): "%s [%s:%08X%08X%08X]" of OMV_BOARD_ARCH,
+                // OMV_BOARD_TYPE (`H7` on the H7 Plus too) and the unique id's words 2, 1, 0.
                 format!(
                     "{} [{}:{}]",
                     cam.board().arch(),
-                    cam.board().name(),
+                    cam.board().board_type(),
                     visreg_firmware::serial::arch_uid(cam.uid())
                 )
                 .into_bytes()

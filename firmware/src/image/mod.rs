@@ -33,40 +33,72 @@ pub struct Partition {
     pub writable: bool,
 }
 
-const K: u32 = 1024;
-const M: u32 = 1024 * 1024;
 
-/// The partitions of a board's OpenMV DFU bootloader, in alternate-setting order
-/// (PROTOCOL.md §3 gives the names and order; the addresses and sizes are visreg's model
-/// of the boards' flash maps: internal flash at 0x08000000, external SPI flash at
-/// 0x90000000).
+/// The partitions of a board's OpenMV DFU bootloader, in alternate-setting order, as
+/// `OMV_BOOT_DFU_PARTITIONS` in `boards/*/boot_config.h` (openmv v5.0.0; the same table
+/// in `omv_bootconfig.h` at v4.8.1) gives them: names from `OMV_BOOT_DFU_PARTITIONS_STR`,
+/// start and limit per entry. Internal flash sits at 0x08000000. The bootloader gives
+/// SPI-flash partitions as offsets into the chip (`PTYPE_SPI_FLASH`, from 0); visreg
+/// places them at the flash's memory-mapped base (QSPI at 0x90000000 on the H7 Plus,
+/// XSPI at 0x70000000 on the N6, `OMV_BOOT_XIP_PARTITIONS`), so that the addresses of a
+/// DfuSe file mean what they mean on the chip. On the H7 Plus, SPI_FLASH is the whole
+/// 32 MiB chip and ROMFS0 its last 8 MiB (0x1800000 … 0x2000000): the two overlap by
+/// design. The RT1062 has no OpenMV DFU bootloader (`boards/OPENMV_RT1060` has no
+/// `boot_config.h`): its entries are the flash map of `board_config.h`
+/// (`OMV_FLASH_ORIGIN` 0x60000000, `OMV_FLASH_LENGTH` 8 MiB, the application at
+/// `OMV_FLASH_APP_ORIGIN` 0x60040000 after 256 KiB for the ROM-booted bootloader), for
+/// image checks only.
 pub fn partitions(board: Board) -> Vec<Partition> {
-    let p = |name, alt, start, size, writable| Partition {
+    let p = |name, alt, start: u32, limit: u32, writable| Partition {
         name,
         alt,
         start,
-        size,
+        size: limit - start,
         writable,
     };
+    const QSPI: u32 = 0x9000_0000;
+    const XSPI: u32 = 0x7000_0000;
     match board {
-        Board::M4 | Board::M7 | Board::H7 => vec![
-            p("BOOTLOADER", 0, 0x0800_0000, 128 * K, false),
-            p("FILESYSTEM", 1, 0x0802_0000, 128 * K, true),
-            p("FIRMWARE", 2, 0x0804_0000, 1792 * K, true),
-            p("ROMFS0", 3, 0x0820_0000, 0, true),
+        // boards/OPENMV2/boot_config.h
+        Board::M4 => vec![
+            p("BOOTLOADER", 0, 0x0800_0000, 0x0800_8000, false),
+            p("FILESYSTEM", 1, 0x0800_8000, 0x0801_0000, true),
+            p("FIRMWARE", 2, 0x0801_0000, 0x080E_0000, true),
+            p("ROMFS0", 3, 0x080E_0000, 0x0810_0000, true),
         ],
-        Board::H7Plus | Board::RT1062 => vec![
-            p("BOOTLOADER", 0, 0x0800_0000, 128 * K, false),
-            p("FILESYSTEM", 1, 0x0802_0000, 128 * K, true),
-            p("FIRMWARE", 2, 0x0804_0000, 1792 * K, true),
-            p("SPI_FLASH", 3, 0x9000_0000, 16 * M, true),
-            p("ROMFS0", 4, 0x9100_0000, 16 * M, true),
+        // boards/OPENMV3/boot_config.h
+        Board::M7 => vec![
+            p("BOOTLOADER", 0, 0x0800_0000, 0x0800_8000, false),
+            p("FILESYSTEM", 1, 0x0800_8000, 0x0802_0000, true),
+            p("FIRMWARE", 2, 0x0802_0000, 0x081C_0000, true),
+            p("ROMFS0", 3, 0x081C_0000, 0x0820_0000, true),
         ],
+        // boards/OPENMV4/boot_config.h
+        Board::H7 => vec![
+            p("BOOTLOADER", 0, 0x0800_0000, 0x0802_0000, false),
+            p("FILESYSTEM", 1, 0x0802_0000, 0x0804_0000, true),
+            p("FIRMWARE", 2, 0x0804_0000, 0x081E_0000, true),
+            p("ROMFS0", 3, 0x081E_0000, 0x0820_0000, true),
+        ],
+        // boards/OPENMV4P/boot_config.h
+        Board::H7Plus => vec![
+            p("BOOTLOADER", 0, 0x0800_0000, 0x0802_0000, false),
+            p("FILESYSTEM", 1, 0x0802_0000, 0x0804_0000, true),
+            p("FIRMWARE", 2, 0x0804_0000, 0x0820_0000, true),
+            p("SPI_FLASH", 3, QSPI, QSPI + 0x0200_0000, true),
+            p("ROMFS0", 4, QSPI + 0x0180_0000, QSPI + 0x0200_0000, true),
+        ],
+        // boards/OPENMV_RT1060/board_config.h (no DFU bootloader: see above)
+        Board::RT1062 => vec![
+            p("BOOTLOADER", 0, 0x6000_0000, 0x6004_0000, false),
+            p("FIRMWARE", 1, 0x6004_0000, 0x6080_0000, true),
+        ],
+        // boards/OPENMV_N6/boot_config.h
         Board::N6 => vec![
-            p("BOOTLOADER", 0, 0x7000_0000, 512 * K, false),
-            p("FIRMWARE", 1, 0x7008_0000, 4 * M, true),
-            p("FILESYSTEM", 2, 0x7048_0000, 4 * M, true),
-            p("ROMFS0", 3, 0x7088_0000, 16 * M, true),
+            p("BOOTLOADER", 0, XSPI, XSPI + 0x0008_0000, false),
+            p("FIRMWARE", 1, XSPI + 0x0008_0000, XSPI + 0x0040_0000, true),
+            p("FILESYSTEM", 2, XSPI + 0x0040_0000, XSPI + 0x0080_0000, true),
+            p("ROMFS0", 3, XSPI + 0x0080_0000, XSPI + 0x0200_0000, true),
         ],
     }
 }
@@ -430,15 +462,36 @@ fn partition_by_address<'a>(
     parts: &'a [Partition],
     e: &ElementRef,
 ) -> Result<&'a Partition, ImageError> {
-    let touched: Vec<&Partition> = parts
+    let mut touched: Vec<&Partition> = parts
         .iter()
-        // A partition of size 0 (the H7's ROMFS0) holds nothing, so nothing spans into it.
         .filter(|p| p.size > 0)
         .filter(|p| {
             let end = u64::from(p.start) + u64::from(p.size);
             u64::from(e.address) < end && e.end().max(u64::from(e.address) + 1) > u64::from(p.start)
         })
         .collect();
+    // A partition inside another (the H7 Plus's ROMFS0 is the last 8 MiB of SPI_FLASH):
+    // an element at the inner one's start is that partition's, the most specific.
+    if let Some(inner) = touched
+        .iter()
+        .filter(|p| p.start == e.address && e.end() <= u64::from(p.start) + u64::from(p.size))
+        .min_by_key(|p| p.size)
+    {
+        touched = vec![*inner];
+    }
+    // Nested partitions both touched by one element are one place, the outer one.
+    if touched.len() > 1 {
+        let outer = touched.iter().copied().max_by_key(|p| p.size);
+        if let Some(outer) = outer {
+            let end = u64::from(outer.start) + u64::from(outer.size);
+            if touched
+                .iter()
+                .all(|p| p.start >= outer.start && u64::from(p.start) + u64::from(p.size) <= end)
+            {
+                touched = vec![outer];
+            }
+        }
+    }
     let refuse = |reason: String| ImageError::NotInOnePartition {
         element: e.clone(),
         reason,
@@ -576,6 +629,9 @@ pub fn check_cdc_writes(writes: &[Write]) -> Result<&Write, ImageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const K: u32 = 1024;
+    const M: u32 = 1024 * 1024;
 
     #[test]
     fn oversize_read_only_and_unknown_partitions_are_refused() {
@@ -723,6 +779,33 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn partition_maps_follow_the_boards_boot_config() {
+        // boards/OPENMV4P/boot_config.h (v5.0.0): SPI_FLASH is the whole 32 MiB chip,
+        // ROMFS0 its last 8 MiB from offset 0x1800000.
+        let spi = partition(Board::H7Plus, "SPI_FLASH").unwrap();
+        let romfs = partition(Board::H7Plus, "ROMFS0").unwrap();
+        assert_eq!((spi.alt, spi.size), (3, 32 * M));
+        assert_eq!((romfs.alt, romfs.start - spi.start, romfs.size), (4, 0x0180_0000, 8 * M));
+        // boards/OPENMV4/boot_config.h: FIRMWARE ends at 0x081E0000, ROMFS0 is 128 KiB.
+        let fw = partition(Board::H7, "FIRMWARE").unwrap();
+        assert_eq!((fw.start, fw.size), (0x0804_0000, 0x1A_0000));
+        assert_eq!(partition(Board::H7, "ROMFS0").unwrap().size, 128 * K);
+        // boards/OPENMV_N6/boot_config.h: FIRMWARE 3.5 MiB, ROMFS0 24 MiB.
+        assert_eq!(partition(Board::N6, "FIRMWARE").unwrap().size, 3 * M + 512 * K);
+        assert_eq!(partition(Board::N6, "ROMFS0").unwrap().size, 24 * M);
+        // An image one byte larger than ROMFS0 is refused, naming the excess.
+        let e = plan_raw(&vec![0u8; 8 * M as usize + 1], Board::H7Plus, "ROMFS0")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1 bytes too large"), "{e}");
+        assert!(plan_raw(&vec![0u8; 8 * M as usize], Board::H7Plus, "ROMFS0").is_ok());
+        // By address, an element at ROMFS0's start is ROMFS0's, not SPI_FLASH's.
+        let st = dfu(ST_ROM, &[(0, &[(0x9180_0000, 16)])]);
+        let w = plan_dfuse(&st, Board::H7Plus).unwrap();
+        assert_eq!((w[0].alt, w[0].partition), (4, "ROMFS0"));
     }
 
     #[test]
