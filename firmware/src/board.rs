@@ -319,9 +319,14 @@ mod tests {
             .can_detect(Family::Tag16h5, 320, 240)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("no AprilTag family tag16h5 (it has tag36h11"), "{e}");
+        assert!(
+            e.contains("no AprilTag family tag16h5 (it has tag36h11"),
+            "{e}"
+        );
         assert!(Board::RT1062.can_detect(Family::Tag16h5, 640, 480).is_ok());
-        let e = Board::H7.can_detect(Family::Tag36h11, 320, 240).unwrap_err();
+        let e = Board::H7
+            .can_detect(Family::Tag36h11, 320, 240)
+            .unwrap_err();
         assert!(e.to_string().contains("320×240 = 76800 pixels"), "{e}");
         assert!(matches!(
             Board::M4.can_detect(Family::Tag36h11, 80, 60),

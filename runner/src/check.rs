@@ -78,12 +78,12 @@ pub enum CheckError {
     #[error("{0}")]
     Dataset(visreg_datasets::DatasetError),
     /// The camera on the port is another board than the one expected.
-    #[error("the camera on {port} is a board with USB PID {pid:04X}, not the {expected} ({:04X}) expected: check which camera is on this port (visreg devices)", .expected.firmware_pid())]
+    #[error("the camera on {port} is {found}, not the {expected} expected: check which camera is on this port (visreg devices)")]
     WrongBoard {
         /// The port.
         port: String,
-        /// The USB product id the camera reported.
-        pid: u16,
+        /// What the camera said it is (its board, USB PID or ARCH string).
+        found: String,
         /// The board expected there.
         expected: visreg_firmware::board::Board,
     },
@@ -123,6 +123,30 @@ pub struct Identity {
     pub firmware: [u32; 3],
     /// USB product id from SYS_INFO (protocol v2 only), which names the board.
     pub usb_pid: Option<u16>,
+    /// Protocol v1's ARCH_STR, whose ARCH prefix names the board.
+    pub arch: Option<String>,
+}
+
+impl Identity {
+    /// The board the camera says it is: by USB PID (v2) or ARCH prefix (v1).
+    pub fn board(&self) -> Option<visreg_firmware::board::Board> {
+        use visreg_firmware::board::Board;
+        match (&self.arch, self.usb_pid) {
+            (Some(a), _) => Board::of_arch(a),
+            (None, Some(pid)) => Board::ALL.into_iter().find(|b| b.firmware_pid() == pid),
+            (None, None) => None,
+        }
+    }
+
+    /// What the camera says it is, for messages.
+    fn describe_board(&self) -> String {
+        match (self.board(), &self.arch, self.usb_pid) {
+            (Some(b), _, _) => format!("an {b}"),
+            (None, Some(a), _) => format!("a board saying '{}'", a.trim_end_matches('\0')),
+            (None, None, Some(pid)) => format!("a board with USB PID {pid:04X}"),
+            (None, None, None) => "a board that does not say which".into(),
+        }
+    }
 }
 
 /// Asks the camera on `port` which protocol and firmware it runs (each exchange under
@@ -146,14 +170,16 @@ pub fn identify(port: &str, timeout: Duration) -> Result<Identity, CheckError> {
                 protocol: "v2",
                 firmware: c.version.firmware.map(u32::from),
                 usb_pid: Some((c.sys_info.usb_id & 0xFFFF) as u16),
+                arch: None,
             })
         }
         Probed::V1(v) => {
-            V1Client::connect(t, timeout)?;
+            let c = V1Client::connect(t, timeout)?;
             Ok(Identity {
                 protocol: "v1",
                 firmware: v,
                 usb_pid: None,
+                arch: Some(c.arch.clone()),
             })
         }
     }
@@ -163,8 +189,7 @@ pub fn identify(port: &str, timeout: Duration) -> Result<Identity, CheckError> {
 pub const HEALTH_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The camera on `port` answers and names its firmware within `deadline` (asking again
-/// while it does not: it may be re-enumerating), and (protocol v2) is the `board`
-/// expected — a lab must never flash the wrong board because two were swapped on a hub.
+/// while it does not: it may be re-enumerating), and is the `board` expected — a lab must never flash the wrong board because two were swapped on a hub.
 /// Returns the version and protocol in words.
 pub fn health_check(
     port: &str,
@@ -176,11 +201,13 @@ pub fn health_check(
     while Instant::now() < until {
         match identify(port, Duration::from_millis(400)) {
             Ok(id) => {
-                if let (Some(b), Some(pid)) = (board, id.usb_pid) {
-                    if b.firmware_pid() != pid {
+                // v2 names its board by USB PID, v1 by ARCH prefix (the bracket's board
+                // type says `H7` for the H7 Plus too).
+                if let Some(b) = board {
+                    if id.board() != Some(b) && (id.usb_pid.is_some() || id.arch.is_some()) {
                         return Err(CheckError::WrongBoard {
                             port: port.into(),
-                            pid,
+                            found: id.describe_board(),
                             expected: b,
                         });
                     }

@@ -6,6 +6,8 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::Table;
 use serde::Serialize;
 use visreg::discovery::{list_sims, usb_devices};
+use visreg_firmware::board::Board;
+use visreg_firmware::generation::Generation;
 
 use crate::cli::DevicesArgs;
 use crate::Outcome;
@@ -21,16 +23,40 @@ struct Row {
     board: Option<String>,
     firmware: Option<String>,
     protocol: Option<String>,
+    /// The bootloader the running firmware's generation has (`cdc-bootloader`,
+    /// `openmv-dfu`, `nxp-rom …`), when probed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bootloader: Option<String>,
     next_step: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
 
+/// What a probe of a port found.
+struct Probed {
+    protocol: String,
+    firmware: String,
+    /// The bootloader of the firmware's generation on that board, which decides how it is
+    /// flashed (4.6 … 4.8.1 speak v1 behind the DFU bootloader).
+    bootloader: Option<String>,
+}
+
 /// Asks the camera on `port` which protocol and version it runs.
-fn ask(port: &str, timeout: Duration) -> Result<(String, String), visreg::check::CheckError> {
+fn ask(
+    port: &str,
+    timeout: Duration,
+    board: Option<Board>,
+) -> Result<Probed, visreg::check::CheckError> {
     let id = visreg::check::identify(port, timeout)?;
     let v = id.firmware;
-    Ok((id.protocol.into(), format!("{}.{}.{}", v[0], v[1], v[2])))
+    Ok(Probed {
+        protocol: id.protocol.into(),
+        firmware: format!("{}.{}.{}", v[0], v[1], v[2]),
+        bootloader: id
+            .board()
+            .or(board)
+            .map(|b| Generation::of_version(v).bootloader(b).to_string()),
+    })
 }
 
 pub fn run(args: DevicesArgs) -> anyhow::Result<Outcome> {
@@ -48,16 +74,18 @@ pub fn run(args: DevicesArgs) -> anyhow::Result<Outcome> {
                     board: d.identity.board.map(|b| b.name().to_string()),
                     firmware: None,
                     protocol: d.identity.protocol.map(str::to_string),
+                    bootloader: None,
                     next_step: d.identity.next_step.to_string(),
                     error: None,
                 };
                 if let (Some(port), true, false) =
                     (&d.port, d.identity.state.runs_firmware(), args.no_probe)
                 {
-                    match ask(port, timeout) {
-                        Ok((p, v)) => {
-                            row.protocol = Some(p);
-                            row.firmware = Some(v);
+                    match ask(port, timeout, d.identity.board) {
+                        Ok(p) => {
+                            row.protocol = Some(p.protocol);
+                            row.firmware = Some(p.firmware);
+                            row.bootloader = p.bootloader;
                         }
                         Err(e) => row.error = Some(e.to_string()),
                     }
@@ -77,14 +105,17 @@ pub fn run(args: DevicesArgs) -> anyhow::Result<Outcome> {
             board: Some(s.board.clone()),
             firmware: Some(s.firmware.clone()),
             protocol: Some(s.protocol.clone()),
+            bootloader: None,
             next_step: "ready".into(),
             error: None,
         };
         if !args.no_probe {
-            match ask(&s.port, timeout) {
-                Ok((p, v)) => {
-                    row.protocol = Some(p);
-                    row.firmware = Some(v);
+            let board = Board::ALL.into_iter().find(|b| b.name() == s.board);
+            match ask(&s.port, timeout, board) {
+                Ok(p) => {
+                    row.protocol = Some(p.protocol);
+                    row.firmware = Some(p.firmware);
+                    row.bootloader = p.bootloader;
                 }
                 Err(e) => row.error = Some(e.to_string()),
             }
@@ -120,7 +151,11 @@ pub fn run(args: DevicesArgs) -> anyhow::Result<Outcome> {
             r.serial.clone().unwrap_or_else(|| "–".into()),
             r.state.clone(),
             r.firmware.clone().unwrap_or_else(|| "–".into()),
-            r.protocol.clone().unwrap_or_else(|| "–".into()),
+            match (&r.protocol, &r.bootloader) {
+                (Some(p), Some(b)) => format!("{p} · {b}"),
+                (Some(p), None) => p.clone(),
+                (None, _) => "–".into(),
+            },
             r.error
                 .clone()
                 .map(|e| format!("does not answer: {e}"))

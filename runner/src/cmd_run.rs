@@ -49,13 +49,13 @@ pub(crate) fn plan_builds(
                 .filter(|b| b.protocol == Protocol::V2 && b.channel == Channel::Release)
                 .collect();
             let count = |board| releases.iter().filter(|b| b.board == board).count();
-            let board = releases
-                .iter()
-                .map(|b| b.board)
-                .fold(None, |best: Option<visreg_firmware::board::Board>, b| match best {
+            let board = releases.iter().map(|b| b.board).fold(
+                None,
+                |best: Option<visreg_firmware::board::Board>, b| match best {
                     Some(x) if count(x) >= count(b) => Some(x),
                     _ => Some(b),
-                });
+                },
+            );
             releases
                 .into_iter()
                 .filter(|b| Some(b.board) == board)

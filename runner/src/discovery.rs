@@ -457,7 +457,11 @@ mod tests {
                 (id.state, id.board, id.protocol),
                 (DeviceState::Firmware, Some(board), None)
             );
-            assert!(id.description.contains("v1 up to 4.8.1"), "{}", id.description);
+            assert!(
+                id.description.contains("v1 up to 4.8.1"),
+                "{}",
+                id.description
+            );
             assert!(id.state.runs_firmware());
             if !board.has_openmv_dfu_bootloader() {
                 // The RT1062 enters NXP's ROM bootloader; 37C5:9060 is nothing of OpenMV's.

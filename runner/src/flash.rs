@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use dfu_core::synchronous::DfuSync;
 use dfu_core::DfuIo;
-use visreg_firmware::image::{check_cdc_writes, check_dfu_writes, Write};
 use visreg_firmware::board::Board;
 use visreg_firmware::generation::Generation;
+use visreg_firmware::image::{check_cdc_writes, check_dfu_writes, Write};
 
 use crate::select::{port_path_of_tty, Track, UsbBus, UsbDevice, Wanted};
 

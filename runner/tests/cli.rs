@@ -474,41 +474,56 @@ fn every_verb_has_help_with_an_example() {
 fn devices_lists_a_running_virtual_camera() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
-    let s = Sandbox::new();
-    let mut sim = Command::new(env!("CARGO_BIN_EXE_visreg"))
-        .args(["sim", "--firmware", "4.5.9", "--preset", "qqvga"])
-        .env("VISREG_CACHE_DIR", s.path("cache"))
-        .env("VISREG_RUNTIME_DIR", s.path("run"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    BufReader::new(sim.stdout.take().unwrap())
-        .read_line(&mut port)
-        .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_visreg"))
-        .args(["devices", "--json"])
-        .env("VISREG_RUNTIME_DIR", s.path("run"))
-        .output()
-        .unwrap();
-    let _ = sim.kill();
-    let _ = sim.wait();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let d = v["devices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["port"] == port.trim())
-        .expect("the sim is listed");
-    assert_eq!(d["kind"], "virtual");
-    assert_eq!(d["firmware"], "4.5.9", "version read back over the wire");
-    assert_eq!(d["protocol"], "v1", "protocol found by probing");
+    // One camera per generation: the probe finds the protocol, and the generation the
+    // bootloader — 4.8.1 speaks v1 like 4.5.9 but is flashed like 5.0.0.
+    for (build, protocol, bootloader) in [
+        ("4.5.9", "v1", "cdc-bootloader"),
+        ("4.8.1", "v1", "openmv-dfu"),
+        ("5.0.0", "v2", "openmv-dfu"),
+    ] {
+        let s = Sandbox::new();
+        let mut sim = Command::new(env!("CARGO_BIN_EXE_visreg"))
+            .args(["sim", "--firmware", build, "--preset", "qqvga"])
+            .env("VISREG_CACHE_DIR", s.path("cache"))
+            .env("VISREG_RUNTIME_DIR", s.path("run"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut port = String::new();
+        BufReader::new(sim.stdout.take().unwrap())
+            .read_line(&mut port)
+            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_visreg"))
+            .args(["devices", "--json"])
+            .env("VISREG_RUNTIME_DIR", s.path("run"))
+            .output()
+            .unwrap();
+        let _ = sim.kill();
+        let _ = sim.wait();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let d = v["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["port"] == port.trim())
+            .expect("the sim is listed");
+        assert_eq!(d["kind"], "virtual");
+        assert_eq!(d["firmware"], build, "version read back over the wire");
+        assert_eq!(
+            d["protocol"], protocol,
+            "{build}: protocol found by probing"
+        );
+        assert_eq!(
+            d["bootloader"], bootloader,
+            "{build}: the generation's bootloader"
+        );
+    }
 }
 
 #[test]

@@ -683,7 +683,13 @@ fn a_run_across_the_three_generations_judges_each_against_the_oldest() {
     for build in ["4.8.1", "5.0.0"] {
         // The three generations detect alike; only the wire, the bootloader and the
         // result conventions differ, and each must be undone exactly.
-        for metric in ["recall", "false_positives", "pose_coverage", "corner_err_px", "rot_err_deg"] {
+        for metric in [
+            "recall",
+            "false_positives",
+            "pose_coverage",
+            "corner_err_px",
+            "rot_err_deg",
+        ] {
             let e = v
                 .iter()
                 .find(|e| e["build"] == build && e["metric"] == metric && e["bucket"].is_null())

@@ -400,8 +400,10 @@ impl<'a> FirmwareFn<'a> {
         }
     }
 
+    /// Whether the firmware is of the legacy generation (≤ 4.5.x): 1209:ABD1 and the CDC
+    /// bootloader; 4.6.0 … 4.8.1 speak v1 too but under 37C5 (visreg_firmware::generation).
     fn legacy(&self) -> bool {
-        self.cam.build().flasher() == Flasher::CdcBootloader
+        self.cam.build().generation() == visreg_firmware::generation::Generation::Legacy
     }
 
     fn feed(&mut self, data: &[u8]) {

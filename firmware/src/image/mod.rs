@@ -33,7 +33,6 @@ pub struct Partition {
     pub writable: bool,
 }
 
-
 /// The partitions of a board's OpenMV DFU bootloader, in alternate-setting order, as
 /// `OMV_BOOT_DFU_PARTITIONS` in `boards/*/boot_config.h` (openmv v5.0.0; the same table
 /// in `omv_bootconfig.h` at v4.8.1) gives them: names from `OMV_BOOT_DFU_PARTITIONS_STR`,
@@ -97,7 +96,13 @@ pub fn partitions(board: Board) -> Vec<Partition> {
         Board::N6 => vec![
             p("BOOTLOADER", 0, XSPI, XSPI + 0x0008_0000, false),
             p("FIRMWARE", 1, XSPI + 0x0008_0000, XSPI + 0x0040_0000, true),
-            p("FILESYSTEM", 2, XSPI + 0x0040_0000, XSPI + 0x0080_0000, true),
+            p(
+                "FILESYSTEM",
+                2,
+                XSPI + 0x0040_0000,
+                XSPI + 0x0080_0000,
+                true,
+            ),
             p("ROMFS0", 3, XSPI + 0x0080_0000, XSPI + 0x0200_0000, true),
         ],
     }
@@ -788,13 +793,19 @@ mod tests {
         let spi = partition(Board::H7Plus, "SPI_FLASH").unwrap();
         let romfs = partition(Board::H7Plus, "ROMFS0").unwrap();
         assert_eq!((spi.alt, spi.size), (3, 32 * M));
-        assert_eq!((romfs.alt, romfs.start - spi.start, romfs.size), (4, 0x0180_0000, 8 * M));
+        assert_eq!(
+            (romfs.alt, romfs.start - spi.start, romfs.size),
+            (4, 0x0180_0000, 8 * M)
+        );
         // boards/OPENMV4/boot_config.h: FIRMWARE ends at 0x081E0000, ROMFS0 is 128 KiB.
         let fw = partition(Board::H7, "FIRMWARE").unwrap();
         assert_eq!((fw.start, fw.size), (0x0804_0000, 0x1A_0000));
         assert_eq!(partition(Board::H7, "ROMFS0").unwrap().size, 128 * K);
         // boards/OPENMV_N6/boot_config.h: FIRMWARE 3.5 MiB, ROMFS0 24 MiB.
-        assert_eq!(partition(Board::N6, "FIRMWARE").unwrap().size, 3 * M + 512 * K);
+        assert_eq!(
+            partition(Board::N6, "FIRMWARE").unwrap().size,
+            3 * M + 512 * K
+        );
         assert_eq!(partition(Board::N6, "ROMFS0").unwrap().size, 24 * M);
         // An image one byte larger than ROMFS0 is refused, naming the excess.
         let e = plan_raw(&vec![0u8; 8 * M as usize + 1], Board::H7Plus, "ROMFS0")
