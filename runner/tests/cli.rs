@@ -746,8 +746,7 @@ fn flash_every_simulated_build_onto_visreg_sim_and_read_the_version_back() {
     let last = catalog
         .builds
         .iter()
-        .filter(|b| b.board == visreg_firmware::board::Board::H7Plus)
-        .last()
+        .rfind(|b| b.board == visreg_firmware::board::Board::H7Plus)
         .unwrap();
     assert_eq!(v["devices"][0]["firmware"], last.version.as_str());
 }
