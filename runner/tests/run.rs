@@ -753,4 +753,25 @@ fn what_the_board_cannot_run_is_refused_before_anything_is_flashed() {
             "{args:?}: refused before the store (and the camera) was touched"
         );
     }
+    // Replay needs `image.Image(buffer=…)`, which firmware before 4.5.1 ignores: every
+    // frame would read as empty, a false regression.
+    let sim_build = |name: &str, version: &str| {
+        format!("[[build]]\nname = '{name}'\nversion = '{version}'\nboard = 'H7Plus'\nprotocol = 'v1'\n[[build.image]]\npartition = 'FIRMWARE'\nfile = 'sim'\nsha256 = '{}'\n", "0".repeat(64))
+    };
+    std::fs::write(
+        dir.path().join("old.toml"),
+        sim_build("4.5.0", "4.5.0") + &sim_build("4.5.9", "4.5.9"),
+    )
+    .unwrap();
+    let out = visreg(dir.path())
+        .args(["run", "--catalog", "old.toml", "--firmware", "4.5.9,4.5.0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("build 4.5.0 (firmware 4.5.0) ignores image.Image(buffer=…)"),
+        "{err}"
+    );
+    assert!(!dir.path().join("visreg-results.sqlite").exists());
 }

@@ -1065,6 +1065,114 @@ mod tests {
         assert!(v["error"].as_str().unwrap().contains("magic"));
     }
 
+    fn replay_script(family: &str) -> String {
+        format!("# visreg-workload: replay 1\nimport json\nCONFIG = json.loads('{{\"family\": \"{family}\", \"fx\": 224.9, \"fy\": 227.6, \"cx\": 160.0, \"cy\": 120.0}}')\n")
+    }
+
+    fn replay_v1_script(family: &str, w: u32, h: u32, px: &[u8]) -> String {
+        use base64::Engine as _;
+        format!(
+            "# visreg-workload: replay_v1 1\nimport json, ubinascii\nCONFIG = json.loads('{{\"family\": \"{family}\", \"fx\": 224.9, \"fy\": 227.6, \"cx\": 160.0, \"cy\": 120.0, \"width\": {w}, \"height\": {h}, \"frame_index\": 0}}')\n{FRAME_LINE}{}')\n",
+            base64::engine::general_purpose::STANDARD.encode(px)
+        )
+    }
+
+    #[test]
+    fn families_the_board_lacks_end_every_workload_as_its_script_would() {
+        // boards/OPENMV4P/imlib_config.h: TAG36H11 only. replay.py's family_flag raises
+        // ValueError; replay_v1.py's getattr(image, "TAG16H5") an AttributeError.
+        let mut c = cam("5.0.0", None);
+        c.exec(&replay_script("tag16h5"));
+        let out = stdout(&mut c);
+        assert!(
+            out.contains("ValueError: this firmware has no AprilTag family tag16h5"),
+            "{out}"
+        );
+        assert!(!c.script_running());
+        let mut c = cam("4.8.1", None);
+        c.exec(&replay_v1_script("tag16h5", 8, 8, &[0; 64]));
+        let out = stdout(&mut c);
+        assert!(
+            out.contains("AttributeError: 'module' object has no attribute 'TAG16H5'"),
+            "{out}"
+        );
+        // The RT1060 has it (boards/OPENMV_RT1060/imlib_config.h).
+        let mut c = cam("5.0.0-rt1062", None);
+        c.exec(&replay_script("tag16h5"));
+        assert!(stdout(&mut c).contains("\"ready\""));
+    }
+
+    #[test]
+    fn the_64k_pixel_limit_holds_on_replay_and_v1() {
+        // modules/py_image.c: roi.w·roi.h < 65536 without IMLIB_ENABLE_HIGH_RES_APRILTAGS,
+        // else OSError. replay.py catches it (no frame index); replay_v1.py does not.
+        let mut c = cam("5.0.0-h7", None);
+        c.exec(&replay_script("tag36h11"));
+        let frame = visreg_firmware::workload::pack_frame(3, 320, 240, &vec![128u8; 320 * 240]);
+        for (i, chunk) in frame.chunks(4088).enumerate() {
+            c.write(ids::VISREG, (i * 4088) as u32, chunk).unwrap();
+        }
+        let n = c.size(ids::VISREG).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&c.read(ids::VISREG, 0, n).unwrap()).unwrap();
+        assert_eq!(
+            v["error"],
+            "OSError: The maximum supported resolution for find_apriltags() is < 64K pixels."
+        );
+        assert!(v["frame"].is_null(), "{v}");
+        // 160×120 is within the limit.
+        let small = visreg_firmware::workload::pack_frame(4, 160, 120, &vec![128u8; 160 * 120]);
+        c.write(ids::VISREG, 0, &small).unwrap();
+        let n = c.size(ids::VISREG).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&c.read(ids::VISREG, 0, n).unwrap()).unwrap();
+        assert_eq!(v["frame"], 4, "{v}");
+        let mut c = cam("4.8.1-h7", None);
+        c.exec(&replay_v1_script(
+            "tag36h11",
+            320,
+            240,
+            &vec![128u8; 320 * 240],
+        ));
+        let out = stdout(&mut c);
+        assert!(
+            out.contains(
+                "OSError: The maximum supported resolution for find_apriltags() is < 64K pixels."
+            ),
+            "{out}"
+        );
+        assert!(!c.script_running());
+        // The H7 Plus has high-res AprilTags.
+        let mut c = cam("4.8.1", None);
+        c.exec(&replay_v1_script(
+            "tag36h11",
+            320,
+            240,
+            &vec![128u8; 320 * 240],
+        ));
+        let out = stdout(&mut c);
+        assert!(
+            out.contains("\"frame\":0") && out.contains("\"tags\""),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn image_buffers_are_ignored_before_4_5_1() {
+        // src/omv/modules/py_image.c at v4.5.0 zeroes a new image and parses no `buffer=`
+        // (added by openmv 6752c95ac, first in v4.5.1).
+        let px: Vec<u8> = (0..64).map(|i| i as u8 + 1).collect();
+        let script = replay_v1_script("tag36h11", 8, 8, &px);
+        let mut old = Catalog::builtin().build("4.5.9").unwrap().clone();
+        old.version = "4.5.0".into();
+        let mut c = VirtualCamera::new(old, None, 1).unwrap();
+        c.exec(&script);
+        assert_eq!(c.framebuffer_v1().unwrap().2, vec![0u8; 64]);
+        let mut c = cam("4.5.9", None);
+        c.exec(&script);
+        assert_eq!(c.framebuffer_v1().unwrap().2, px);
+    }
+
     #[test]
     fn bad_workload_config_is_a_traceback() {
         let mut c = cam("5.0.0", None);
