@@ -102,9 +102,10 @@ const CDC_PRODUCT: &str = "OpenMV Virtual Comm Port in FS Mode";
 /// The board's runtime USB speed: full speed on the STM32 boards' OTG_FS port (the H7 Plus
 /// too), high speed on the RT1062's TinyUSB port and the N6.
 pub fn runtime_speed(board: Board) -> Speed {
-    match board {
-        Board::RT1062 | Board::N6 => Speed::High,
-        _ => Speed::Full,
+    // One place for each board's speed: the board table (from OMV_USB_IRQN).
+    match board.usb_speed() {
+        visreg_firmware::board::UsbSpeed::High => Speed::High,
+        visreg_firmware::board::UsbSpeed::Full => Speed::Full,
     }
 }
 
