@@ -90,6 +90,23 @@ impl Board {
     pub fn high_res_apriltags(self) -> bool {
         matches!(self, Board::H7Plus | Board::RT1062 | Board::N6)
     }
+
+    /// The USB speed its firmware's device controller runs at.
+    pub fn usb_speed(self) -> UsbSpeed {
+        match self {
+            Board::M4 | Board::M7 | Board::H7 | Board::H7Plus => UsbSpeed::Full,
+            Board::RT1062 | Board::N6 => UsbSpeed::High,
+        }
+    }
+}
+
+/// USB 2.0 bus speeds a camera's device controller runs at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UsbSpeed {
+    /// 12 Mb/s, 64-byte bulk packets.
+    Full,
+    /// 480 Mb/s, 512-byte bulk packets.
+    High,
 }
 
 impl std::fmt::Display for Board {
