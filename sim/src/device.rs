@@ -829,6 +829,9 @@ impl VirtualCamera {
             return;
         }
         let mut busy_us = 0;
+        // The modelled time counts from the frame's arrival, not from when the host's
+        // own detector finished.
+        let started = std::time::Instant::now();
         let line = if pixfmt != PIXFMT_GRAY || len != (w as usize) * (h as usize) {
             error_line(
                 Some(index),
@@ -853,7 +856,7 @@ impl VirtualCamera {
         frame.clear();
         self.framebuffer = Some((w, h, px));
         if self.realtime && busy_us > 0 {
-            let until = std::time::Instant::now() + std::time::Duration::from_micros(busy_us);
+            let until = started + std::time::Duration::from_micros(busy_us);
             self.detecting = Some((until, line));
             return;
         }
@@ -1138,5 +1141,30 @@ mod tests {
             "{out}"
         );
         assert!(!c.script_running());
+    }
+
+    #[test]
+    fn with_a_real_link_a_frame_keeps_the_detector_busy_for_the_time_it_reports() {
+        let mut c = cam("5.0.0", None);
+        c.set_realtime(true);
+        c.exec("# visreg-workload: replay 1\nimport json\nCONFIG = json.loads('{\"family\": \"tag36h11\", \"fx\": 224.9, \"fy\": 227.6, \"cx\": 160.0, \"cy\": 120.0}')\n");
+        let frame = visreg_firmware::workload::pack_frame(3, 160, 120, &vec![128; 160 * 120]);
+        let t0 = std::time::Instant::now();
+        c.write(ids::VISREG, 0, &frame).unwrap();
+        assert_eq!(
+            c.size(ids::VISREG).unwrap(),
+            0,
+            "no result while it detects"
+        );
+        while c.detecting(std::time::Instant::now()) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let took = t0.elapsed();
+        let n = c.size(ids::VISREG).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&c.read(ids::VISREG, 0, n).unwrap()).unwrap();
+        assert_eq!(v["frame"], 3);
+        let t_us = v["t_us"].as_u64().unwrap();
+        assert!(took.as_micros() as u64 >= t_us, "{took:?} < {t_us} µs");
     }
 }

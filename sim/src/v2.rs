@@ -553,4 +553,50 @@ mod tests {
         assert_eq!(info.hw_caps[0] & (1 << 20), 0, "USB HS bit on an H7 Plus");
         assert_eq!(info.hw_caps[0], hw_caps(c.board()));
     }
+
+    #[test]
+    fn while_the_detector_runs_requests_wait_for_its_20_ms_poll() {
+        let (mut dev, mut c) = (V2Device::new(), cam("5.0.0"));
+        c.set_realtime(true);
+        call(&mut dev, &mut c, Packet::new(0, 0, op::PROTO_SYNC, vec![]));
+        c.exec("# visreg-workload: replay 1\nCONFIG = json.loads('{\"family\": \"tag36h11\", \"fx\": 224.9, \"fy\": 227.6, \"cx\": 160.0, \"cy\": 120.0}')\n");
+        // QVGA: ~36 ms of modelled detection on this build, well past one 20 ms poll.
+        let frame = visreg_firmware::workload::pack_frame(0, 320, 240, &vec![128; 320 * 240]);
+        let id = crate::device::ids::VISREG;
+        for (i, chunk) in frame.chunks(4000).enumerate() {
+            c.write(id, (i * 4000) as u32, chunk).unwrap();
+        }
+        assert!(
+            c.detecting(std::time::Instant::now()),
+            "the detector is busy"
+        );
+        // The first request since the last poll is served by this poll; the next waits.
+        let mut seq = 0;
+        let mut size = |dev: &mut V2Device, c: &mut VirtualCamera| {
+            let r = call(dev, c, Packet::new(seq, id, op::CHANNEL_SIZE, vec![]));
+            let r: Vec<Packet> = r.into_iter().filter(|p| !p.has(flags::EVENT)).collect();
+            if !r.is_empty() {
+                seq = seq.wrapping_add(1);
+            }
+            r
+        };
+        std::thread::sleep(crate::link::DETECTOR_POLL);
+        let r = size(&mut dev, &mut c);
+        assert_eq!(r.len(), 1, "served at the poll");
+        assert_eq!(r[0].payload, 0u32.to_le_bytes(), "no result yet");
+        assert!(size(&mut dev, &mut c).is_empty(), "waits for the next poll");
+        // Once the detector is done, the waiting request is answered with the result's size.
+        while c.detecting(std::time::Instant::now()) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let mut out = Vec::new();
+        dev.on_bytes(&mut c, &[], &mut out);
+        let mut d = Decoder::new(true, v2::MAX_PAYLOAD);
+        d.push(&out);
+        let Some(Decoded::Packet(p)) = d.next() else {
+            panic!("the waiting request was not answered")
+        };
+        assert_eq!(p.opcode, op::CHANNEL_SIZE);
+        assert!(u32::from_le_bytes([p.payload[0], p.payload[1], p.payload[2], p.payload[3]]) > 0);
+    }
 }
