@@ -210,6 +210,12 @@ pub struct RunArgs {
     /// store) is using, before giving up.
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     pub camera_wait: u64,
+    /// How fast the virtual camera's (`--camera sim`) link and detector are: `fast` (as fast as the
+    /// pseudo-terminal, detection time reported but not spent) or `real` (bytes cost the
+    /// board's USB bus time — full speed 1.2 MB/s on M7/H7/H7 Plus, high speed 53 MB/s on
+    /// RT1062/N6 — and each replayed frame keeps the detector busy for its modelled time).
+    #[arg(long, default_value = "fast", value_parser = ["fast", "real"])]
+    pub link: String,
 }
 
 impl RunArgs {
@@ -530,6 +536,12 @@ pub struct SimArgs {
     /// `after-last-alt` (as OpenMV's TinyUSB bootloader and ST's ROM do) or `each-alt`.
     #[arg(long, requires = "usb", default_value = "after-last-alt", value_parser = ["after-last-alt", "each-alt"])]
     pub dfu_functional: String,
+    /// How fast the virtual camera's link and detector are: `fast` (as fast as the
+    /// pseudo-terminal, detection time reported but not spent) or `real` (bytes cost the
+    /// board's USB bus time — full speed 1.2 MB/s on M7/H7/H7 Plus, high speed 53 MB/s on
+    /// RT1062/N6 — and each replayed frame keeps the detector busy for its modelled time).
+    #[arg(long, conflicts_with = "usb", default_value = "fast", value_parser = ["fast", "real"])]
+    pub link: String,
 }
 
 /// `visreg dataset …`

@@ -328,7 +328,8 @@ pub fn run(args: BisectArgs) -> anyhow::Result<Outcome> {
         &id,
         std::time::Duration::from_secs(args.camera_wait),
     )?;
-    let (port, sim) = crate::cmd_run::start_camera(&selector, &catalog, &plan.good, &dataset)?;
+    let (port, sim) =
+        crate::cmd_run::start_camera(&selector, &catalog, &plan.good, &dataset, false)?;
     if args.resume.is_none() {
         store.create_bisect(&BisectRecord {
             id: id.clone(),

@@ -224,10 +224,11 @@ pub(crate) fn start_camera(
     catalog: &visreg_firmware::catalog::Catalog,
     first: &str,
     dataset: &Dataset,
+    link_real: bool,
 ) -> anyhow::Result<(String, Option<ServedCamera>)> {
     Ok(match selector {
         CameraSelector::Sim => {
-            let unit = VirtualUnit::new(
+            let mut unit = VirtualUnit::new(
                 catalog.clone(),
                 first,
                 Some(dataset.clone()),
@@ -235,6 +236,10 @@ pub(crate) fn start_camera(
                 now_unix_s() as u64,
             )
             .map_err(|e| anyhow::anyhow!(e))?;
+            if link_real {
+                let board = catalog.build(first)?.board;
+                unit.set_link(Some(visreg_sim::link::LinkModel::for_board(board)));
+            }
             let cam = ServedCamera::pty(Arc::new(unit), Default::default())?;
             (cam.port().to_string(), Some(cam))
         }
@@ -407,7 +412,13 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<Outcome> {
         &run_id,
         std::time::Duration::from_secs(args.camera_wait),
     )?;
-    let (port, sim_thread) = start_camera(&selector, &catalog, &builds[0].name, &dataset)?;
+    let (port, sim_thread) = start_camera(
+        &selector,
+        &catalog,
+        &builds[0].name,
+        &dataset,
+        args.link == "real",
+    )?;
     {
         let stop = stop.clone();
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));

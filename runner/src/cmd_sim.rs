@@ -49,6 +49,10 @@ pub fn run(args: SimArgs) -> anyhow::Result<Outcome> {
         args.run_seed,
     )
     .map_err(|e| anyhow::anyhow!(e))?;
+    let mut unit = unit;
+    if args.link == "real" {
+        unit.set_link(Some(visreg_sim::link::LinkModel::for_board(build.board)));
+    }
     if args.bricked {
         unit.brick();
     }

@@ -54,11 +54,16 @@ pub mod ids {
     pub const STDOUT: u8 = 2;
     /// Frame stream.
     pub const STREAM: u8 = 3;
-    /// The workload's channel, when a workload script runs.
-    pub const VISREG: u8 = 5;
+    /// The workload's channel, when a workload script runs: the first channel a script
+    /// registers takes the first free slot (`omv_protocol_register_channel`,
+    /// protocol/omv_protocol.c v5.0.0), 4 after transport, stdin, stdout and stream on a
+    /// build without the profiler (5 on a profiler build, which registers `profile` as 4).
+    pub const VISREG: u8 = 4;
 }
 
-/// The stdout ring's size on the camera (oldest bytes are dropped).
+/// The stdout ring's size on the camera (`OMV_PROTOCOL_STDIO_BUFFER_SIZE`,
+/// protocol/omv_protocol_channel_stdio.c v5.0.0). MicroPython's `ringbuf_t` keeps one slot
+/// empty, so it holds at most 1023 bytes (`ringbuf_free`, py/ringbuf.h).
 pub const STDOUT_RING: usize = 1024;
 /// How much printed text the camera holds for a v1 host (see `print`).
 pub const V1_STDOUT_BOUND: usize = 4 << 20;
@@ -163,6 +168,11 @@ pub struct VirtualCamera {
     script: Script,
     events: VecDeque<DeviceEvent>,
     run_seed: u64,
+    /// `--link real`: a replayed frame keeps the detector busy for its modelled time.
+    realtime: bool,
+    /// While the detector is busy (realtime only): when it finishes, and the result line
+    /// it will then make available.
+    detecting: Option<(std::time::Instant, Vec<u8>)>,
 }
 
 /// Why a virtual camera (or the unit it belongs to) could not be made.
@@ -242,7 +252,35 @@ impl VirtualCamera {
             script: Script::Idle,
             events: VecDeque::new(),
             run_seed,
+            realtime: false,
+            detecting: None,
         })
+    }
+
+    /// Makes each replayed frame's `find_apriltags` take the time it reports (`--link
+    /// real`, see [`crate::link`]); off, results are there as soon as the frame is.
+    pub fn set_realtime(&mut self, on: bool) {
+        self.realtime = on;
+    }
+
+    /// Whether the detector is still busy at `now`; once it is done, its result line
+    /// becomes readable on the `visreg` channel.
+    pub fn detecting(&mut self, now: std::time::Instant) -> bool {
+        match &self.detecting {
+            Some((until, _)) if *until > now => true,
+            Some(_) => {
+                let (_, line) = self.detecting.take().expect("checked");
+                if let Script::Replay { result, .. } = &mut self.script {
+                    *result = line;
+                }
+                self.events.push_back(DeviceEvent {
+                    channel: ids::STREAM,
+                    code: None,
+                });
+                false
+            }
+            None => false,
+        }
     }
 
     /// The build it runs.
@@ -422,6 +460,7 @@ impl VirtualCamera {
                     frame.clear();
                     result.clear();
                     *received = 0;
+                    self.detecting = None;
                 }
                 // A chunk written again because its reply was lost: already here.
                 if off + data.len() == *received && off != 0 {
@@ -576,18 +615,46 @@ impl VirtualCamera {
     }
 
     fn print(&mut self, line: &str) {
-        self.stdout.extend(line.as_bytes());
-        self.stdout.push_back(b'\n');
-        // Protocol v2's stdout is a 1024-byte ring that drops the oldest bytes. Under
-        // usbdbg (v1) a print blocks until the IDE has read the text; the virtual camera
-        // models that by holding it (up to a bound a real script could not exceed).
-        let cap = match self.build.protocol {
-            Protocol::V2 => STDOUT_RING,
-            Protocol::V1 => V1_STDOUT_BOUND,
-        };
-        while self.stdout.len() > cap {
-            self.stdout.pop_front();
+        match self.build.protocol {
+            // MicroPython's print() writes its argument, then its `end`, each one call
+            // of mp_hal_stdout_tx_strn, which 5.x wraps onto the stdout ring.
+            Protocol::V2 => {
+                self.stdout_put(line.as_bytes());
+                self.stdout_put(b"\n");
+            }
+            // Under usbdbg (v1) a print blocks until the IDE has read the text; the
+            // virtual camera models that by holding it (up to a bound a real script could
+            // not exceed).
+            Protocol::V1 => {
+                self.stdout.extend(line.as_bytes());
+                self.stdout.push_back(b'\n');
+                while self.stdout.len() > V1_STDOUT_BOUND {
+                    self.stdout.pop_front();
+                }
+            }
         }
+    }
+
+    /// One write onto the 5.x stdout ring, as `__wrap_mp_hal_stdout_tx_strn`
+    /// (protocol/omv_protocol_channel_stdio.c v5.0.0) does it: a string that fits is
+    /// appended; one that does not **resets the whole ring** and keeps only the string's
+    /// tail (at most the ring's 1023 bytes) — the older text is lost, not just the oldest
+    /// bytes.
+    fn stdout_put(&mut self, s: &[u8]) {
+        let cap = STDOUT_RING - 1;
+        if s.len() <= cap - self.stdout.len() {
+            self.stdout.extend(s);
+        } else {
+            self.stdout.clear();
+            self.stdout.extend(&s[s.len().saturating_sub(cap)..]);
+        }
+    }
+
+    /// Whether CHANNEL_READ of `ch` is zero-copy (`readp`): only the stream channel
+    /// (protocol/omv_protocol_channel_stream.c v5.0.0). stdout and script channels have
+    /// `read` and are sent in ≤ 512-byte pieces.
+    pub fn zero_copy(&self, ch: u8) -> bool {
+        ch == ids::STREAM
     }
 
     fn traceback(&mut self, kind: &str, msg: &str) {
@@ -639,7 +706,13 @@ impl VirtualCamera {
     }
 
     fn engine(&self, family: Family) -> Result<Engine, visreg_apriltag::Error> {
-        Engine::new(family, self.behaviour.clone(), self.run_seed)
+        let major = u32::from(self.version()[0]);
+        Engine::new(
+            family,
+            visreg_firmware::openmv::TagConventions::for_major(major),
+            self.behaviour.clone(),
+            self.run_seed,
+        )
     }
 
     fn start_workload(&mut self, name: &str, cfg: WorkloadConfig, text: &str) {
@@ -785,6 +858,10 @@ impl VirtualCamera {
         if frame.len() < VRF_HEADER + len {
             return;
         }
+        let mut busy_us = 0;
+        // The modelled time counts from the frame's arrival, not from when the host's
+        // own detector finished.
+        let started = std::time::Instant::now();
         let line = if pixfmt != PIXFMT_GRAY || len != (w as usize) * (h as usize) {
             error_line(
                 Some(index),
@@ -798,14 +875,23 @@ impl VirtualCamera {
         } else {
             let px = &frame[VRF_HEADER..VRF_HEADER + len];
             match engine.find_apriltags(GrayImage::new(w, h, px), k) {
-                Ok(r) => result_line(Some(index), &r),
+                Ok(r) => {
+                    busy_us = r.t_us;
+                    result_line(Some(index), &r)
+                }
                 Err(e) => error_line(Some(index), &e.to_string()),
             }
         };
-        *result = (line + "\n").into_bytes();
+        let line = (line + "\n").into_bytes();
         let px = frame[VRF_HEADER..].to_vec();
         frame.clear();
         self.framebuffer = Some((w, h, px));
+        if self.realtime && busy_us > 0 {
+            let until = started + std::time::Duration::from_micros(busy_us);
+            self.detecting = Some((until, line));
+            return;
+        }
+        *result = line;
         self.events.push_back(DeviceEvent {
             channel: ids::STREAM,
             code: None,
@@ -1010,15 +1096,36 @@ mod tests {
     }
 
     #[test]
-    fn stdout_is_a_1024_byte_ring() {
+    fn stdout_ring_is_reset_whole_when_a_string_does_not_fit() {
         let mut c = cam("5.0.0", None);
+        let line = |i: usize| format!("line {i:04}\n");
         let script: String = (0..300)
             .map(|i| format!("print('line {i:04}')\n"))
             .collect();
         c.exec(&script);
         let out = stdout(&mut c);
-        assert_eq!(out.len(), STDOUT_RING);
-        assert!(out.ends_with("line 0299\n"));
+        // Each print is two writes ("line NNNN", "\n"): the ring (1023 bytes) holds
+        // `per` whole lines; the text of line `per` does not fit, so the ring is reset
+        // to it — and so again every `per` lines. What is left is the last run of lines
+        // since a reset, not the newest 1023 bytes (a ring dropping its oldest bytes).
+        let per = (STDOUT_RING - 1) / line(0).len();
+        let first = 300 / per * per;
+        let expect: String = (first..300).map(line).collect();
+        assert_eq!(out, expect);
+        assert!(
+            out.len() < STDOUT_RING - line(0).len(),
+            "{} bytes",
+            out.len()
+        );
+        // A string of 1022 bytes after a short line: it does not fit, so it replaces the
+        // ring, and its newline just fits (1023 bytes).
+        let long = "x".repeat(STDOUT_RING - 2);
+        c.exec(&format!("print('short')\nprint('{long}')\n"));
+        assert_eq!(stdout(&mut c), format!("{long}\n"));
+        // One longer than the ring keeps its last 1023 bytes — and then the newline does
+        // not fit either and resets the ring again: only "\n" is left.
+        c.exec(&format!("print('{}')\n", "y".repeat(1500)));
+        assert_eq!(stdout(&mut c), "\n");
     }
 
     #[test]
@@ -1183,5 +1290,30 @@ mod tests {
             "{out}"
         );
         assert!(!c.script_running());
+    }
+
+    #[test]
+    fn with_a_real_link_a_frame_keeps_the_detector_busy_for_the_time_it_reports() {
+        let mut c = cam("5.0.0", None);
+        c.set_realtime(true);
+        c.exec("# visreg-workload: replay 1\nimport json\nCONFIG = json.loads('{\"family\": \"tag36h11\", \"fx\": 224.9, \"fy\": 227.6, \"cx\": 160.0, \"cy\": 120.0}')\n");
+        let frame = visreg_firmware::workload::pack_frame(3, 160, 120, &vec![128; 160 * 120]);
+        let t0 = std::time::Instant::now();
+        c.write(ids::VISREG, 0, &frame).unwrap();
+        assert_eq!(
+            c.size(ids::VISREG).unwrap(),
+            0,
+            "no result while it detects"
+        );
+        while c.detecting(std::time::Instant::now()) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let took = t0.elapsed();
+        let n = c.size(ids::VISREG).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&c.read(ids::VISREG, 0, n).unwrap()).unwrap();
+        assert_eq!(v["frame"], 3);
+        let t_us = v["t_us"].as_u64().unwrap();
+        assert!(took.as_micros() as u64 >= t_us, "{took:?} < {t_us} µs");
     }
 }

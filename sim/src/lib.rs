@@ -8,6 +8,7 @@ pub mod device;
 pub mod engine;
 pub mod faults;
 pub mod launch;
+pub mod link;
 pub mod serve;
 pub mod unit;
 #[cfg(unix)]

@@ -20,6 +20,7 @@ use crate::bootloader::{DfuSimError, DfuTiming, Mode, VirtualBootloader};
 use crate::cdc_bootloader::{CdcBootloader, CdcControl};
 use crate::device::{SimError, VirtualCamera, VirtualSensor};
 use crate::faults::FaultSpec;
+use crate::link::{LinkModel, PacedTransport};
 use crate::serve::{serve_with, Flow, ServeEnd};
 use crate::v1::V1Device;
 use crate::v2::{Control, V2Device};
@@ -50,6 +51,7 @@ pub struct VirtualUnit {
     uid: [u32; 3],
     // Each boot draws fresh latency noise, as a real camera's timing varies boot to boot.
     boots: std::sync::atomic::AtomicU64,
+    link: Option<LinkModel>,
 }
 
 enum Running {
@@ -95,7 +97,15 @@ impl VirtualUnit {
             run_seed,
             uid: unit_uid(run_seed),
             boots: std::sync::atomic::AtomicU64::new(0),
+            link: None,
         })
+    }
+
+    /// `--link real`: bytes cost the bus time of `link` and replayed frames keep the
+    /// detector busy for their modelled time ([`crate::link`]); `None` (the default) is as
+    /// fast as the transport.
+    pub fn set_link(&mut self, link: Option<LinkModel>) {
+        self.link = link;
     }
 
     /// The unique id of the camera's chip (it does not change with the firmware).
@@ -126,6 +136,7 @@ impl VirtualUnit {
         )
         .ok()?;
         cam.set_uid(self.uid);
+        cam.set_realtime(self.link.is_some());
         Some((cam, b.protocol))
     }
 
@@ -251,6 +262,18 @@ impl VirtualUnit {
 
     /// Serves the camera on `t` until `stop` is set or the transport fails.
     pub fn serve(
+        &self,
+        t: &mut dyn Transport,
+        faults: &FaultSpec,
+        stop: &AtomicBool,
+    ) -> Result<ServeEnd, TransportError> {
+        match self.link {
+            Some(link) => self.serve_on(&mut PacedTransport::new(t, link), faults, stop),
+            None => self.serve_on(t, faults, stop),
+        }
+    }
+
+    fn serve_on(
         &self,
         t: &mut dyn Transport,
         faults: &FaultSpec,

@@ -3,6 +3,22 @@
 //! and events follow PROTOCOL.md §1 and the official client's expectations (a SYNC is
 //! answered with an ACK and resets the sequence; every reply packet carries the request's
 //! sequence number plus its fragment index).
+//!
+//! Firmware facts this follows (openmv/openmv `protocol/omv_protocol.c`, v5.0.0):
+//! - at power-on and after PROTO_SYNC the config is `omv_protocol_init_default`'s, restored
+//!   by `omv_protocol_reset`: CRC, sequence, ACK and events all on, max payload 4082;
+//!   PROTO_GET_CAPS reports the config in force (`ctx.config`), not a fixed set;
+//! - `omv_protocol_send_packet` adds ACK_REQ to every packet while acks are on, except
+//!   those whose flags meet `OMV_PROTOCOL_FLAG_NO_ACK` (ACK, NAK, EVENT): status replies
+//!   and the firmware's own events (`omv_protocol_send_event(…, false)`) never ask for one;
+//! - CHANNEL_READ of a channel without zero-copy reads (`readp`) — stdout and every
+//!   channel a script registers with a Python `read` method (`modules/py_protocol.c`) —
+//!   sends the data in pieces of at most `min(512, max_payload)` bytes, one packet each,
+//!   FRAGMENT on all but the last; the stream channel has `readp` and is fragmented at
+//!   max payload (`protocol/omv_protocol_channel_stream.c`);
+//! - SYS_INFO's `flash_size_kb` and `ram_size_kb` are 0; the framebuffer and stream
+//!   buffer sizes are reported; `hw_caps[0]` is the board's `OMV_PROTOCOL_HW_CAPS`
+//!   (`boards/*/board_config.h`).
 
 use crate::device::{ChannelError, VirtualCamera};
 use visreg_firmware::board::OPENMV_VID;
@@ -50,6 +66,8 @@ pub struct V2Device {
     decoder: Decoder,
     caps: Caps,
     seq: u8,
+    /// When the protocol last ran while the detector was busy.
+    last_poll: std::time::Instant,
     /// Counters.
     pub stats: Stats,
 }
@@ -60,25 +78,56 @@ impl Default for V2Device {
     }
 }
 
-fn bootstrap_caps() -> Caps {
-    Caps {
-        crc: true,
-        seq: true,
-        ack: false,
-        events: false,
-        max_payload: v2::BOOTSTRAP_PAYLOAD as u16,
+/// The config the firmware starts with and restores on PROTO_SYNC
+/// ([`v2::FIRMWARE_DEFAULT_CAPS`]).
+pub fn default_caps() -> Caps {
+    v2::FIRMWARE_DEFAULT_CAPS
+}
+
+/// The largest piece CHANNEL_READ sends for a channel without zero-copy reads
+/// (`uint8_t buffer[OMV_MIN(512, ctx.config.max_payload)]`, protocol/omv_protocol.c v5.0.0).
+pub const READ_PIECE: usize = 512;
+
+/// `OMV_PROTOCOL_HW_CAPS` of the board (`boards/*/board_config.h`, v5.0.0; bits from
+/// `protocol/omv_protocol_hw_caps.h`). The N6's PMU event-counter count (bits 8–15) is
+/// left 0: it comes from the CMSIS core header, not the board file.
+pub fn hw_caps(board: visreg_firmware::board::Board) -> u32 {
+    use visreg_firmware::board::Board;
+    const GPU: u32 = 1 << 0;
+    const NPU: u32 = 1 << 1;
+    const ISP: u32 = 1 << 2;
+    const VENC: u32 = 1 << 3;
+    const JPEG: u32 = 1 << 4;
+    const DRAM: u32 = 1 << 5;
+    const CRC: u32 = 1 << 6;
+    const PMU: u32 = 1 << 7;
+    const WIFI: u32 = 1 << 16;
+    const BT: u32 = 1 << 17;
+    const SD: u32 = 1 << 18;
+    const ETH: u32 = 1 << 19;
+    const USB_HS: u32 = 1 << 20;
+    match board {
+        // OPENMV2 has no 5.x board_config.h protocol caps line of its own; it has JPEG.
+        Board::M4 => JPEG | SD,
+        Board::M7 | Board::H7 => JPEG | CRC | SD,
+        Board::H7Plus => JPEG | DRAM | CRC | SD,
+        Board::RT1062 => DRAM | WIFI | BT | SD | ETH | USB_HS,
+        Board::N6 => {
+            GPU | NPU | ISP | VENC | JPEG | DRAM | CRC | PMU | WIFI | BT | SD | ETH | USB_HS
+        }
     }
 }
 
 impl V2Device {
     /// A device in its power-on state.
     pub fn new() -> Self {
-        let caps = bootstrap_caps();
+        let caps = default_caps();
         V2Device {
             // Accept host packets up to the device buffer whatever was negotiated.
             decoder: Decoder::new(caps.crc, v2::MAX_PAYLOAD),
             caps,
             seq: 0,
+            last_poll: std::time::Instant::now(),
             stats: Stats::default(),
         }
     }
@@ -91,6 +140,16 @@ impl V2Device {
     /// Feeds bytes from the host; appends the bytes to send to `out`.
     pub fn on_bytes(&mut self, cam: &mut VirtualCamera, data: &[u8], out: &mut Vec<u8>) -> Control {
         self.decoder.push(data);
+        // While find_apriltags runs (`--link real`), 5.x runs the protocol only from the
+        // detector's poll hook, every 20 ms (crate::link::DETECTOR_POLL); what arrives
+        // meanwhile waits in the buffer, as it waits in the CDC FIFO.
+        let now = std::time::Instant::now();
+        if cam.detecting(now) {
+            if now.duration_since(self.last_poll) < crate::link::DETECTOR_POLL {
+                return Control::Continue;
+            }
+            self.last_poll = now;
+        }
         let mut control = Control::Continue;
         while let Some(item) = self.decoder.next() {
             match item {
@@ -138,7 +197,7 @@ impl V2Device {
             } else {
                 op::CHANNEL_EVENT
             };
-            let ack = if self.caps.ack { flags::ACK_REQ } else { 0 };
+            // The firmware's own events are sent with wait_ack = false: no ACK_REQ.
             let payload = ev
                 .code
                 .map(|c| c.to_le_bytes().to_vec())
@@ -146,7 +205,7 @@ impl V2Device {
             let p = Packet {
                 seq: self.seq,
                 channel: ev.channel,
-                flags: flags::EVENT | ack,
+                flags: flags::EVENT,
                 opcode,
                 payload,
             };
@@ -189,18 +248,16 @@ impl V2Device {
     }
 
     fn data(&self, req: &Packet, payload: &[u8]) -> Vec<Packet> {
+        self.pieces(req, payload, usize::from(self.caps.max_payload))
+    }
+
+    /// A reply in packets of at most `piece` bytes.
+    fn pieces(&self, req: &Packet, payload: &[u8], piece: usize) -> Vec<Packet> {
         if payload.is_empty() {
             return vec![Self::ack(req)];
         }
         let ack = if self.caps.ack { flags::ACK_REQ } else { 0 };
-        v2::fragment(
-            req.seq,
-            req.channel,
-            req.opcode,
-            ack,
-            payload,
-            usize::from(self.caps.max_payload),
-        )
+        v2::fragment(req.seq, req.channel, req.opcode, ack, payload, piece)
     }
 
     fn handle(&mut self, cam: &mut VirtualCamera, p: Packet, out: &mut Vec<u8>) -> Control {
@@ -209,7 +266,7 @@ impl V2Device {
             return Control::Continue;
         }
         if p.opcode == op::PROTO_SYNC && p.channel == 0 {
-            self.caps = bootstrap_caps();
+            self.caps = default_caps();
             self.decoder.crc = self.caps.crc;
             cam.release_locks();
             let r = Self::ack(&p);
@@ -224,16 +281,7 @@ impl V2Device {
             return Control::Continue;
         }
         let replies = match (p.channel, p.opcode) {
-            (0, op::PROTO_GET_CAPS) => {
-                let caps = Caps {
-                    crc: true,
-                    seq: true,
-                    ack: true,
-                    events: true,
-                    max_payload: v2::MAX_PAYLOAD as u16,
-                };
-                self.data(&p, &caps.encode())
-            }
+            (0, op::PROTO_GET_CAPS) => self.data(&p, &self.caps.encode()),
             (0, op::PROTO_SET_CAPS) => match Caps::decode(&p.payload) {
                 Some(c)
                     if (v2::MIN_PAYLOAD..=v2::MAX_PAYLOAD)
@@ -281,16 +329,16 @@ impl V2Device {
             }
             (0, op::SYS_INFO) => {
                 let board = cam.board();
-                let [flash_kb, ram_kb, fb_kb, stream_kb] = board.memory_kb();
+                let [_, _, fb_kb, stream_kb] = board.memory_kb();
                 let info = SysInfo {
                     cpu_id: board.cpu_id(),
                     dev_id: cam.uid(),
                     usb_id: (u32::from(OPENMV_VID) << 16) | u32::from(board.firmware_pid()),
                     chip_id: [SENSOR_CHIP_ID, 0, 0],
-                    // JPEG encoder and CRC unit present, high-speed USB.
-                    hw_caps: [(1 << 4) | (1 << 6) | (1 << 20), 0],
-                    flash_kb,
-                    ram_kb,
+                    hw_caps: [hw_caps(board), 0],
+                    // `sysinfo.flash_size_kb = 0; sysinfo.ram_size_kb = 0;` (v5.0.0).
+                    flash_kb: 0,
+                    ram_kb: 0,
                     fb_kb,
                     stream_kb,
                 };
@@ -323,8 +371,15 @@ impl V2Device {
             ),
             (ch, op::CHANNEL_READ) => match (word(&p.payload, 0), word(&p.payload, 1)) {
                 (Some(off), Some(len)) => {
-                    let r = cam.read(ch, off, len);
-                    self.status(&p, r)
+                    let piece = if cam.zero_copy(ch) {
+                        usize::from(self.caps.max_payload)
+                    } else {
+                        READ_PIECE.min(usize::from(self.caps.max_payload))
+                    };
+                    match cam.read(ch, off, len) {
+                        Ok(data) => self.pieces(&p, &data, piece),
+                        Err(e) => self.status(&p, Err(e)),
+                    }
                 }
                 _ => vec![Self::nak(&p, Status::Invalid)],
             },
@@ -369,4 +424,179 @@ impl V2Device {
 fn word(b: &[u8], i: usize) -> Option<u32> {
     b.get(i * 4..i * 4 + 4)
         .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use visreg_firmware::catalog::Catalog;
+
+    fn cam(build: &str) -> VirtualCamera {
+        VirtualCamera::new(Catalog::builtin().build(build).unwrap().clone(), None, 1).unwrap()
+    }
+
+    /// Sends one request (CRC on) and returns every packet the device answered with.
+    fn call(dev: &mut V2Device, cam: &mut VirtualCamera, p: Packet) -> Vec<Packet> {
+        let mut out = Vec::new();
+        dev.on_bytes(cam, &p.encode(true), &mut out);
+        dev.on_idle(cam, &mut out);
+        let mut d = Decoder::new(true, v2::MAX_PAYLOAD);
+        d.push(&out);
+        let mut got = Vec::new();
+        while let Some(x) = d.next() {
+            if let Decoded::Packet(p) = x {
+                got.push(p);
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn sync_restores_the_firmware_default_config_and_get_caps_reports_the_one_in_force() {
+        let (mut dev, mut c) = (V2Device::new(), cam("5.0.0"));
+        let r = call(&mut dev, &mut c, Packet::new(0, 0, op::PROTO_SYNC, vec![]));
+        assert!(r[0].has(flags::ACK) && !r[0].has(flags::ACK_REQ), "{r:?}");
+        let lean = Caps {
+            crc: true,
+            seq: true,
+            ack: false,
+            events: false,
+            max_payload: 100,
+        };
+        call(
+            &mut dev,
+            &mut c,
+            Packet::new(0, 0, op::PROTO_SET_CAPS, lean.encode()),
+        );
+        let r = call(
+            &mut dev,
+            &mut c,
+            Packet::new(1, 0, op::PROTO_GET_CAPS, vec![]),
+        );
+        assert_eq!(Caps::decode(&r[0].payload), Some(lean), "the caps in force");
+        assert!(!r[0].has(flags::ACK_REQ), "acks are off");
+        // SYNC: back to CRC, seq, ACK and events on, 4082 bytes.
+        call(&mut dev, &mut c, Packet::new(9, 0, op::PROTO_SYNC, vec![]));
+        assert_eq!(dev.caps(), default_caps());
+        let r = call(
+            &mut dev,
+            &mut c,
+            Packet::new(0, 0, op::PROTO_GET_CAPS, vec![]),
+        );
+        assert_eq!(Caps::decode(&r[0].payload), Some(default_caps()));
+        assert!(r[0].has(flags::ACK_REQ), "a data reply asks for an ACK");
+        // A 64-byte channel list goes in one packet, not in bootstrap-sized pieces.
+        let r = call(
+            &mut dev,
+            &mut c,
+            Packet::new(1, 0, op::CHANNEL_LIST, vec![]),
+        );
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].payload.len(), 4 * 16);
+    }
+
+    #[test]
+    fn the_first_script_channel_is_4_and_registering_it_raises_an_event_without_ack_req() {
+        let (mut dev, mut c) = (V2Device::new(), cam("5.0.0"));
+        call(&mut dev, &mut c, Packet::new(0, 0, op::PROTO_SYNC, vec![]));
+        c.exec("# visreg-workload: replay 1\nCONFIG = json.loads('{\"family\": \"tag36h11\", \"fx\": 224.9, \"fy\": 227.6, \"cx\": 160.0, \"cy\": 120.0}')\n");
+        let r = call(
+            &mut dev,
+            &mut c,
+            Packet::new(0, 0, op::CHANNEL_LIST, vec![]),
+        );
+        let events: Vec<&Packet> = r.iter().filter(|p| p.has(flags::EVENT)).collect();
+        assert!(
+            events
+                .iter()
+                .any(|p| p.opcode == op::SYS_EVENT && p.payload == [0, 0]),
+            "channel registered: {events:?}"
+        );
+        assert!(events.iter().all(|p| !p.has(flags::ACK_REQ)), "{events:?}");
+        let list = r.iter().find(|p| p.opcode == op::CHANNEL_LIST).unwrap();
+        let ch = ChannelEntry::decode_list(&list.payload);
+        let visreg = ch.iter().find(|e| e.name == "visreg").unwrap();
+        assert_eq!(visreg.id, 4, "{ch:?}");
+    }
+
+    #[test]
+    fn stdout_is_read_in_512_byte_pieces_the_stream_at_max_payload() {
+        let (mut dev, mut c) = (V2Device::new(), cam("5.0.0"));
+        call(&mut dev, &mut c, Packet::new(0, 0, op::PROTO_SYNC, vec![]));
+        let script: String = (0..90).map(|i| format!("print('line {i:04}')\n")).collect();
+        c.exec(&script);
+        c.take_events();
+        let n = c.size(crate::device::ids::STDOUT).unwrap();
+        assert_eq!(n, 900);
+        let mut args = 0u32.to_le_bytes().to_vec();
+        args.extend_from_slice(&n.to_le_bytes());
+        let r = call(&mut dev, &mut c, Packet::new(0, 2, op::CHANNEL_READ, args));
+        let sizes: Vec<usize> = r.iter().map(|p| p.payload.len()).collect();
+        assert_eq!(sizes, vec![512, 388]);
+        assert!(r[0].has(flags::FRAGMENT) && !r[1].has(flags::FRAGMENT));
+        assert_eq!(
+            (r[0].seq, r[1].seq),
+            (0, 1),
+            "each piece steps the sequence"
+        );
+        assert!(r.iter().all(|p| p.has(flags::ACK_REQ)));
+    }
+
+    #[test]
+    fn sys_info_reports_flash_and_ram_as_zero_and_the_boards_own_caps() {
+        // The built-in 5.x builds are H7 Plus builds: full-speed USB, no HS bit.
+        let (mut dev, mut c) = (V2Device::new(), cam("5.0.0"));
+        let r = call(&mut dev, &mut c, Packet::new(0, 0, op::SYS_INFO, vec![]));
+        let info = SysInfo::decode(&r[0].payload).unwrap();
+        assert_eq!((info.flash_kb, info.ram_kb), (0, 0), "{info:?}");
+        assert!(info.fb_kb > 0 && info.stream_kb > 0);
+        assert_eq!(info.hw_caps[0] & (1 << 20), 0, "USB HS bit on an H7 Plus");
+        assert_eq!(info.hw_caps[0], hw_caps(c.board()));
+    }
+
+    #[test]
+    fn while_the_detector_runs_requests_wait_for_its_20_ms_poll() {
+        let (mut dev, mut c) = (V2Device::new(), cam("5.0.0"));
+        c.set_realtime(true);
+        call(&mut dev, &mut c, Packet::new(0, 0, op::PROTO_SYNC, vec![]));
+        c.exec("# visreg-workload: replay 1\nCONFIG = json.loads('{\"family\": \"tag36h11\", \"fx\": 224.9, \"fy\": 227.6, \"cx\": 160.0, \"cy\": 120.0}')\n");
+        // QVGA: ~36 ms of modelled detection on this build, well past one 20 ms poll.
+        let frame = visreg_firmware::workload::pack_frame(0, 320, 240, &vec![128; 320 * 240]);
+        let id = crate::device::ids::VISREG;
+        for (i, chunk) in frame.chunks(4000).enumerate() {
+            c.write(id, (i * 4000) as u32, chunk).unwrap();
+        }
+        assert!(
+            c.detecting(std::time::Instant::now()),
+            "the detector is busy"
+        );
+        // The first request since the last poll is served by this poll; the next waits.
+        let mut seq = 0;
+        let mut size = |dev: &mut V2Device, c: &mut VirtualCamera| {
+            let r = call(dev, c, Packet::new(seq, id, op::CHANNEL_SIZE, vec![]));
+            let r: Vec<Packet> = r.into_iter().filter(|p| !p.has(flags::EVENT)).collect();
+            if !r.is_empty() {
+                seq = seq.wrapping_add(1);
+            }
+            r
+        };
+        std::thread::sleep(crate::link::DETECTOR_POLL);
+        let r = size(&mut dev, &mut c);
+        assert_eq!(r.len(), 1, "served at the poll");
+        assert_eq!(r[0].payload, 0u32.to_le_bytes(), "no result yet");
+        assert!(size(&mut dev, &mut c).is_empty(), "waits for the next poll");
+        // Once the detector is done, the waiting request is answered with the result's size.
+        while c.detecting(std::time::Instant::now()) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let mut out = Vec::new();
+        dev.on_bytes(&mut c, &[], &mut out);
+        let mut d = Decoder::new(true, v2::MAX_PAYLOAD);
+        d.push(&out);
+        let Some(Decoded::Packet(p)) = d.next() else {
+            panic!("the waiting request was not answered")
+        };
+        assert_eq!(p.opcode, op::CHANNEL_SIZE);
+        assert!(u32::from_le_bytes([p.payload[0], p.payload[1], p.payload[2], p.payload[3]]) > 0);
+    }
 }

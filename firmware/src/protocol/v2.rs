@@ -21,6 +21,17 @@ pub const MAX_PAYLOAD: usize = 4082;
 pub const MIN_PAYLOAD: usize = 50;
 /// The max_payload the official client bootstraps with before caps are negotiated.
 pub const BOOTSTRAP_PAYLOAD: usize = 52;
+/// The config a camera is in at power-on and after every PROTO_SYNC, before caps are
+/// negotiated: `omv_protocol_init_default`, restored by `omv_protocol_reset`
+/// (protocol/omv_protocol.c v5.0.0) — CRC, sequence, ACK and events on, 4082 bytes. A
+/// host must expect full-size packets asking for ACKs from the first reply on.
+pub const FIRMWARE_DEFAULT_CAPS: Caps = Caps {
+    crc: true,
+    seq: true,
+    ack: true,
+    events: true,
+    max_payload: MAX_PAYLOAD as u16,
+};
 
 /// CRC-16 of the header: poly 0xF94F, init 0xFFFF, not reflected, no final XOR.
 pub const CRC16_ALG: Algorithm<u16> = Algorithm {

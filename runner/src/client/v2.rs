@@ -163,14 +163,12 @@ impl<T: Transport> V2Client<T> {
 
     /// SYNC (resetting the sequence), then caps.
     fn resync(&mut self, step: &str) -> Result<(), ClientError> {
-        self.caps = Caps {
-            crc: true,
-            seq: true,
-            ack: false,
-            events: false,
-            max_payload: v2::BOOTSTRAP_PAYLOAD as u16,
-        };
-        self.decoder = Decoder::new(true, v2::BOOTSTRAP_PAYLOAD);
+        // Whatever was negotiated before, SYNC puts the camera back in its default config
+        // (ACK and events on, 4082-byte packets; protocol/omv_protocol.c v5.0.0): accept
+        // full-size packets, and acknowledge what asks for it (every data reply), until
+        // SET_CAPS says otherwise. The host's own requests stay small until then.
+        self.caps = v2::FIRMWARE_DEFAULT_CAPS;
+        self.decoder = Decoder::new(true, v2::MAX_PAYLOAD);
         let mut last = None;
         for _ in 0..self.opts.sync_attempts.max(1) {
             self.seq = 0;
