@@ -513,6 +513,12 @@ pub fn verdicts(
         for w in 0..edges.len() {
             let (lo, hi) = (edges[w], edges.get(w + 1).copied().unwrap_or(90.0));
             let (x, y) = metrics::paired(&base.units, &cand.units, "recall", Some((lo, hi)));
+            if x.is_empty() {
+                // No truth tag at these angles (a dataset that stops at 50°): nothing to
+                // judge, so not a check — counting it as inconclusive would be noise in
+                // every report.
+                continue;
+            }
             drill.push(Pending {
                 metric: "recall",
                 bucket: Some(format!("angle:{lo}-{hi}")),
@@ -851,5 +857,75 @@ mod tests {
             e.contains("run r: 1 stored score row(s) of build a do not parse (first: frame 0 repetition 0:"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn angle_buckets_without_a_truth_tag_are_not_checks() {
+        use visreg_bench::scoring::{MatchErrors, TagScore};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("s.sqlite")).unwrap();
+        store
+            .create_run(&visreg_reports::store::RunRecord {
+                id: "r".into(),
+                started_unix_s: 0.0,
+                finished_unix_s: None,
+                status: visreg_reports::store::RunStatus::Done,
+                host_json: "{}".into(),
+                dataset_name: "d".into(),
+                dataset_hash: "h".into(),
+                camera: "sim".into(),
+                baseline: "a".into(),
+                builds_json: "[\"a\",\"b\"]".into(),
+                detector_json: "{}".into(),
+                mode: "replay".into(),
+                repeats: Some(1),
+                heartbeat_unix_s: None,
+            })
+            .unwrap();
+        // Tags seen at 10° and 40° only: the 15–30° bucket and everything from 45° on
+        // hold no truth tag, so they have nothing to judge.
+        for b in ["a", "b"] {
+            for i in 0..20u32 {
+                let tag = |id: u32, angle: f64| TagScore {
+                    id,
+                    range_m: 0.5,
+                    view_angle_deg: angle,
+                    size_px: 30.0,
+                    matched: Some(MatchErrors {
+                        corner_rmse_px: 0.4,
+                        trans_err_m: Some(0.001),
+                        trans_err_pct: Some(0.2),
+                        rot_err_deg: Some(0.5),
+                    }),
+                };
+                let score = FrameScore {
+                    tags: vec![tag(0, 10.0), tag(1, 40.0)],
+                    false_positives: 0,
+                    id_errors: 0,
+                    scene: Default::default(),
+                    latency_ms: Some(20.0 + f64::from(i % 3)),
+                    mem_free_bytes: None,
+                };
+                store
+                    .record_frame(&FrameRecord {
+                        run_id: "r".into(),
+                        build: b.into(),
+                        board: "H7 Plus".into(),
+                        camera_serial: "sim".into(),
+                        repeat: 0,
+                        frame: i,
+                        source: "camera".into(),
+                        latency_ms: score.latency_ms,
+                        detections_json: "[]".into(),
+                        score_json: serde_json::to_string(&score).unwrap(),
+                        recorded_unix_s: 0.0,
+                    })
+                    .unwrap();
+            }
+        }
+        let v = verdicts(&store, "r", &["a".into(), "b".into()], "a", Units::Replay).unwrap();
+        let buckets: Vec<&str> = v.iter().filter_map(|e| e.bucket.as_deref()).collect();
+        assert_eq!(buckets, ["angle:0-15", "angle:30-45"], "{v:?}");
+        assert!(v.iter().all(|e| e.n > 0), "every check judged something");
     }
 }
