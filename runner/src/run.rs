@@ -740,10 +740,16 @@ pub fn histories(
         .collect::<Result<Vec<_>, _>>()?;
     let mut series: Vec<Vec<HistoryPoint>> = vec![Vec::new(); metrics.len()];
     let mut runs = store.runs()?;
-    runs.retain(|r| dataset_hash.is_none_or(|h| r.dataset_hash == h));
+    // Only finished runs: a quarantined camera's, a failed or an interrupted run's data is
+    // partial (some frames, some builds) and would read as a change.
+    runs.retain(|r| {
+        dataset_hash.is_none_or(|h| r.dataset_hash == h)
+            && r.status == visreg_reports::store::RunStatus::Done
+    });
     runs.sort_by(|a, b| a.started_unix_s.total_cmp(&b.started_unix_s));
     for run in runs {
         let builds: Vec<String> = serde_json::from_str(&run.builds_json).unwrap_or_default();
+        let source = history_source(&run);
         for b in builds.into_iter().filter(|b| build.is_none_or(|w| w == b)) {
             let frames = store.frames(&run.id, Some(&b))?;
             if board.is_some_and(|want| {
@@ -769,6 +775,7 @@ pub fn histories(
                         build: b.clone(),
                         value,
                         change_point: false,
+                        source: source.clone(),
                     });
                 }
             }
@@ -787,15 +794,28 @@ pub fn histories(
         .collect())
 }
 
-/// Marks E-Divisive change points in each build's own series of `points`.
+/// Where a run measured, as a history series names it: `host / camera`. Two cameras of
+/// one lab run are two sources, so their points never read as successive runs.
+pub fn history_source(run: &visreg_reports::store::RunRecord) -> String {
+    let host = serde_json::from_str::<visreg_reports::HostInfo>(&run.host_json)
+        .map(|h| h.hostname)
+        .unwrap_or_else(|_| "unknown host".into());
+    format!("{host} / {}", run.camera)
+}
+
+/// Marks E-Divisive change points in each series of `points`: one build on one source
+/// (host / camera), so neither builds nor cameras are mixed in one series.
 fn mark_change_points(points: &mut [HistoryPoint]) {
     let cfg = visreg_bench::changepoint::ChangePointConfig::default();
-    let mut builds: Vec<String> = points.iter().map(|p| p.build.clone()).collect();
-    builds.sort();
-    builds.dedup();
-    for b in builds {
+    let mut keys: Vec<(String, String)> = points
+        .iter()
+        .map(|p| (p.build.clone(), p.source.clone()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
         let at: Vec<usize> = (0..points.len())
-            .filter(|&i| points[i].build == b)
+            .filter(|&i| points[i].build == key.0 && points[i].source == key.1)
             .collect();
         let series: Vec<f64> = at.iter().map(|&i| points[i].value).collect();
         for cp in visreg_bench::changepoint::change_points(&series, &cfg) {
