@@ -567,6 +567,78 @@ fn decide(
     }
 }
 
+/// Why a check came out inconclusive, in the terms [`decide`] uses, so a report can say
+/// so instead of leaving a reader to guess.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum WhyInconclusive {
+    /// No change could be estimated: no unit had a value on both sides (a build whose
+    /// poses are all missing has no pose error to compare).
+    NoEstimate,
+    /// Fewer paired units than any other verdict needs.
+    TooFewUnits {
+        /// Units judged.
+        n: usize,
+        /// Units needed.
+        min: usize,
+    },
+    /// The estimate is past the threshold on the worse side, but the test is not
+    /// significant after the family's Holm correction.
+    NotSignificant {
+        /// The change, signed so that positive is worse.
+        worse_change: f64,
+        /// The threshold.
+        threshold: f64,
+    },
+    /// The interval reaches past the threshold on the worse side: the data can rule out
+    /// neither "no change that matters" nor a regression.
+    Straddles {
+        /// The interval's worse end, signed so that positive is worse.
+        worse_end: f64,
+        /// The threshold.
+        threshold: f64,
+    },
+}
+
+/// The reason an inconclusive check is inconclusive, from what a verdict entry keeps
+/// (the change, its interval and `n`); `None` for an estimate and interval that
+/// [`decide`] would never call inconclusive.
+pub fn why_inconclusive(
+    change: Option<f64>,
+    ci_low: Option<f64>,
+    ci_high: Option<f64>,
+    n: usize,
+    rule: &MetricRule,
+    cfg: &JudgeConfig,
+) -> Option<WhyInconclusive> {
+    let (Some(change), Some(lo), Some(hi)) = (change, ci_low, ci_high) else {
+        return Some(WhyInconclusive::NoEstimate);
+    };
+    if n < cfg.min_units {
+        return Some(WhyInconclusive::TooFewUnits {
+            n,
+            min: cfg.min_units,
+        });
+    }
+    let (c, worse_end) = match rule.better {
+        Better::Lower => (change, hi),
+        Better::Higher => (-change, -lo),
+    };
+    let t = rule.threshold;
+    if c > t {
+        Some(WhyInconclusive::NotSignificant {
+            worse_change: c,
+            threshold: t,
+        })
+    } else if worse_end >= t {
+        Some(WhyInconclusive::Straddles {
+            worse_end,
+            threshold: t,
+        })
+    } else {
+        None
+    }
+}
+
 /// Judges one check on its own, at level `cfg.alpha` (a family of one).
 pub fn judge(
     baseline: &[f64],
@@ -745,6 +817,64 @@ mod tests {
             judge(&base, &base, &RECALL, &JudgeConfig::default()).verdict,
             Verdict::Unchanged
         );
+    }
+
+    #[test]
+    fn every_inconclusive_verdict_has_a_reason_and_the_reason_matches() {
+        let cfg = JudgeConfig::default();
+        let why = |j: &Judgement, rule: &MetricRule| {
+            let e = j.evidence;
+            why_inconclusive(e.change, e.ci_low, e.ci_high, e.n, rule, &cfg)
+        };
+        // Too few units.
+        let a = samples(200, 40.0, 0.8, 4);
+        let slow: Vec<f64> = a.iter().map(|x| x * 1.5).collect();
+        let j = judge(&a[..3], &slow[..3], &LATENCY, &cfg);
+        assert_eq!(j.verdict, Verdict::Inconclusive);
+        assert_eq!(
+            why(&j, &LATENCY),
+            Some(WhyInconclusive::TooFewUnits { n: 3, min: 8 })
+        );
+        // Nothing on one side: no estimate.
+        let j = judge(&a, &[f64::NAN; 200], &LATENCY, &cfg);
+        assert_eq!(j.verdict, Verdict::Inconclusive);
+        assert_eq!(why(&j, &LATENCY), Some(WhyInconclusive::NoEstimate));
+        // A noisy 3 % shift on 20 frames: the interval reaches past 3 %.
+        let base = samples(20, 40.0, 4.0, 11);
+        let noisy: Vec<f64> = base
+            .iter()
+            .zip(samples(20, 1.03, 0.08, 12))
+            .map(|(x, f)| x * f)
+            .collect();
+        let j = judge(&base, &noisy, &LATENCY, &cfg);
+        assert_eq!(j.verdict, Verdict::Inconclusive, "{j:?}");
+        assert!(matches!(
+            why(&j, &LATENCY),
+            Some(WhyInconclusive::Straddles { .. } | WhyInconclusive::NotSignificant { .. })
+        ));
+        // Two lost tags in 415: a 0.5-point estimate inside the 1-point threshold whose
+        // interval reaches past it — on the worse side, which for recall is the low end.
+        let mut cand = vec![1.0; 415];
+        cand[0] = 0.0;
+        cand[1] = 0.0;
+        let j = judge(&vec![1.0; 415], &cand, &RECALL, &cfg);
+        assert_eq!(j.verdict, Verdict::Inconclusive, "{j:?}");
+        match why(&j, &RECALL) {
+            Some(WhyInconclusive::Straddles {
+                worse_end,
+                threshold,
+            }) => assert!(worse_end >= threshold && worse_end > 0.0),
+            other => panic!("{other:?} for {j:?}"),
+        }
+        // A verdict that is not inconclusive has no reason to be one.
+        let j = judge(
+            &a,
+            &a.iter().map(|x| x * 1.001).collect::<Vec<_>>(),
+            &LATENCY,
+            &cfg,
+        );
+        assert_eq!(j.verdict, Verdict::Unchanged);
+        assert_eq!(why(&j, &LATENCY), None);
     }
 
     #[test]

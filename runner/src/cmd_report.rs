@@ -78,10 +78,17 @@ fn history(store: &Store, args: &ReportArgs) -> anyhow::Result<Outcome> {
         None => None,
     };
     let input = visreg::report::gather_history(store, hash.as_deref(), args.board.as_deref())?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("reports").join("history"));
+    // One page per store and dataset: a shared file would be overwritten by whichever
+    // store was read last.
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("reports")
+            .join("history")
+            .join(visreg_reports::report::history_subdir(
+                store.name(),
+                &input.dataset.0,
+                &input.dataset.1,
+            ))
+    });
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let page = out.join("history.html");
     std::fs::write(&page, visreg_reports::report::history_html(&input))?;

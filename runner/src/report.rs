@@ -9,7 +9,7 @@ use visreg_bench::scoring::FrameScore;
 use visreg_datasets::{Dataset, DetectedTag};
 use visreg_reports::report::{
     bmf_json, html, junit_xml, outlines, summary_md, worst_misses, BuildResults, GalleryFrame,
-    ReportInput, ScoredFrame,
+    MissedTag, ReportInput, ScoredFrame,
 };
 use visreg_reports::store::Store;
 
@@ -18,8 +18,19 @@ use crate::run::{histories, verdicts, RunError, VerdictEntry};
 /// Frames in the gallery of worst misses.
 pub const GALLERY_FRAMES: usize = 6;
 
-/// Metrics whose history the report charts.
+/// Metrics whose history the run report charts.
 pub const HISTORY_METRICS: [&str; 3] = ["latency_ms", "recall", "corner_err_px"];
+
+/// Metrics the history page charts: time (median and tail), recall, and the pose.
+pub const HISTORY_PAGE_METRICS: [&str; 7] = [
+    "latency_ms",
+    "latency_ms_p90",
+    "recall",
+    "pose_coverage",
+    "corner_err_px",
+    "trans_err_pct",
+    "rot_err_deg",
+];
 
 /// Reads run `run_id` back from `store`. `dataset` (the run's own, checked by hash) gives
 /// the gallery its frames; without it the gallery is left out. `judged` are the run's
@@ -103,6 +114,13 @@ pub fn gather(
     }
     let mut gallery = Vec::new();
     if let Some(ds) = dataset {
+        let first_score = |build: &str, frame: u32| {
+            builds
+                .iter()
+                .find(|b| b.name == build)
+                .and_then(|b| b.frames.iter().find(|f| f.repeat == 0 && f.frame == frame))
+                .map(|f| &f.score)
+        };
         for m in worst_misses(&builds, &run.baseline, &host, GALLERY_FRAMES) {
             let (i, frame) = (m.frame as usize, m.frame);
             let (Some(truth), Ok(png)) = (ds.frames.get(i), std::fs::read(ds.frame_path(i))) else {
@@ -119,9 +137,42 @@ pub fn gather(
                         .map_or(&[][..], |v| v),
                 ),
             )];
+            // The baseline beside the candidate: what the regression lost is what the
+            // baseline still finds.
+            if *build != run.baseline {
+                if let Some(b) = detections.get(&(run.baseline.clone(), frame)) {
+                    drawn.push((run.baseline.clone(), outlines(b)));
+                }
+            }
             if let Some(h) = detections.get(&("host".to_string(), frame)) {
                 drawn.push(("host".into(), outlines(h)));
             }
+            let found_by = |score: Option<&FrameScore>, t: usize| {
+                score
+                    .and_then(|s| s.tags.get(t))
+                    .is_some_and(|x| x.matched.is_some())
+            };
+            let missed: Vec<MissedTag> = first_score(build, frame)
+                .map(|score| {
+                    score
+                        .tags
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, t)| t.matched.is_none())
+                        .filter_map(|(ti, t)| {
+                            let truth_tag = truth.tags.get(ti)?;
+                            Some(MissedTag {
+                                outline: (truth_tag.id, truth_tag.corners.map(|c| [c.x, c.y])),
+                                range_m: t.range_m,
+                                view_angle_deg: t.view_angle_deg,
+                                size_px: t.size_px,
+                                baseline_found: found_by(first_score(&run.baseline, frame), ti),
+                                host_found: found_by(host.get(i), ti),
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
             let base = if *build == run.baseline {
                 String::new()
             } else {
@@ -145,6 +196,8 @@ pub fn gather(
                     .map(|t| (t.id, t.corners.map(|c| [c.x, c.y])))
                     .collect(),
                 detections: drawn,
+                build: build.clone(),
+                missed,
             });
         }
     }
@@ -214,11 +267,43 @@ pub fn gather_history(
             .unwrap_or_default(),
         hash.clone(),
     );
-    let series = histories(store, board, None, Some(&hash), &HISTORY_METRICS)?;
+    let series = histories(store, board, None, Some(&hash), &HISTORY_PAGE_METRICS)?;
+    let mut names: Vec<String> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.build.clone()))
+        .collect();
+    names.sort();
+    names.dedup();
+    let catalog = visreg_firmware::catalog::Catalog::builtin();
+    let labels = names
+        .into_iter()
+        .filter_map(|name| {
+            let b = catalog.builds.iter().find(|b| b.name == name)?;
+            Some((name, firmware_label(b)))
+        })
+        .collect();
     Ok(visreg_reports::report::HistoryInput {
         store: store.name().to_string(),
         dataset,
         runs,
         series,
+        labels,
     })
+}
+
+/// A build as a history's legend names it: the version the firmware reports and, where
+/// the catalog has them, its places in series and the commit it was built from.
+pub fn firmware_label(b: &visreg_firmware::catalog::Build) -> String {
+    let mut parts = vec![format!("firmware {}", b.version)];
+    for p in &b.series {
+        let mut place = format!("{} {}", p.name, p.order);
+        if let Some(c) = &p.commit {
+            place.push_str(&format!(
+                ", commit {}",
+                c.chars().take(10).collect::<String>()
+            ));
+        }
+        parts.push(place);
+    }
+    parts.join(" · ")
 }

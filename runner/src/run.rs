@@ -513,6 +513,12 @@ pub fn verdicts(
         for w in 0..edges.len() {
             let (lo, hi) = (edges[w], edges.get(w + 1).copied().unwrap_or(90.0));
             let (x, y) = metrics::paired(&base.units, &cand.units, "recall", Some((lo, hi)));
+            if x.is_empty() {
+                // No truth tag at these angles (a dataset that stops at 50°): nothing to
+                // judge, so not a check — counting it as inconclusive would be noise in
+                // every report.
+                continue;
+            }
             drill.push(Pending {
                 metric: "recall",
                 bucket: Some(format!("angle:{lo}-{hi}")),
@@ -734,10 +740,16 @@ pub fn histories(
         .collect::<Result<Vec<_>, _>>()?;
     let mut series: Vec<Vec<HistoryPoint>> = vec![Vec::new(); metrics.len()];
     let mut runs = store.runs()?;
-    runs.retain(|r| dataset_hash.is_none_or(|h| r.dataset_hash == h));
+    // Only finished runs: a quarantined camera's, a failed or an interrupted run's data is
+    // partial (some frames, some builds) and would read as a change.
+    runs.retain(|r| {
+        dataset_hash.is_none_or(|h| r.dataset_hash == h)
+            && r.status == visreg_reports::store::RunStatus::Done
+    });
     runs.sort_by(|a, b| a.started_unix_s.total_cmp(&b.started_unix_s));
     for run in runs {
         let builds: Vec<String> = serde_json::from_str(&run.builds_json).unwrap_or_default();
+        let source = history_source(&run);
         for b in builds.into_iter().filter(|b| build.is_none_or(|w| w == b)) {
             let frames = store.frames(&run.id, Some(&b))?;
             if board.is_some_and(|want| {
@@ -763,6 +775,7 @@ pub fn histories(
                         build: b.clone(),
                         value,
                         change_point: false,
+                        source: source.clone(),
                     });
                 }
             }
@@ -781,15 +794,28 @@ pub fn histories(
         .collect())
 }
 
-/// Marks E-Divisive change points in each build's own series of `points`.
+/// Where a run measured, as a history series names it: `host / camera`. Two cameras of
+/// one lab run are two sources, so their points never read as successive runs.
+pub fn history_source(run: &visreg_reports::store::RunRecord) -> String {
+    let host = serde_json::from_str::<visreg_reports::HostInfo>(&run.host_json)
+        .map(|h| h.hostname)
+        .unwrap_or_else(|_| "unknown host".into());
+    format!("{host} / {}", run.camera)
+}
+
+/// Marks E-Divisive change points in each series of `points`: one build on one source
+/// (host / camera), so neither builds nor cameras are mixed in one series.
 fn mark_change_points(points: &mut [HistoryPoint]) {
     let cfg = visreg_bench::changepoint::ChangePointConfig::default();
-    let mut builds: Vec<String> = points.iter().map(|p| p.build.clone()).collect();
-    builds.sort();
-    builds.dedup();
-    for b in builds {
+    let mut keys: Vec<(String, String)> = points
+        .iter()
+        .map(|p| (p.build.clone(), p.source.clone()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
         let at: Vec<usize> = (0..points.len())
-            .filter(|&i| points[i].build == b)
+            .filter(|&i| points[i].build == key.0 && points[i].source == key.1)
             .collect();
         let series: Vec<f64> = at.iter().map(|&i| points[i].value).collect();
         for cp in visreg_bench::changepoint::change_points(&series, &cfg) {
@@ -851,5 +877,75 @@ mod tests {
             e.contains("run r: 1 stored score row(s) of build a do not parse (first: frame 0 repetition 0:"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn angle_buckets_without_a_truth_tag_are_not_checks() {
+        use visreg_bench::scoring::{MatchErrors, TagScore};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("s.sqlite")).unwrap();
+        store
+            .create_run(&visreg_reports::store::RunRecord {
+                id: "r".into(),
+                started_unix_s: 0.0,
+                finished_unix_s: None,
+                status: visreg_reports::store::RunStatus::Done,
+                host_json: "{}".into(),
+                dataset_name: "d".into(),
+                dataset_hash: "h".into(),
+                camera: "sim".into(),
+                baseline: "a".into(),
+                builds_json: "[\"a\",\"b\"]".into(),
+                detector_json: "{}".into(),
+                mode: "replay".into(),
+                repeats: Some(1),
+                heartbeat_unix_s: None,
+            })
+            .unwrap();
+        // Tags seen at 10° and 40° only: the 15–30° bucket and everything from 45° on
+        // hold no truth tag, so they have nothing to judge.
+        for b in ["a", "b"] {
+            for i in 0..20u32 {
+                let tag = |id: u32, angle: f64| TagScore {
+                    id,
+                    range_m: 0.5,
+                    view_angle_deg: angle,
+                    size_px: 30.0,
+                    matched: Some(MatchErrors {
+                        corner_rmse_px: 0.4,
+                        trans_err_m: Some(0.001),
+                        trans_err_pct: Some(0.2),
+                        rot_err_deg: Some(0.5),
+                    }),
+                };
+                let score = FrameScore {
+                    tags: vec![tag(0, 10.0), tag(1, 40.0)],
+                    false_positives: 0,
+                    id_errors: 0,
+                    scene: Default::default(),
+                    latency_ms: Some(20.0 + f64::from(i % 3)),
+                    mem_free_bytes: None,
+                };
+                store
+                    .record_frame(&FrameRecord {
+                        run_id: "r".into(),
+                        build: b.into(),
+                        board: "H7 Plus".into(),
+                        camera_serial: "sim".into(),
+                        repeat: 0,
+                        frame: i,
+                        source: "camera".into(),
+                        latency_ms: score.latency_ms,
+                        detections_json: "[]".into(),
+                        score_json: serde_json::to_string(&score).unwrap(),
+                        recorded_unix_s: 0.0,
+                    })
+                    .unwrap();
+            }
+        }
+        let v = verdicts(&store, "r", &["a".into(), "b".into()], "a", Units::Replay).unwrap();
+        let buckets: Vec<&str> = v.iter().filter_map(|e| e.bucket.as_deref()).collect();
+        assert_eq!(buckets, ["angle:0-15", "angle:30-45"], "{v:?}");
+        assert!(v.iter().all(|e| e.n > 0), "every check judged something");
     }
 }

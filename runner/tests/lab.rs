@@ -222,6 +222,34 @@ fn two_hosts_on(dir: &Path, store: &str) {
         assert!(page.contains(&format!(r#"data-host="{h}""#)));
     }
     assert!(page.contains(r#"data-chart="history-latency_ms""#));
+    // Each camera is its own series, and the quarantined cameras' partial data is left
+    // out of the trends (and said to be).
+    assert!(
+        page.contains(r#"data-left-out="2""#),
+        "two quarantined runs left out"
+    );
+    for h in hosts {
+        for cam in ["1", "2"] {
+            assert!(
+                page.contains(&format!(r#" · {h} / {h}-{cam}" data-build="#)),
+                "a series per host and camera: {h}-{cam}"
+            );
+        }
+        assert!(
+            !page.contains(&format!(r#" / {h}-dies""#)),
+            "no series of the quarantined camera"
+        );
+    }
+    for chart in [
+        "history-latency_ms_p90",
+        "history-pose_coverage",
+        "history-rot_err_deg",
+    ] {
+        assert!(
+            page.contains(&format!(r#"data-chart="{chart}""#)),
+            "{chart}"
+        );
+    }
 }
 
 #[cfg(unix)]

@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use visreg_bench::metrics::metric_info;
 
+use super::svg::utc;
 use super::{charts, esc, HistorySeries};
 use crate::store::RunRecord;
 
@@ -27,8 +28,11 @@ pub struct HistoryInput {
     pub dataset: (String, String),
     /// Runs, oldest first.
     pub runs: Vec<HistoryRun>,
-    /// Per metric.
+    /// Per metric: points of finished runs only (a quarantined, failed or interrupted
+    /// run's partial data would read as a change).
     pub series: Vec<HistorySeries>,
+    /// Build name → its firmware as the catalog knows it ("firmware 5.1.0, commit …").
+    pub labels: Vec<(String, String)>,
 }
 
 impl HistoryInput {
@@ -105,12 +109,31 @@ pub fn history_html(input: &HistoryInput) -> String {
         .collect();
     builds.sort();
     builds.dedup();
+    let partial: Vec<&HistoryRun> = input
+        .runs
+        .iter()
+        .filter(|r| r.run.status.as_str() != "done")
+        .collect();
+    if !partial.is_empty() {
+        let _ = write!(
+            s,
+            r#"<p class="partial" data-left-out="{}">Left out of the trends: {} run(s) that did not finish ({}) — their data is partial; they are listed under Runs.</p>"#,
+            partial.len(),
+            partial.len(),
+            esc(&partial
+                .iter()
+                .map(|r| format!("{} {}", r.run.id, r.run.status.as_str()))
+                .collect::<Vec<_>>()
+                .join(", "))
+        );
+    }
     for series in input.series.iter().filter(|x| !x.points.is_empty()) {
         let _ = write!(
             s,
-            "<figure>{}<figcaption>{} per run and build (median; proportions as a mean), over every host and camera; dashed marks: change points (E-Divisive means, α = 0.01, per build).</figcaption></figure>",
-            charts::history(series, &builds),
-            esc(metric_info(&series.metric).label)
+            "<figure>{}<figcaption>{}: the {} per run, one series per build (colour and dash) and host / camera (marker), at the date the run started; a lab run's cameras are separate series. Dashed vertical marks: change points (E-Divisive means, α = 0.01, per series), at the run where the change starts.</figcaption></figure>",
+            charts::history(series, &builds, &input.labels),
+            esc(metric_info(&series.metric).label),
+            charts::summary_word(&series.metric)
         );
     }
     s.push_str(r#"</section><section id="runs"><h2>Runs</h2><table><thead><tr><th>run</th><th>started (UTC)</th><th>host</th><th>camera</th><th>status</th><th>builds</th></tr></thead><tbody>"#);
@@ -132,26 +155,44 @@ pub fn history_html(input: &HistoryInput) -> String {
     s
 }
 
-/// `2026-11-25 16:02:06` from seconds since the epoch (civil-from-days, Howard Hinnant's
-/// algorithm).
-fn utc(t: f64) -> String {
-    let secs = t.max(0.0) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+/// A name as a folder name: lowercase letters and digits, every other run of characters
+/// one `-`, at most 80 characters (a store's URL, whose password is already masked,
+/// becomes `postgres-ci-db-5432-visreg`).
+pub fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out: String = out.trim_matches('-').chars().take(80).collect();
+    let out = out.trim_end_matches('-').to_string();
+    if out.is_empty() {
+        "store".into()
+    } else {
+        out
+    }
+}
+
+/// Where a store's history of one dataset goes, under the history folder:
+/// `<store-slug>/<dataset>-<first 8 hex digits of its hash>`, so two stores, or two
+/// datasets of one name, never overwrite each other's page.
+pub fn history_subdir(store: &str, dataset_name: &str, dataset_hash: &str) -> std::path::PathBuf {
+    let hex: String = dataset_hash
+        .rsplit(':')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(8)
+        .collect();
+    let ds = if hex.is_empty() {
+        slug(dataset_name)
+    } else {
+        format!("{}-{}", slug(dataset_name), slug(&hex))
+    };
+    std::path::PathBuf::from(slug(store)).join(ds)
 }
 
 #[cfg(test)]
@@ -159,10 +200,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn utc_dates() {
-        assert_eq!(utc(0.0), "1970-01-01 00:00:00");
-        assert_eq!(utc(1_795_622_526.0), "2026-11-25 16:02:06");
-        assert_eq!(utc(951_782_400.0), "2000-02-29 00:00:00");
+    fn each_store_and_dataset_has_its_own_history_folder() {
+        assert_eq!(slug("visreg-results.sqlite"), "visreg-results-sqlite");
+        assert_eq!(
+            slug("postgres://ci:***@db:5432/visreg"),
+            "postgres-ci-db-5432-visreg"
+        );
+        assert_eq!(slug("../.."), "store");
+        let a = history_subdir("a/lab.sqlite", "qvga-basic", "sha256:84671895136c");
+        let b = history_subdir("b/lab.sqlite", "qvga-basic", "sha256:84671895136c");
+        let c = history_subdir("a/lab.sqlite", "qvga-basic", "sha256:0000aaaa");
+        assert_eq!(
+            a,
+            std::path::PathBuf::from("a-lab-sqlite/qvga-basic-84671895")
+        );
+        assert!(a != b && a != c, "{a:?} {b:?} {c:?}");
     }
 
     #[test]
@@ -185,6 +237,7 @@ mod tests {
                 run("c", "host-b", "cam-3"),
             ],
             series: base.history.clone(),
+            labels: vec![("5.0.0".into(), "firmware 5.0.0".into())],
         };
         let h = history_html(&input);
         assert!(

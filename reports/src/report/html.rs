@@ -10,8 +10,8 @@ use visreg_bench::scoring::{aggregate, BucketAxis, FrameScore};
 use visreg_bench::stats::median;
 
 use super::{
-    build_colour, charts, check_name, describe_change, esc, fmt_opt, fmt_pct, GalleryFrame,
-    ReportInput, HOST_COLOUR, TRUTH_COLOUR,
+    build_colour, charts, check_name, describe_change, esc, fmt_opt, fmt_pct, inconclusive_reason,
+    GalleryFrame, ReportInput, HOST_COLOUR, TRUTH_COLOUR,
 };
 
 pub(super) const STYLE: &str = r#"
@@ -32,9 +32,15 @@ td.num { text-align: right; }
 .swatch { display: inline-block; width: .8em; height: .8em; border-radius: 2px; margin-right: .35em; vertical-align: -.05em; }
 figure { margin: 1rem 0 1.6rem; } figcaption { color: #444; font-size: .9rem; margin-top: .2rem; max-width: 760px; }
 svg { max-width: 100%; height: auto; }
-.gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 1rem; }
+svg.chart { display: block; width: 100%; height: auto; }
+.gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 480px), 1fr)); gap: 1rem; }
+.gallery svg { display: block; width: 100%; height: auto; background: #222; }
+.why { color: #444; font-size: .9em; }
 .gallery figure { margin: 0; }
-.legend span { margin-right: 1rem; white-space: nowrap; }
+.legend { display: flex; flex-wrap: wrap; gap: .15rem 1rem; }
+.legend span { max-width: 100%; }
+table { display: block; max-width: 100%; overflow-x: auto; }
+code { overflow-wrap: anywhere; }
 details { margin: .6rem 0; } summary { cursor: pointer; color: #0050a0; }
 footer { margin-top: 2.5rem; color: #555; font-size: .85rem; overflow-wrap: anywhere; }
 "#;
@@ -53,9 +59,17 @@ fn verdict_rows(input: &ReportInput, entries: &[&super::VerdictEntry]) -> String
         "<table><thead><tr><th>build</th><th>check</th><th>verdict</th><th>change (95 % interval, p)</th></tr></thead><tbody>",
     );
     for e in entries {
+        let why = inconclusive_reason(e)
+            .map(|w| {
+                format!(
+                    r#"<br><span class="why" data-why="inconclusive">why: {}</span>"#,
+                    esc(&w)
+                )
+            })
+            .unwrap_or_default();
         let _ = write!(
             s,
-            "<tr><td>{}{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}{}</td><td><code>{}</code></td><td>{}</td><td>{}{why}</td></tr>",
             swatch(build_colour(input.colour_of(&e.build))),
             esc(&e.build),
             esc(&check_name(e)),
@@ -122,60 +136,235 @@ fn build_table(input: &ReportInput) -> String {
     s
 }
 
-fn polygon(o: &super::Outline, colour: &str, width: f64, dashed: bool) -> String {
+/// An outline drawn so it shows on a black tag border and on white paper alike: a
+/// contrasting halo under the coloured stroke, then a dot on the first corner.
+fn outline(
+    o: &super::Outline,
+    colour: &str,
+    halo: &str,
+    width: f64,
+    dash: &str,
+    class: &str,
+    title: &str,
+) -> String {
     let pts: Vec<String> =
         o.1.iter()
             .map(|c| format!("{:.2},{:.2}", c[0], c[1]))
             .collect();
-    let dash = if dashed {
-        format!(
-            r#" stroke-dasharray="{:.2} {:.2}""#,
-            3.0 * width,
-            2.0 * width
-        )
-    } else {
+    let pts = pts.join(" ");
+    let dash = if dash.is_empty() {
         String::new()
+    } else {
+        format!(r#" stroke-dasharray="{dash}""#)
     };
     format!(
-        r#"<polygon points="{}" fill="none" stroke="{colour}" stroke-width="{width:.2}"{dash}/><circle cx="{:.2}" cy="{:.2}" r="{:.2}" fill="{colour}"/>"#,
-        pts.join(" "),
+        r#"<g class="{class}"><title>{}</title><polygon points="{pts}" fill="none" stroke="{halo}" stroke-opacity="0.85" stroke-width="{:.2}" stroke-linejoin="round"/><polygon points="{pts}" fill="none" stroke="{colour}" stroke-width="{width:.2}" stroke-linejoin="round"{dash}/><circle cx="{:.2}" cy="{:.2}" r="{:.2}" fill="{colour}" stroke="{halo}" stroke-width="{:.2}"/></g>"#,
+        esc(title),
+        width + 1.8 * width.max(0.6),
         o.1[0][0],
         o.1[0][1],
-        1.4 * width
+        1.5 * width,
+        0.6 * width
     )
 }
 
+/// How each source is drawn on a gallery frame: the build that missed solid, the
+/// baseline long-dashed, the host dotted (black, on a white halo).
+fn gallery_style(
+    input: &ReportInput,
+    g: &GalleryFrame,
+    source: &str,
+) -> (String, &'static str, &'static str) {
+    if source == "host" {
+        (HOST_COLOUR.into(), "#ffffff", "1.5 1.5")
+    } else if source == g.build {
+        (build_colour(input.colour_of(source)).into(), "#ffffff", "")
+    } else {
+        (
+            build_colour(input.colour_of(source)).into(),
+            "#ffffff",
+            "6 3",
+        )
+    }
+}
+
 fn gallery_frame(input: &ReportInput, g: &GalleryFrame) -> String {
+    // Frame pixels per 320: strokes and text keep their look at any frame size, since
+    // the SVG is scaled to the cell's width.
     let w = f64::from(g.width) / 320.0;
     let mut s = format!(
-        r#"<figure data-frame="{}"><svg viewBox="0 0 {} {}" width="{}" role="img" aria-label="frame {}: truth and detections"><image href="data:image/png;base64,{}" width="{}" height="{}" style="image-rendering:pixelated"/>"#,
+        r#"<figure data-frame="{}" data-build="{}"><svg viewBox="0 0 {} {}" role="img" aria-label="frame {}: truth, {}'s and the baseline's detections, missed tags circled"><image href="data:image/png;base64,{}" width="{}" height="{}" style="image-rendering:pixelated"/>"#,
         g.frame,
+        esc(&g.build),
         g.width,
         g.height,
-        2 * g.width.min(240),
         g.frame,
+        esc(&g.build),
         base64::engine::general_purpose::STANDARD.encode(&g.png),
         g.width,
         g.height
     );
-    for (source, tags) in &g.detections {
-        let colour = if source == "host" {
-            HOST_COLOUR
+    // The truth under the detections: where a detection matches, its colour covers
+    // the yellow; a miss is a yellow outline with nothing on it.
+    for t in &g.truth {
+        s.push_str(&outline(
+            t,
+            TRUTH_COLOUR,
+            "#000000",
+            1.3 * w,
+            &format!("{:.1} {:.1}", 4.0 * w, 2.5 * w),
+            "truth",
+            &format!("truth: tag {}", t.0),
+        ));
+    }
+    // Host first, then the baseline, then the build that missed, on top.
+    let mut order: Vec<&(String, Vec<super::Outline>)> = g.detections.iter().collect();
+    order.sort_by_key(|(src, _)| {
+        if src == "host" {
+            0
+        } else if *src == g.build {
+            2
         } else {
-            build_colour(input.colour_of(source))
+            1
+        }
+    });
+    for (source, tags) in order {
+        let (colour, halo, dash) = gallery_style(input, g, source);
+        let dash = if dash.is_empty() {
+            String::new()
+        } else {
+            dash.split(' ')
+                .map(|d| format!("{:.1}", d.parse::<f64>().unwrap_or(2.0) * w))
+                .collect::<Vec<_>>()
+                .join(" ")
         };
         for t in tags {
-            s.push_str(&polygon(t, colour, 1.4 * w, false));
+            s.push_str(&outline(
+                t,
+                &colour,
+                halo,
+                1.2 * w,
+                &dash,
+                "detection",
+                &format!("{source}: tag {}", t.0),
+            ));
         }
     }
-    // The truth on top: a miss shows as a yellow outline with nothing under it.
-    for t in &g.truth {
-        s.push_str(&polygon(t, TRUTH_COLOUR, 2.4 * w, true));
+    let font = 9.0 * w;
+    for m in &g.missed {
+        let c = &m.outline.1;
+        let (cx, cy) = (
+            c.iter().map(|p| p[0]).sum::<f64>() / 4.0,
+            c.iter().map(|p| p[1]).sum::<f64>() / 4.0,
+        );
+        let radius = c
+            .iter()
+            .map(|p| ((p[0] - cx).powi(2) + (p[1] - cy).powi(2)).sqrt())
+            .fold(0.0_f64, f64::max)
+            + 3.0 * w;
+        let text = format!(
+            "tag {}: {:.2} m, {:.0}°, {:.0} px",
+            m.outline.0, m.range_m, m.view_angle_deg, m.size_px
+        );
+        let also = format!(
+            "{}{}",
+            if m.baseline_found {
+                "baseline found it"
+            } else {
+                "baseline missed it too"
+            },
+            if m.host_found {
+                ", host found it"
+            } else {
+                ", host missed it"
+            }
+        );
+        // Beside the circle, on whichever side has room; else under it, kept inside.
+        let est_w = 0.55 * font * text.chars().count().max(also.chars().count()) as f64;
+        let (fw, fh) = (f64::from(g.width), f64::from(g.height));
+        let (tx, anchor, ty) = if cx + radius + 2.0 * w + est_w <= fw {
+            (cx + radius + 2.0 * w, "start", cy)
+        } else if cx - radius - 2.0 * w - est_w >= 0.0 {
+            (cx - radius - 2.0 * w, "end", cy)
+        } else {
+            (
+                (cx - est_w / 2.0).clamp(0.0, (fw - est_w).max(0.0)),
+                "start",
+                cy + radius + font,
+            )
+        };
+        let ty = ty.clamp(font, fh - 1.4 * font);
+        let _ = write!(
+            s,
+            r##"<g class="missed" data-tag="{}" data-range-m="{:.3}" data-angle-deg="{:.1}" data-size-px="{:.1}"><title>{} missed {text} ({also})</title><circle cx="{cx:.2}" cy="{cy:.2}" r="{radius:.2}" fill="none" stroke="#ffffff" stroke-opacity="0.9" stroke-width="{:.2}"/><circle cx="{cx:.2}" cy="{cy:.2}" r="{radius:.2}" fill="none" stroke="#D55E00" stroke-width="{:.2}"/><text x="{tx:.2}" y="{ty:.2}" text-anchor="{anchor}" font-family="sans-serif" font-size="{font:.2}" font-weight="700" fill="#000000" stroke="#ffffff" stroke-width="{:.2}" paint-order="stroke" stroke-linejoin="round">{}</text><text x="{tx:.2}" y="{:.2}" text-anchor="{anchor}" font-family="sans-serif" font-size="{:.2}" fill="#000000" stroke="#ffffff" stroke-width="{:.2}" paint-order="stroke" stroke-linejoin="round">{}</text></g>"##,
+            m.outline.0,
+            m.range_m,
+            m.view_angle_deg,
+            m.size_px,
+            esc(&g.build),
+            3.6 * w,
+            1.8 * w,
+            0.5 * font,
+            esc(&text),
+            ty + 1.1 * font,
+            0.85 * font,
+            0.45 * font,
+            esc(&also)
+        );
     }
     s.push_str("</svg><figcaption>");
-    s.push_str(&esc(&g.caption));
-    s.push_str("</figcaption></figure>");
+    let mut key = String::new();
+    for (source, _) in &g.detections {
+        let (colour, _, dash) = gallery_style(input, g, source);
+        let what = if source == "host" {
+            "host reference, dotted".to_string()
+        } else if *source == g.build {
+            format!("{source}, solid")
+        } else {
+            format!("{source} (baseline), dashed")
+        };
+        let _ = write!(
+            key,
+            r#"<span data-source="{}" data-dash="{}">{}{}</span>"#,
+            esc(source),
+            if dash.is_empty() { "solid" } else { dash },
+            swatch(&colour),
+            esc(&what)
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<span class="legend">{key}</span><br>{}</figcaption></figure>"#,
+        esc(&g.caption)
+    );
     s
+}
+
+/// " (3: too few units; 2: interval straddles the threshold)" from the reasons, or
+/// nothing when no check is inconclusive.
+fn inconclusive_breakdown(reasons: &[Option<String>]) -> String {
+    let mut kinds: Vec<(&str, usize)> = Vec::new();
+    for r in reasons.iter().flatten() {
+        let kind = if r.starts_with("too few units") {
+            "too few units"
+        } else if r.starts_with("no estimate") {
+            "no estimate"
+        } else if r.contains("straddles") {
+            "interval straddles the threshold"
+        } else {
+            "past the threshold but not significant"
+        };
+        match kinds.iter_mut().find(|k| k.0 == kind) {
+            Some(k) => k.1 += 1,
+            None => kinds.push((kind, 1)),
+        }
+    }
+    if kinds.is_empty() {
+        String::new()
+    } else {
+        let parts: Vec<String> = kinds.iter().map(|(k, n)| format!("{n}: {k}")).collect();
+        format!(" ({})", parts.join("; "))
+    }
 }
 
 /// The page.
@@ -218,14 +407,24 @@ pub fn html(input: &ReportInput) -> String {
         },
         esc(&input.headline())
     );
+    let reasons: Vec<Option<String>> = input.verdicts.iter().map(inconclusive_reason).collect();
+    let why_inc = inconclusive_breakdown(&reasons);
     let _ = write!(
         s,
-        "<p>{reg} regressed, {imp} improved, {inc} inconclusive, {unch} unchanged of {} checks. A check is <i>regressed</i> only when its paired test, Holm-corrected over the build's primary checks (1 % per build), is significant and its estimated change is beyond the metric's threshold; angle buckets are drill-down and do not fail a run; a latency change of a build that finds fewer tags is <i>confounded</i>.</p>",
+        "<p>{reg} regressed, {imp} improved, {inc} inconclusive{}, {unch} unchanged of {} checks. A check is <i>regressed</i> only when its paired test, Holm-corrected over the build's primary checks (1 % per build), is significant and its estimated change is beyond the metric's threshold; <i>inconclusive</i> when it has too few units or its interval straddles the threshold; angle buckets are drill-down and do not fail a run (buckets the dataset has no tag in are not checks); a latency change of a build that finds fewer tags is <i>confounded</i>.</p>",
+        esc(&why_inc),
         input.verdicts.len()
     );
     let notable = input.notable();
     if !notable.is_empty() {
         s.push_str(&verdict_rows(input, &notable));
+    }
+    if !input.verdicts.is_empty() {
+        let _ = write!(
+            s,
+            r#"<figure id="forest">{}<figcaption>Every judged check, one row each: the estimated change (diamond) and its 95 % interval (line), divided by the metric's threshold and turned so that worse is to the right; the gray band is the threshold (a change inside it is too small to matter). Coloured by verdict; hover a row for its numbers and, for an inconclusive check, why.</figcaption></figure>"#,
+            charts::forest(input, &reasons)
+        );
     }
     let all: Vec<_> = input.verdicts.iter().collect();
     let _ = write!(
@@ -258,7 +457,7 @@ pub fn html(input: &ReportInput) -> String {
     let figures = [
         (
             charts::latency_boxplot(input),
-            "On-device find_apriltags time per frame, every frame and repetition: box from the first to the third quartile, line at the median, whiskers to 1.5 IQR.",
+            "On-device find_apriltags time per frame, every frame and repetition: box from the first to the third quartile, bar at the median, whiskers to the most extreme frame within 1.5 IQR of the box, frames beyond as points; the baseline's median as a line with latency's threshold shaded around it.",
         ),
         (
             charts::recall_vs(input, BucketAxis::Angle),
@@ -305,7 +504,7 @@ pub fn html(input: &ReportInput) -> String {
     } else {
         let _ = write!(
             s,
-            r#"<p class="legend"><span>{}truth (dashed)</span><span>solid: detections, in their build's colour; black: host</span><span>dot: the first corner</span></p><div class="gallery">"#,
+            r#"<p class="legend"><span>{}truth (yellow, dashed)</span><span>the build that missed: solid, in its colour; the baseline: dashed, in its colour; the host: black, dotted</span><span>red circle: a missed tag, with its range, view angle and size</span><span>dot: the first corner</span></p><div class="gallery">"#,
             swatch(TRUTH_COLOUR)
         );
         for g in &input.gallery {
@@ -334,10 +533,11 @@ pub fn html(input: &ReportInput) -> String {
             let cps = h.points.iter().filter(|p| p.change_point).count();
             let _ = write!(
                 s,
-                "<figure>{}<figcaption>{} per run and build; {} change point(s) found by E-Divisive means (α = 0.01).</figcaption></figure>",
+                "<figure>{}<figcaption>{} per run, one series per build and host / camera, by the date the run started; {} change point(s) found by E-Divisive means (α = 0.01), marked at the run where the change starts.</figcaption></figure>",
                 charts::history(
                     h,
-                    &input.builds.iter().map(|b| b.name.clone()).collect::<Vec<_>>()
+                    &input.builds.iter().map(|b| b.name.clone()).collect::<Vec<_>>(),
+                    &[]
                 ),
                 esc(metric_info(&h.metric).label),
                 cps

@@ -12,10 +12,13 @@ mod history;
 mod html;
 mod junit;
 mod summary;
+mod svg;
 
 pub use bisect::{bisect_html, bisect_summary_md, BisectBuild, BisectReport, BisectStepRow};
 pub use bmf::bmf_json;
-pub use history::{history_html, lab_index_html, HistoryInput, HistoryRun, LabRow};
+pub use history::{
+    history_html, history_subdir, lab_index_html, slug, HistoryInput, HistoryRun, LabRow,
+};
 pub use html::html;
 pub use junit::junit_xml;
 pub use summary::summary_md;
@@ -82,10 +85,15 @@ pub struct HistoryPoint {
     pub started_unix_s: f64,
     /// Build.
     pub build: String,
-    /// Median (or mean, for proportions) of the metric in that run.
+    /// The metric's summary in that run, as its rule summarises it: the median, the
+    /// tail quantile (p90), or the share (proportions).
     pub value: f64,
     /// Whether a change point starts here.
     pub change_point: bool,
+    /// Where it was measured: `host / camera`. A lab run's cameras are separate
+    /// sources, so each is its own series, never successive runs of one.
+    #[serde(default)]
+    pub source: String,
 }
 
 /// One camera frame result of a build.
@@ -146,8 +154,30 @@ pub struct GalleryFrame {
     pub png: Vec<u8>,
     /// Truth outlines.
     pub truth: Vec<Outline>,
-    /// Detections drawn: (source — a build name or `host`, outlines).
+    /// Detections drawn: (source — a build name or `host`, outlines). The build whose
+    /// miss the frame shows comes first, then the baseline's, then the host's.
     pub detections: Vec<(String, Vec<Outline>)>,
+    /// The build whose misses the frame shows.
+    pub build: String,
+    /// The truth tags that build missed, circled on the frame.
+    pub missed: Vec<MissedTag>,
+}
+
+/// A truth tag a build's camera missed, as the gallery circles and labels it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MissedTag {
+    /// Its truth outline.
+    pub outline: Outline,
+    /// Distance from the camera, metres.
+    pub range_m: f64,
+    /// Angle between the tag's normal and the line of sight, degrees.
+    pub view_angle_deg: f64,
+    /// Its size in the image (mean edge), pixels.
+    pub size_px: f64,
+    /// Whether the baseline's camera found it.
+    pub baseline_found: bool,
+    /// Whether the host reference found it.
+    pub host_found: bool,
 }
 
 /// Everything a report shows.
@@ -436,6 +466,47 @@ pub(crate) fn describe_change(e: &VerdictEntry) -> String {
     s
 }
 
+/// Why an inconclusive entry is inconclusive, in words a reader can act on (too few
+/// units, no estimate, an interval straddling the threshold); `None` for other verdicts.
+pub fn inconclusive_reason(e: &VerdictEntry) -> Option<String> {
+    use visreg_bench::metrics::{format_change, metric_def};
+    use visreg_bench::verdict::{why_inconclusive, JudgeConfig, WhyInconclusive};
+    if e.verdict != Verdict::Inconclusive {
+        return None;
+    }
+    let rule = metric_def(&e.metric)?.rule;
+    let unit = if e.unit.is_empty() { "unit" } else { &e.unit };
+    let why = why_inconclusive(
+        e.change,
+        e.ci_low,
+        e.ci_high,
+        usize::try_from(e.n).unwrap_or(usize::MAX),
+        &rule,
+        &JudgeConfig::default(),
+    )?;
+    let threshold = charts::threshold_words(&e.metric, &rule);
+    let c = |x: Option<f64>| x.map_or("–".into(), |v| format_change(&e.metric, v));
+    Some(match why {
+        WhyInconclusive::NoEstimate => format!(
+            "no estimate: no {unit} has a value in both builds (n = {})",
+            e.n
+        ),
+        WhyInconclusive::TooFewUnits { n, min } => {
+            format!("too few units: n = {n} {unit}(s), a verdict needs at least {min}")
+        }
+        WhyInconclusive::NotSignificant { .. } => format!(
+            "the change {} is past the threshold {threshold} but not significant after the Holm correction ({})",
+            c(e.change),
+            visreg_bench::metrics::format_p(e.p_value)
+        ),
+        WhyInconclusive::Straddles { .. } => format!(
+            "the 95 % interval {} … {} straddles the threshold {threshold}: a change that matters is neither shown nor ruled out",
+            c(e.ci_low),
+            c(e.ci_high)
+        ),
+    })
+}
+
 /// The metric and bucket of an entry, as a test or row name: `recall[angle:45-60]`.
 pub fn check_name(e: &VerdictEntry) -> String {
     match &e.bucket {
@@ -493,6 +564,7 @@ mod tests {
             "rot_err_deg-angle",
             "corner-error",
             "history-latency_ms",
+            "forest",
         ] {
             assert!(
                 h.contains(&format!(r#"data-chart="{chart}""#)),
@@ -501,9 +573,31 @@ mod tests {
         }
         assert!(!h.contains("chart-error"), "every chart drew");
         assert_eq!(
-            h.matches(r#"<svg role="img" aria-label="#).count(),
-            9,
-            "every chart has an accessible name"
+            h.matches(r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="#)
+                .count(),
+            10,
+            "every chart (and the forest plot) has an accessible name"
+        );
+        assert_eq!(
+            h.matches(r#"<g class="forest-row""#).count(),
+            i.verdicts.len(),
+            "one forest row per judged check"
+        );
+        // The inconclusive check says why.
+        assert!(h.contains(r#"data-why="inconclusive""#), "why inconclusive");
+        assert!(
+            h.contains("why: the 95 % interval -5.0 % … +35.0 % straddles the threshold ± 25 %"),
+            "{h}"
+        );
+        assert!(h.contains("1 inconclusive (1: interval straddles the threshold)"));
+        // The gallery circles the miss and writes its geometry beside it.
+        assert!(h.contains(
+            r#"<g class="missed" data-tag="0" data-range-m="0.620" data-angle-deg="43.5""#
+        ));
+        assert!(h.contains("tag 0: 0.62 m, 44°, 24 px"));
+        assert!(
+            h.contains(r#"<span data-source="5.0.0" data-dash="6 3">"#),
+            "the baseline is drawn"
         );
         assert!(!h.contains("<script"), "no scripts");
         assert!(

@@ -113,6 +113,7 @@ pub fn input() -> ReportInput {
                 build: "5.0.0".into(),
                 value: if i < 4 { 4.5 } else { 5.6 },
                 change_point: i == 4,
+                source: "host-a / sim".into(),
             })
             .collect(),
     }];
@@ -150,7 +151,12 @@ pub fn input() -> ReportInput {
                 Verdict::Regressed,
                 -0.6,
             ),
-            entry("5.1.0-rc3", "rot_err_deg", None, Verdict::Inconclusive, 0.1),
+            // Its interval straddles rotation error's 25 % threshold.
+            VerdictEntry {
+                ci_low: Some(-0.05),
+                ci_high: Some(0.35),
+                ..entry("5.1.0-rc3", "rot_err_deg", None, Verdict::Inconclusive, 0.1)
+            },
             VerdictEntry {
                 confounded: Some("faster because it finds fewer tags (recall -25.0 pts)".into()),
                 ..entry("5.1.0-rc3", "latency_ms", None, Verdict::Improved, -0.05)
@@ -164,10 +170,26 @@ pub fn input() -> ReportInput {
             height: 3,
             png,
             truth: vec![(0, [[0.5, 0.5], [3.5, 0.5], [3.5, 2.5], [0.5, 2.5]])],
-            detections: vec![(
-                "host".into(),
-                vec![(0, [[0.6, 0.5], [3.5, 0.6], [3.4, 2.5], [0.5, 2.4]])],
-            )],
+            detections: vec![
+                ("5.1.0-rc3".into(), vec![]),
+                (
+                    "5.0.0".into(),
+                    vec![(0, [[0.6, 0.5], [3.5, 0.6], [3.4, 2.5], [0.5, 2.4]])],
+                ),
+                (
+                    "host".into(),
+                    vec![(0, [[0.6, 0.5], [3.5, 0.6], [3.4, 2.5], [0.5, 2.4]])],
+                ),
+            ],
+            build: "5.1.0-rc3".into(),
+            missed: vec![MissedTag {
+                outline: (0, [[0.5, 0.5], [3.5, 0.5], [3.5, 2.5], [0.5, 2.5]]),
+                range_m: 0.62,
+                view_angle_deg: 43.5,
+                size_px: 24.0,
+                baseline_found: true,
+                host_found: true,
+            }],
         }],
     }
 }
