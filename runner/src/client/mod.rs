@@ -98,6 +98,8 @@ pub enum ErrorKind {
     Protocol(String),
     /// The channel does not exist.
     NoChannel(String),
+    /// A v1 camera's script kept running (SCRIPT_RUNNING stayed 1) for this long.
+    StillRunning(std::time::Duration),
     /// Another I/O error.
     Io(String),
 }
@@ -137,6 +139,7 @@ impl ClientError {
             ErrorKind::Nak(Status::Busy) => "the camera is busy: stop the running script and try again",
             ErrorKind::Nak(_) | ErrorKind::Protocol(_) => "the firmware does not support this request: check its version with `visreg devices`",
             ErrorKind::NoChannel(_) => "the script did not register that channel: check the script's output with the OpenMV IDE",
+            ErrorKind::StillRunning(_) => "a script still runs on the camera (perhaps one the OpenMV IDE started): stop it there, or power-cycle the camera, and try again",
             ErrorKind::Io(_) => "check the port's permissions (the dialout group on Linux) and that it exists",
         }
     }
@@ -159,6 +162,10 @@ impl std::fmt::Display for ClientError {
             ErrorKind::Disconnected => "the port disconnected".to_string(),
             ErrorKind::Protocol(m) => format!("unexpected reply: {m}"),
             ErrorKind::NoChannel(n) => format!("the camera has no channel named '{n}'"),
+            ErrorKind::StillRunning(d) => format!(
+                "the camera still reported a running script after {:.1} s",
+                d.as_secs_f64()
+            ),
             ErrorKind::Io(m) => m.clone(),
         };
         write!(
@@ -206,8 +213,22 @@ pub fn probe_patiently(
 /// stalls a USB link has, well within any command's deadline.
 pub const PROBE_PATIENCE: Duration = Duration::from_secs(6);
 
-/// Tells which protocol the camera on `t` speaks: a v2 SYNC first, then a v1
-/// FW_VERSION; each under `timeout`.
+/// Tells which protocol the camera on `t` speaks: a v1 FW_VERSION header first, then a
+/// v2 SYNC; each under `timeout`.
+///
+/// The order is the one no generation chokes on (PROTOCOL.md §2 ✱):
+/// - a 6-byte v1 header is one whole chunk for a TinyUSB 4.x camera (RT1060, AE3), which
+///   reads its FIFO 6 bytes at a time with no resync (`common/tinyusb_debug.c`, v4.8.1):
+///   a 10-byte SYNC sent first would leave it 4 bytes out of step for good, and a 4.5.x
+///   one hangs on it (`__fatal_error`, `src/omv/common/tinyusb_debug.c` v4.5.9). A 4.x
+///   camera that answers is never sent the SYNC.
+/// - an STM32 4.x camera drops a packet that does not start with 0x30
+///   (`usbd_cdc_receive`, `ports/stm32/usbd_cdc_interface.c` in openmv/micropython at the
+///   v4.5.9 pin): either order suits it.
+/// - a 5.x camera's parser, in its SYNC state, consumes bytes one at a time until it sees
+///   the sync word (`omv_protocol_poll`, `protocol/omv_protocol.c` v5.0.0): the v1 header
+///   is skipped and the SYNC that follows answered. The price is one `timeout` of
+///   silence before a 5.x camera is sent its SYNC.
 pub fn probe(t: &mut dyn Transport, timeout: Duration) -> Result<Probed, ClientError> {
     let port = t.name();
     let err = |kind| ClientError {
@@ -220,33 +241,7 @@ pub fn probe(t: &mut dyn Transport, timeout: Duration) -> Result<Probed, ClientE
         TransportError::Io(e) => ErrorKind::Io(e.to_string()),
         TransportError::Timeout => ErrorKind::Timeout,
     };
-    // v2: SYNC, expect an ACK.
-    t.send(
-        &p2::Packet::new(0, 0, p2::op::PROTO_SYNC, vec![]).encode(true),
-        Instant::now() + timeout,
-    )
-    .map_err(|e| err(io(e)))?;
-    let mut dec = p2::Decoder::new(true, p2::MAX_PAYLOAD);
     let mut buf = [0u8; 512];
-    let deadline = Instant::now() + timeout;
-    let mut raw = Vec::new();
-    loop {
-        match t.recv(&mut buf, deadline) {
-            Ok(n) => {
-                raw.extend_from_slice(&buf[..n]);
-                dec.push(&buf[..n]);
-                while let Some(d) = dec.next() {
-                    if let p2::Decoded::Packet(p) = d {
-                        if p.opcode == p2::op::PROTO_SYNC && p.has(p2::flags::ACK) {
-                            return Ok(Probed::V2);
-                        }
-                    }
-                }
-            }
-            Err(TransportError::Timeout) => break,
-            Err(e) => return Err(err(io(e))),
-        }
-    }
     // v1: FW_VERSION, expect exactly 12 bytes.
     t.send(
         &p1::Header {
@@ -271,6 +266,30 @@ pub fn probe(t: &mut dyn Transport, timeout: Duration) -> Result<Probed, ClientE
         let v = [w(0), w(4), w(8)];
         if v[0] > 0 && v[0] < 100 && v[1] < 100 && v[2] < 100 {
             return Ok(Probed::V1(v));
+        }
+    }
+    // v2: SYNC, expect an ACK.
+    t.send(
+        &p2::Packet::new(0, 0, p2::op::PROTO_SYNC, vec![]).encode(true),
+        Instant::now() + timeout,
+    )
+    .map_err(|e| err(io(e)))?;
+    let mut dec = p2::Decoder::new(true, p2::MAX_PAYLOAD);
+    let deadline = Instant::now() + timeout;
+    loop {
+        match t.recv(&mut buf, deadline) {
+            Ok(n) => {
+                dec.push(&buf[..n]);
+                while let Some(d) = dec.next() {
+                    if let p2::Decoded::Packet(p) = d {
+                        if p.opcode == p2::op::PROTO_SYNC && p.has(p2::flags::ACK) {
+                            return Ok(Probed::V2);
+                        }
+                    }
+                }
+            }
+            Err(TransportError::Timeout) => break,
+            Err(e) => return Err(err(io(e))),
         }
     }
     Err(err(ErrorKind::NoAnswer))
