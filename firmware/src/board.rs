@@ -187,6 +187,14 @@ impl Board {
         matches!(self, Board::H7Plus | Board::RT1062 | Board::N6)
     }
 
+    /// Whether its firmware's USB device stack is TinyUSB (`OMV_USB_STACK_TINYUSB` in
+    /// `boards/*/board_config.mk`, v5.0.0: RT1060, N6, AE3) rather than ST's
+    /// (`OMV_USB_STACK_STMUSB`: M4, M7, H7, H7 Plus). A 4.x TinyUSB port reads protocol v1
+    /// in fixed 6-byte chunks with no resync, so a v2 SYNC must never reach it first.
+    pub fn tinyusb(self) -> bool {
+        matches!(self, Board::RT1062 | Board::N6)
+    }
+
     /// The USB speed its firmware's device controller runs at.
     pub fn usb_speed(self) -> UsbSpeed {
         match self {

@@ -30,6 +30,14 @@ pub trait Transport: Send {
     fn recv(&mut self, buf: &mut [u8], deadline: Instant) -> Result<usize, TransportError>;
     /// What to call this transport in messages (a port path, "memory", …).
     fn name(&self) -> String;
+    /// Whether each [`Transport::send`] of the other end arrives as one
+    /// [`Transport::recv`] here, as a USB transfer does: true for the in-memory pipe (the
+    /// reader's buffer permitting), false for a pseudo-terminal or serial port, which may
+    /// join two writes or split one. The virtual camera models the STM32 boards' one
+    /// header per USB packet only where this holds.
+    fn keeps_writes(&self) -> bool {
+        false
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -41,6 +49,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn name(&self) -> String {
         (**self).name()
+    }
+    fn keeps_writes(&self) -> bool {
+        (**self).keeps_writes()
     }
 }
 
@@ -110,6 +121,10 @@ impl Transport for MemoryTransport {
 
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    fn keeps_writes(&self) -> bool {
+        true
     }
 }
 

@@ -63,6 +63,7 @@ mod bench {
         let (mut first, mut last, mut t_us, mut errors) = (None, None, Vec::new(), 0);
         replay(
             t,
+            Some(board),
             &ds,
             &indices,
             Duration::from_secs(600),

@@ -298,9 +298,11 @@ pub const WORKLOAD_START: Duration = Duration::from_secs(10);
 /// Replays the frames `indices` of `ds` through the camera on `t` (workload scripts over
 /// protocol v2, one script per frame over v1), calling `on_frame` with each result, all
 /// under `deadline`; stops early (without error) when `stop` is set. Returns the firmware
-/// version and the protocol.
+/// version and the protocol. `board`, when known, lets the probe put its v2 SYNC first
+/// ([`crate::client::probe_for`]).
 pub fn replay<T: Transport>(
     mut t: T,
+    board: Option<visreg_firmware::board::Board>,
     ds: &Dataset,
     indices: &[usize],
     deadline: Duration,
@@ -316,6 +318,7 @@ pub fn replay<T: Transport>(
         &mut t,
         Duration::from_millis(400),
         Instant::now() + PROBE_PATIENCE,
+        board,
     );
     match probed? {
         Probed::V2 => {
@@ -405,7 +408,7 @@ pub fn pose_check<T: Transport>(
     let indices: Vec<usize> = (0..n).collect();
     let mut scores = Vec::new();
     let never = AtomicBool::new(false);
-    let (firmware, protocol) = replay(t, ds, &indices, deadline, &never, &mut |cf| {
+    let (firmware, protocol) = replay(t, None, ds, &indices, deadline, &never, &mut |cf| {
         scores.push(score_frame(
             &ds.frames[cf.index],
             &cf.tags,
@@ -463,6 +466,7 @@ pub const LIVE: &str = include_str!("../../firmware/scripts/live.py");
 /// truth.
 pub fn live<T: Transport>(
     mut t: T,
+    board: Option<visreg_firmware::board::Board>,
     ds: &Dataset,
     frames: usize,
     deadline: Duration,
@@ -476,6 +480,7 @@ pub fn live<T: Transport>(
         &mut t,
         Duration::from_millis(400),
         Instant::now() + PROBE_PATIENCE,
+        board,
     );
     let Probed::V2 = probed? else {
         return Err(CheckError::LiveNeedsV2);

@@ -198,7 +198,7 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
     use std::time::{Duration, Instant};
 
     use crate::client::{
-        probe,
+        probe_for,
         v1::V1Client,
         v2::{V2Client, V2Options},
         Probed,
@@ -214,7 +214,7 @@ pub fn flash_camera<T: visreg_firmware::transport::Transport>(
         port_path: port_path_of_tty(&port),
     };
     on_event(FlashEvent::Step("asking the camera what it runs".into()));
-    let t = match probe(&mut t, Duration::from_millis(400)) {
+    let t = match probe_for(&mut t, Duration::from_millis(400), Some(build.board)) {
         Ok(Probed::V2) => {
             let c = V2Client::connect(t, V2Options::default()).map_err(|e| fail(e.to_string()))?;
             let pid = (c.sys_info.usb_id & 0xFFFF) as u16;
@@ -522,7 +522,7 @@ fn wait_for_firmware<T: visreg_firmware::transport::Transport>(
     use std::time::{Duration, Instant};
 
     use crate::client::{
-        probe,
+        probe_for,
         v2::{V2Client, V2Options},
         Probed,
     };
@@ -534,7 +534,7 @@ fn wait_for_firmware<T: visreg_firmware::transport::Transport>(
             what: format!("firmware {} to boot", build.name),
             left: until.saturating_duration_since(Instant::now()),
         });
-        match probe(&mut t, Duration::from_millis(300)) {
+        match probe_for(&mut t, Duration::from_millis(300), Some(build.board)) {
             Ok(Probed::V2) => {
                 let c = V2Client::connect(t, V2Options::default()).map_err(|e| fail(e.to_string()))?;
                 return verify_version(build, c.version.firmware, port);

@@ -372,6 +372,7 @@ pub fn execute(
             let outcome = if plan.live {
                 crate::check::live(
                     t,
+                    Some(build.board),
                     ds,
                     n,
                     Duration::from_secs(600),
@@ -405,7 +406,15 @@ pub fn execute(
                     },
                 )
             } else {
-                replay(t, ds, &missing, Duration::from_secs(600), stop, &mut record)
+                replay(
+                    t,
+                    Some(build.board),
+                    ds,
+                    &missing,
+                    Duration::from_secs(600),
+                    stop,
+                    &mut record,
+                )
             };
             outcome.map_err(|e| match err.take() {
                 Some(store) => RunError::Record(store),

@@ -14,7 +14,8 @@ use visreg_apriltag::{DetectorSettings, GrayImage};
 use visreg_bench::detector::PoseParams;
 use visreg_bench::{score_frame, HostDetector, MatchConfig};
 use visreg_datasets::{preset, Dataset};
-use visreg_firmware::catalog::Catalog;
+use visreg_firmware::board::Board;
+use visreg_firmware::catalog::{Build, Catalog};
 use visreg_firmware::transport::{memory_pair, MemoryTransport};
 use visreg_sim::device::{VirtualCamera, VirtualSensor};
 use visreg_sim::faults::FaultSpec;
@@ -47,8 +48,20 @@ fn dataset(frames: usize) -> (tempfile::TempDir, Dataset) {
 }
 
 fn start(build: &str, ds: Option<Dataset>, faults: &str) -> (MemoryTransport, Sim) {
+    start_build(Catalog::builtin().build(build).unwrap().clone(), ds, faults)
+}
+
+/// A build of the catalog's 4.5.9 (v1) for another board and version.
+fn v1_build(board: Board, version: &str) -> Build {
+    let mut b = Catalog::builtin().build("4.5.9").unwrap().clone();
+    b.board = board;
+    b.version = version.into();
+    b.name = format!("{version}-{board:?}");
+    b
+}
+
+fn start_build(build: Build, ds: Option<Dataset>, faults: &str) -> (MemoryTransport, Sim) {
     let (host, mut dev) = memory_pair("sim");
-    let build = Catalog::builtin().build(build).unwrap().clone();
     let protocol = build.protocol;
     let mut cam = VirtualCamera::new(build, ds.map(VirtualSensor::new), 7).unwrap();
     let faults: FaultSpec = faults.parse().unwrap();
@@ -220,6 +233,111 @@ fn v1_camera_runs_scripts_and_replays_frames() {
     );
 }
 
+/// usbdbg ignores SCRIPT_EXEC until the soft reset after the last script has cleared its
+/// running flag: the client must wait for SCRIPT_RUNNING = 0 (usbdbg.c, v4.5.9 / v4.8.1).
+#[test]
+fn v1_client_runs_one_script_after_another() {
+    let (host, _sim) = start("4.5.9", None, "");
+    let mut c = V1Client::connect(host, Duration::from_secs(1)).unwrap();
+    for word in ["one", "two", "three"] {
+        c.exec(&format!("print('{word}')\n")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut out = String::new();
+        while !out.contains(word) {
+            assert!(
+                Instant::now() < deadline,
+                "'{word}' never printed: its SCRIPT_EXEC was ignored ({out:?})"
+            );
+            out += &c.read_stdout().unwrap();
+        }
+    }
+    c.stop().unwrap();
+    assert!(!c.script_running().unwrap());
+}
+
+/// An STM32 4.x camera reads one header per USB packet: the v1 client must send a
+/// script in a write of its own after its header (usbd_cdc_interface.c at the v4.5.9 pin).
+#[test]
+fn v1_client_sends_data_apart_from_its_header_for_the_stm32_boards() {
+    for board in [Board::M7, Board::H7, Board::H7Plus] {
+        let (host, _sim) = start_build(v1_build(board, "4.5.9"), None, "");
+        let mut c = V1Client::connect(host, Duration::from_secs(1)).unwrap();
+        // Longer than a 64-byte full-speed packet.
+        let script: String = (0..8)
+            .map(|i| format!("print('{board:?} line {i}')\n"))
+            .collect();
+        c.exec(&script).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut out = String::new();
+        while !out.contains("line 7") {
+            assert!(
+                Instant::now() < deadline,
+                "{board:?}: the script never ran ({out:?})"
+            );
+            out += &c.read_stdout().unwrap();
+        }
+        assert_eq!(c.version, [4, 5, 9], "{board:?}: the port is still in step");
+    }
+}
+
+/// A TinyUSB 4.x camera (RT1060) reads 6-byte chunks with no resync: a probe that sent a
+/// v2 SYNC first would leave it out of step (4.8.1) or hang it (4.5.9).
+#[test]
+fn probe_keeps_a_tinyusb_v1_camera_in_step() {
+    for version in ["4.8.1", "4.5.9"] {
+        let (mut host, _sim) = start_build(v1_build(Board::RT1062, version), None, "");
+        let want: Vec<u32> = version.split('.').map(|p| p.parse().unwrap()).collect();
+        assert_eq!(
+            probe(&mut host, Duration::from_millis(300)).unwrap(),
+            Probed::V1([want[0], want[1], want[2]]),
+            "RT1062 {version}"
+        );
+        // And again, as `probe_patiently` and the next connection do; then a session.
+        assert!(matches!(
+            probe(&mut host, Duration::from_millis(300)).unwrap(),
+            Probed::V1(_)
+        ));
+        let mut c = V1Client::connect(host, Duration::from_secs(1)).unwrap();
+        c.exec("print('in step')\n").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut out = String::new();
+        while !out.contains("in step") {
+            assert!(Instant::now() < deadline, "RT1062 {version}: {out:?}");
+            out += &c.read_stdout().unwrap();
+        }
+    }
+}
+
+/// On a board with ST's USB stack the probe may put its v2 SYNC first (a 5.x camera then
+/// answers at once): a 4.x STM32 camera drops the SYNC's packet whole — its first byte is
+/// no header's 0x30 (`usbd_cdc_interface.c`) — and stays in step for the v1 probe and a
+/// session after it. The virtual camera frames the in-memory pipe packet by packet.
+#[test]
+fn a_sync_first_probe_leaves_an_stm32_v1_camera_in_step() {
+    use visreg::client::probe_for;
+    for board in [Board::H7Plus, Board::H7, Board::M7] {
+        let (mut host, _sim) = start_build(v1_build(board, "4.8.1"), None, "");
+        assert_eq!(
+            probe_for(&mut host, Duration::from_millis(300), Some(board)).unwrap(),
+            Probed::V1([4, 8, 1]),
+            "{board}"
+        );
+        let mut c = V1Client::connect(host, Duration::from_secs(1)).unwrap();
+        c.exec("print('in step')\n").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut out = String::new();
+        while !out.contains("in step") {
+            assert!(Instant::now() < deadline, "{board}: {out:?}");
+            out += &c.read_stdout().unwrap();
+        }
+    }
+    let (mut host, _sim) = start("5.0.0", None, "");
+    assert_eq!(
+        probe_for(&mut host, Duration::from_millis(300), Some(Board::H7Plus)).unwrap(),
+        Probed::V2
+    );
+}
+
 #[test]
 fn probe_finds_v2_and_a_silent_port_is_an_error_with_a_next_step() {
     let (mut host, _sim) = start("5.0.0", None, "");
@@ -331,6 +449,7 @@ fn replay_survives_corrupted_bytes_without_losing_a_frame() {
     let indices: Vec<usize> = (0..ds.frames.len()).collect();
     let (v, proto) = visreg::check::replay(
         host,
+        None,
         &ds,
         &indices,
         Duration::from_secs(60),

@@ -119,6 +119,10 @@ impl Transport for PacedTransport<'_> {
     fn name(&self) -> String {
         self.inner.name()
     }
+
+    fn keeps_writes(&self) -> bool {
+        self.inner.keeps_writes()
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::device::VirtualCamera;
 use crate::faults::{Action, FaultSpec, Faults};
-use crate::v1::V1Device;
+use crate::v1::{Framing, V1Device};
 use crate::v2::{Control, V2Device};
 use visreg_firmware::catalog::Protocol;
 use visreg_firmware::transport::{Transport, TransportError};
@@ -42,7 +42,7 @@ pub fn serve(
     stop: &AtomicBool,
 ) -> Result<ServeEnd, TransportError> {
     let mut v2 = V2Device::new();
-    let mut v1 = V1Device::new();
+    let mut v1 = V1Device::new(Framing::for_build(cam.build(), t.keeps_writes()));
     serve_with(t, faults, stop, &mut |input, out| {
         match input {
             Some(data) => {

@@ -22,7 +22,7 @@ use crate::device::{SimError, VirtualCamera, VirtualSensor};
 use crate::faults::FaultSpec;
 use crate::link::{LinkModel, PacedTransport};
 use crate::serve::{serve_with, Flow, ServeEnd};
-use crate::v1::V1Device;
+use crate::v1::{Framing, V1Device};
 use crate::v2::{Control, V2Device};
 use visreg_firmware::transport::{Transport, TransportError};
 
@@ -160,7 +160,9 @@ impl VirtualUnit {
         f.reset();
     }
 
-    fn boot(&self) -> Running {
+    /// Boots what the flash holds; `keeps_writes`: whether the link shows the host's
+    /// writes as they were sent (see [`Framing::for_build`]).
+    fn boot(&self, keeps_writes: bool) -> Running {
         let mode = self
             .flash
             .lock()
@@ -171,11 +173,12 @@ impl VirtualUnit {
             Mode::Firmware(name) => match self.boot_camera(&name) {
                 Some((cam, protocol)) => {
                     tracing::info!("booted firmware {name}");
+                    let v1 = V1Device::new(Framing::for_build(cam.build(), keeps_writes));
                     Running::Firmware {
                         cam: Box::new(cam),
                         protocol,
                         v2: V2Device::new(),
-                        v1: V1Device::new(),
+                        v1,
                     }
                 }
                 None => {
@@ -279,7 +282,8 @@ impl VirtualUnit {
         faults: &FaultSpec,
         stop: &AtomicBool,
     ) -> Result<ServeEnd, TransportError> {
-        let mut running = self.boot();
+        let keeps_writes = t.keeps_writes();
+        let mut running = self.boot(keeps_writes);
         let mut power_loss = faults.power_loss_after_blocks;
         serve_with(t, faults, stop, &mut |input, out| {
             let mut next: Option<Running> = None;
@@ -317,7 +321,7 @@ impl VirtualUnit {
                                     }
                                 });
                             }
-                            Control::Reset => next = Some(self.boot()),
+                            Control::Reset => next = Some(self.boot(keeps_writes)),
                             Control::Continue => {}
                         }
                     } else if *protocol == Protocol::V1 && v1.has_partial() {
@@ -364,7 +368,7 @@ impl VirtualUnit {
                             break;
                         }
                         if is_reset {
-                            next = Some(self.boot());
+                            next = Some(self.boot(keeps_writes));
                             break;
                         }
                     }
@@ -375,7 +379,7 @@ impl VirtualUnit {
                         if state.on_bytes(&mut flash, data, out) == CdcControl::Boot {
                             flash.reset();
                             drop(flash);
-                            next = Some(self.boot());
+                            next = Some(self.boot(keeps_writes));
                         }
                     }
                 }
@@ -383,7 +387,7 @@ impl VirtualUnit {
                     // Nothing answers while unpowered; then the user plugs it in again.
                     if since.elapsed() >= POWER_OFF {
                         self.flash.lock().unwrap_or_else(|p| p.into_inner()).reset();
-                        next = Some(self.boot());
+                        next = Some(self.boot(keeps_writes));
                     }
                 }
             }

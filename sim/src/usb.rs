@@ -36,7 +36,7 @@ use crate::faults::{Action, FaultSpec, Faults};
 use crate::serve::ServeEnd;
 use crate::unit::{VirtualUnit, POWER_OFF};
 use crate::usbip::{serve_attached, End, Next, Refusal, Setup, UsbFunction, Vhci, VhciError};
-use crate::v1::V1Device;
+use crate::v1::{Framing, V1Device};
 use crate::v2::{Control, V2Device};
 
 /// What the camera looks like on the bus right now.
@@ -366,7 +366,7 @@ struct FirmwareFn<'a> {
     first_byte: Option<Instant>,
     last_byte: Instant,
     stalled_until: Option<Instant>,
-    held: Vec<u8>,
+    held: Vec<Vec<u8>>,
     next: Next,
     disconnected: bool,
 }
@@ -380,12 +380,14 @@ impl<'a> FirmwareFn<'a> {
         power_loss: Option<u32>,
         descriptor_fail: bool,
     ) -> Self {
+        // Each bulk OUT transfer reaches usbdbg in packets of the endpoint's size.
+        let v1 = V1Device::new(Framing::for_build(cam.build(), true));
         FirmwareFn {
             unit,
             cam: Box::new(cam),
             protocol,
             v2: V2Device::new(),
-            v1: V1Device::new(),
+            v1,
             faults,
             power_loss,
             descriptor_fail,
@@ -458,6 +460,10 @@ impl UsbFunction for FirmwareFn<'_> {
         self.descriptor_fail
     }
     fn class_request(&mut self, setup: &Setup, data: &[u8]) -> Result<Vec<u8>, Refusal> {
+        if (setup.request_type, setup.request) == (0x21, 0x20) && self.protocol == Protocol::V1 {
+            // SET_LINE_CODING: the STM32 port's `usb_cdc_reset_buffers`.
+            self.v1.line_coding();
+        }
         cdc_request(setup, data, &mut self.line_coding, &mut self.dtr)
     }
     fn bulk_out(&mut self, ep: u8, data: &[u8]) {
@@ -467,7 +473,8 @@ impl UsbFunction for FirmwareFn<'_> {
         self.first_byte.get_or_insert_with(Instant::now);
         self.last_byte = Instant::now();
         if self.stalled_until.is_some() {
-            self.held.extend_from_slice(data);
+            // Kept transfer by transfer: usbdbg on an STM32 board reads packets.
+            self.held.push(data.to_vec());
             return;
         }
         self.feed(data);
@@ -486,9 +493,8 @@ impl UsbFunction for FirmwareFn<'_> {
                 return self.next;
             }
             self.stalled_until = None;
-            let held = std::mem::take(&mut self.held);
-            if !held.is_empty() {
-                self.feed(&held);
+            for transfer in std::mem::take(&mut self.held) {
+                self.feed(&transfer);
             }
         }
         if let Some(t0) = self.first_byte {

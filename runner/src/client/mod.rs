@@ -98,6 +98,8 @@ pub enum ErrorKind {
     Protocol(String),
     /// The channel does not exist.
     NoChannel(String),
+    /// A v1 camera's script kept running (SCRIPT_RUNNING stayed 1) for this long.
+    StillRunning(std::time::Duration),
     /// Another I/O error.
     Io(String),
 }
@@ -137,6 +139,7 @@ impl ClientError {
             ErrorKind::Nak(Status::Busy) => "the camera is busy: stop the running script and try again",
             ErrorKind::Nak(_) | ErrorKind::Protocol(_) => "the firmware does not support this request: check its version with `visreg devices`",
             ErrorKind::NoChannel(_) => "the script did not register that channel: check the script's output with the OpenMV IDE",
+            ErrorKind::StillRunning(_) => "a script still runs on the camera (perhaps one the OpenMV IDE started): stop it there, or power-cycle the camera, and try again",
             ErrorKind::Io(_) => "check the port's permissions (the dialout group on Linux) and that it exists",
         }
     }
@@ -159,6 +162,10 @@ impl std::fmt::Display for ClientError {
             ErrorKind::Disconnected => "the port disconnected".to_string(),
             ErrorKind::Protocol(m) => format!("unexpected reply: {m}"),
             ErrorKind::NoChannel(n) => format!("the camera has no channel named '{n}'"),
+            ErrorKind::StillRunning(d) => format!(
+                "the camera still reported a running script after {:.1} s",
+                d.as_secs_f64()
+            ),
             ErrorKind::Io(m) => m.clone(),
         };
         write!(
@@ -183,16 +190,17 @@ pub enum Probed {
     V1([u32; 3]),
 }
 
-/// [`probe`] again and again until `deadline`, for a camera known to be there (it
+/// [`probe_for`] `board` again and again until `deadline`, for a camera known to be there (it
 /// answered a moment ago): a link that stalls for a second or two must not turn "the
 /// camera is busy" into "the camera runs no OpenMV". Gives up at once when the port goes.
 pub fn probe_patiently(
     t: &mut dyn Transport,
     attempt: Duration,
     deadline: Instant,
+    board: Option<visreg_firmware::board::Board>,
 ) -> Result<Probed, ClientError> {
     loop {
-        match probe(t, attempt) {
+        match probe_for(t, attempt, board) {
             Ok(p) => return Ok(p),
             Err(e) if e.kind == ErrorKind::Disconnected || Instant::now() >= deadline => {
                 return Err(e)
@@ -206,9 +214,47 @@ pub fn probe_patiently(
 /// stalls a USB link has, well within any command's deadline.
 pub const PROBE_PATIENCE: Duration = Duration::from_secs(6);
 
-/// Tells which protocol the camera on `t` speaks: a v2 SYNC first, then a v1
-/// FW_VERSION; each under `timeout`.
+/// Tells which protocol the camera on `t` speaks: a v1 FW_VERSION header first, then a
+/// v2 SYNC; each under `timeout`.
+///
+/// The order is the one no generation chokes on (PROTOCOL.md §2 ✱):
+/// - a 6-byte v1 header is one whole chunk for a TinyUSB 4.x camera (RT1060, AE3), which
+///   reads its FIFO 6 bytes at a time with no resync (`common/tinyusb_debug.c`, v4.8.1):
+///   a 10-byte SYNC sent first would leave it 4 bytes out of step for good, and a 4.5.x
+///   one hangs on it (`__fatal_error`, `src/omv/common/tinyusb_debug.c` v4.5.9). A 4.x
+///   camera that answers is never sent the SYNC.
+/// - an STM32 4.x camera drops a packet that does not start with 0x30
+///   (`usbd_cdc_receive`, `ports/stm32/usbd_cdc_interface.c` in openmv/micropython at the
+///   v4.5.9 pin): either order suits it.
+/// - a 5.x camera's parser, in its SYNC state, consumes bytes one at a time until it sees
+///   the sync word (`omv_protocol_poll`, `protocol/omv_protocol.c` v5.0.0): the v1 header
+///   is skipped and the SYNC that follows answered. The price is one `timeout` of
+///   silence before a 5.x camera is sent its SYNC.
 pub fn probe(t: &mut dyn Transport, timeout: Duration) -> Result<Probed, ClientError> {
+    probe_for(t, timeout, None)
+}
+
+/// [`probe`] for a camera known to be `board`: on a board with ST's USB stack (M4, M7, H7,
+/// H7 Plus) a v2 SYNC is harmless to 4.x firmware — its first byte is no header's 0x30, so
+/// `usbd_cdc_interface.c` drops the packet whole — and the SYNC goes first, sparing a 5.x
+/// camera the v1 probe's timeout. On a TinyUSB board, or one not known, v1 goes first.
+pub fn probe_for(
+    t: &mut dyn Transport,
+    timeout: Duration,
+    board: Option<visreg_firmware::board::Board>,
+) -> Result<Probed, ClientError> {
+    if board.is_some_and(|b| !b.tinyusb()) {
+        match probe_v2(t, timeout) {
+            Ok(p) => return Ok(p),
+            Err(e) if e.kind == ErrorKind::Disconnected => return Err(e),
+            Err(_) => {}
+        }
+    }
+    probe_v1_then_v2(t, timeout)
+}
+
+/// A v2 SYNC alone, expecting its ACK.
+fn probe_v2(t: &mut dyn Transport, timeout: Duration) -> Result<Probed, ClientError> {
     let port = t.name();
     let err = |kind| ClientError {
         port: port.clone(),
@@ -220,20 +266,17 @@ pub fn probe(t: &mut dyn Transport, timeout: Duration) -> Result<Probed, ClientE
         TransportError::Io(e) => ErrorKind::Io(e.to_string()),
         TransportError::Timeout => ErrorKind::Timeout,
     };
-    // v2: SYNC, expect an ACK.
+    let mut buf = [0u8; 512];
     t.send(
         &p2::Packet::new(0, 0, p2::op::PROTO_SYNC, vec![]).encode(true),
         Instant::now() + timeout,
     )
     .map_err(|e| err(io(e)))?;
     let mut dec = p2::Decoder::new(true, p2::MAX_PAYLOAD);
-    let mut buf = [0u8; 512];
     let deadline = Instant::now() + timeout;
-    let mut raw = Vec::new();
     loop {
         match t.recv(&mut buf, deadline) {
             Ok(n) => {
-                raw.extend_from_slice(&buf[..n]);
                 dec.push(&buf[..n]);
                 while let Some(d) = dec.next() {
                     if let p2::Decoded::Packet(p) = d {
@@ -243,10 +286,27 @@ pub fn probe(t: &mut dyn Transport, timeout: Duration) -> Result<Probed, ClientE
                     }
                 }
             }
-            Err(TransportError::Timeout) => break,
+            Err(TransportError::Timeout) => return Err(err(ErrorKind::NoAnswer)),
             Err(e) => return Err(err(io(e))),
         }
     }
+}
+
+/// v1 FW_VERSION first, then — only if it went unanswered — a v2 SYNC: the order no
+/// generation chokes on.
+fn probe_v1_then_v2(t: &mut dyn Transport, timeout: Duration) -> Result<Probed, ClientError> {
+    let port = t.name();
+    let err = |kind| ClientError {
+        port: port.clone(),
+        step: "probe the protocol".into(),
+        kind,
+    };
+    let io = |e: TransportError| match e {
+        TransportError::Disconnected(_) => ErrorKind::Disconnected,
+        TransportError::Io(e) => ErrorKind::Io(e.to_string()),
+        TransportError::Timeout => ErrorKind::Timeout,
+    };
+    let mut buf = [0u8; 512];
     // v1: FW_VERSION, expect exactly 12 bytes.
     t.send(
         &p1::Header {
@@ -273,5 +333,6 @@ pub fn probe(t: &mut dyn Transport, timeout: Duration) -> Result<Probed, ClientE
             return Ok(Probed::V1(v));
         }
     }
-    Err(err(ErrorKind::NoAnswer))
+    // v2: SYNC, expect an ACK.
+    probe_v2(t, timeout)
 }

@@ -72,22 +72,54 @@ impl<T: Transport> V1Client<T> {
         Ok(out)
     }
 
+    /// Sends a host-to-device command: the header in a write of its own, then the data
+    /// in another. An STM32 4.x camera reads one header per USB packet and drops the rest
+    /// of that packet (`usbd_cdc_receive`, `ports/stm32/usbd_cdc_interface.c` in
+    /// openmv/micropython at the commits openmv v4.5.9 and v4.8.1 pin), so data sent with
+    /// its header is lost and the port then takes the next header as data. Separate writes
+    /// are separate USB transfers on a real port.
     fn write(&mut self, command: u8, data: &[u8], step: &str) -> Result<(), ClientError> {
-        let mut b = Header {
+        let header = Header {
             command,
             length: data.len() as u32,
         }
-        .encode()
-        .to_vec();
-        b.extend_from_slice(data);
+        .encode();
         self.t
-            .send(&b, Instant::now() + self.timeout * 3)
+            .send(&header, Instant::now() + self.timeout * 3)
+            .map_err(|e| self.err(step, e))?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.t
+            .send(data, Instant::now() + self.timeout * 3)
             .map_err(|e| self.err(step, e))
     }
 
-    /// Runs `script`. As the OpenMV IDE does, a script whose length is a multiple of 64
-    /// gets a newline appended (a full last USB packet would otherwise stall the device).
+    /// Waits until the camera reports no running script, polling SCRIPT_RUNNING for
+    /// up to `within`.
+    fn await_idle(&mut self, step: &str, within: Duration) -> Result<(), ClientError> {
+        let t0 = Instant::now();
+        while self.script_running()? {
+            if t0.elapsed() >= within {
+                return Err(ClientError {
+                    port: self.port.clone(),
+                    step: step.to_string(),
+                    kind: ErrorKind::StillRunning(t0.elapsed()),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    }
+
+    /// Runs `script`, once the previous one is over: usbdbg ignores SCRIPT_EXEC while its
+    /// running flag is set, and that flag clears only in the soft reset after a script
+    /// ends (`usbdbg_data_out`, `src/omv/common/usbdbg.c` v4.5.9 and `common/usbdbg.c`
+    /// v4.8.1; `usbdbg_init` in the soft reset of `ports/stm32/main.c`). As the OpenMV IDE
+    /// does, a script whose length is a multiple of 64 gets a newline appended (a full last
+    /// USB packet would otherwise stall the device).
     pub fn exec(&mut self, script: &str) -> Result<(), ClientError> {
+        self.await_idle("run a script (wait for the last one to end)", IDLE_WAIT)?;
         let mut s = script.as_bytes().to_vec();
         if s.len() % 64 == 0 {
             s.push(b'\n');
@@ -109,9 +141,10 @@ impl<T: Transport> V1Client<T> {
         }
     }
 
-    /// Stops the script.
+    /// Stops the script and waits until the camera reports none running.
     pub fn stop(&mut self) -> Result<(), ClientError> {
-        self.write(cmd::SCRIPT_STOP, &[], "stop the script")
+        self.write(cmd::SCRIPT_STOP, &[], "stop the script")?;
+        self.await_idle("stop the script", IDLE_WAIT)
     }
 
     /// Whether a script runs.
@@ -155,6 +188,10 @@ impl<T: Transport> V1Client<T> {
         }))
     }
 }
+
+/// How long a script may take to end (and the soft reset after it) before `exec` or
+/// `stop` gives up: the workload scripts end on their own within a frame's processing.
+pub const IDLE_WAIT: Duration = Duration::from_secs(10);
 
 fn word(b: &[u8], i: usize) -> u32 {
     b.get(i * 4..i * 4 + 4)
