@@ -24,7 +24,7 @@ use visreg_firmware::workload::{
     PIXFMT_JPEG, VRF_HEADER,
 };
 
-use crate::engine::{Engine, FindResult};
+use crate::engine::{DetectionCache, Engine, FindResult};
 
 /// Channel flag bits (PROTOCOL.md §1).
 pub mod flags {
@@ -163,6 +163,7 @@ pub struct VirtualCamera {
     script: Script,
     events: VecDeque<DeviceEvent>,
     run_seed: u64,
+    detections: DetectionCache,
 }
 
 /// Why a virtual camera (or the unit it belongs to) could not be made.
@@ -242,6 +243,7 @@ impl VirtualCamera {
             script: Script::Idle,
             events: VecDeque::new(),
             run_seed,
+            detections: DetectionCache::new(),
         })
     }
 
@@ -263,6 +265,12 @@ impl VirtualCamera {
     /// Gives the camera the unique id of its chip (the unit's, whatever build it runs).
     pub fn set_uid(&mut self, uid: [u32; 3]) {
         self.uid = uid;
+    }
+
+    /// Shares `cache` for the library's detections: a unit gives each firmware it boots
+    /// its own, so a frame replayed to every build and repetition is detected once.
+    pub fn set_detection_cache(&mut self, cache: DetectionCache) {
+        self.detections = cache;
     }
 
     /// The USB serial number running firmware reports, derived from the unique id as
@@ -639,7 +647,12 @@ impl VirtualCamera {
     }
 
     fn engine(&self, family: Family) -> Result<Engine, visreg_apriltag::Error> {
-        Engine::new(family, self.behaviour.clone(), self.run_seed)
+        Engine::with_cache(
+            family,
+            self.behaviour.clone(),
+            self.run_seed,
+            self.detections.clone(),
+        )
     }
 
     fn start_workload(&mut self, name: &str, cfg: WorkloadConfig, text: &str) {

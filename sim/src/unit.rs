@@ -50,6 +50,8 @@ pub struct VirtualUnit {
     uid: [u32; 3],
     // Each boot draws fresh latency noise, as a real camera's timing varies boot to boot.
     boots: std::sync::atomic::AtomicU64,
+    // The library's detections, kept across boots: every build sees the same frames.
+    detections: crate::engine::DetectionCache,
 }
 
 enum Running {
@@ -95,12 +97,18 @@ impl VirtualUnit {
             run_seed,
             uid: unit_uid(run_seed),
             boots: std::sync::atomic::AtomicU64::new(0),
+            detections: crate::engine::DetectionCache::new(),
         })
     }
 
     /// The unique id of the camera's chip (it does not change with the firmware).
     pub fn uid(&self) -> [u32; 3] {
         self.uid
+    }
+
+    /// (hits, misses) of the detection cache its firmware boots share.
+    pub fn detection_cache_stats(&self) -> (u64, u64) {
+        self.detections.stats()
     }
 
     /// The catalog the camera's firmware comes from.
@@ -126,6 +134,7 @@ impl VirtualUnit {
         )
         .ok()?;
         cam.set_uid(self.uid);
+        cam.set_detection_cache(self.detections.clone());
         Some((cam, b.protocol))
     }
 
