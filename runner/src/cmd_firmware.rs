@@ -3,8 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::Table;
 use visreg_firmware::catalog::{Catalog, Channel, Defect};
 
 use crate::cli::FirmwareCommand;
@@ -53,8 +51,7 @@ pub fn run(cmd: FirmwareCommand) -> anyhow::Result<Outcome> {
             all,
         } => {
             let (c, _) = catalog(path.as_deref())?;
-            let mut t = Table::new();
-            t.load_preset(UTF8_FULL_CONDENSED);
+            let mut t = crate::term::table();
             let mut header = vec![
                 "build",
                 "version",
