@@ -108,7 +108,8 @@ pub fn run(cmd: FirmwareCommand) -> anyhow::Result<Outcome> {
                         .count();
                     let (first, last) = (places[0].0, places[places.len() - 1].0);
                     println!(
-                        "series {name}: {} build(s) from {} to {}{} — `visreg firmware list --series {name}`",
+                        // Two lines, so a 100-column terminal shows each whole.
+                        "series {name}: {} build(s) from {} to {}{}\n  in order: `visreg firmware list --series {name}`",
                         places.len(),
                         first.name,
                         last.name,

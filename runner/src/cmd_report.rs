@@ -21,7 +21,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     };
     let record = store.run(&run_id)?.with_context(|| {
         format!(
-            "no run {} in {} (list them with `visreg history --metric recall --store …`)",
+            "no run {} in {} (`visreg runs --store …` lists them)",
             run_id,
             store.name()
         )

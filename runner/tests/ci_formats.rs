@@ -251,3 +251,31 @@ fn runs_on_postgresql() {
     let dir = tempfile::tempdir().unwrap();
     runs_are_listed(dir.path(), &url);
 }
+
+#[test]
+fn firmware_list_fits_a_100_column_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let widest = |columns: Option<&str>| {
+        let mut c = visreg(dir.path());
+        c.args(["firmware", "list", "--all"]);
+        if let Some(n) = columns {
+            c.env("COLUMNS", n);
+        }
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let s = String::from_utf8_lossy(&o.stdout).into_owned();
+        (s.lines().map(|l| l.chars().count()).max().unwrap(), s)
+    };
+    let (fitted, s) = widest(Some("100"));
+    assert!(fitted <= 100, "{fitted} columns wide:\n{s}");
+    assert!(
+        s.contains("5.1.0-rc3") && s.contains("cdc-bootloader"),
+        "{s}"
+    );
+    // Without a width to fit, the whole table is printed as it is: wider.
+    let (whole, _) = widest(None);
+    assert!(
+        whole > 100,
+        "the catalog's table is {whole} columns unfitted"
+    );
+}
