@@ -10,6 +10,7 @@
 //! The loader checks everything it can without decoding images and names the first
 //! offending file and line; [`Dataset::check_frames`] decodes every frame as well.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -256,7 +257,10 @@ pub enum DatasetError {
     },
 }
 
-/// A loaded, validated dataset (frames are decoded on demand).
+/// A loaded, validated dataset (frames are decoded on demand, and each frame file once:
+/// a run replays the same frames to every build and repetition, and decoding them again
+/// each time cost more than sending them. A dataset is not changed while visreg uses it —
+/// its content hash names it —, so a decoded frame stays right).
 #[derive(Clone, Debug)]
 pub struct Dataset {
     /// The folder.
@@ -265,6 +269,24 @@ pub struct Dataset {
     pub manifest: Manifest,
     /// `truth.jsonl`, one entry per frame in file order.
     pub frames: Vec<FrameTruth>,
+    /// Frames decoded so far, by file (shared by clones).
+    decoded: DecodedFrames,
+}
+
+/// Bytes of decoded frames a dataset keeps: every frame of the built-in presets and of
+/// any dataset up to ~850 VGA frames; past it, frames are decoded each time they are
+/// loaded.
+pub const DECODED_FRAMES_BYTES: usize = 256 << 20;
+
+/// The decoded frames of a dataset, by file.
+#[derive(Clone, Default)]
+struct DecodedFrames(std::sync::Arc<std::sync::Mutex<(HashMap<PathBuf, GrayFrame>, usize)>>);
+
+impl std::fmt::Debug for DecodedFrames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map(|m| m.0.len()).unwrap_or(0);
+        write!(f, "DecodedFrames({n})")
+    }
 }
 
 /// A decoded gray frame.
@@ -310,6 +332,7 @@ impl Dataset {
             root,
             manifest,
             frames,
+            decoded: DecodedFrames::default(),
         })
     }
 
@@ -326,6 +349,28 @@ impl Dataset {
     /// Decodes frame `index` to 8-bit gray, checking its size against the manifest.
     pub fn load_frame(&self, index: usize) -> Result<GrayFrame, DatasetError> {
         let path = self.frame_path(index);
+        let memo = |m: &std::sync::Mutex<(HashMap<PathBuf, GrayFrame>, usize)>| {
+            m.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .0
+                .get(&path)
+                .cloned()
+        };
+        if let Some(f) = memo(&self.decoded.0) {
+            return Ok(f);
+        }
+        let frame = self.decode_frame(&path)?;
+        let mut m = self.decoded.0.lock().unwrap_or_else(|p| p.into_inner());
+        if m.1 + frame.pixels.len() <= DECODED_FRAMES_BYTES {
+            m.1 += frame.pixels.len();
+            m.0.insert(path, frame.clone());
+        }
+        Ok(frame)
+    }
+
+    /// Reads and decodes the frame file `path`, checking its size against the manifest.
+    fn decode_frame(&self, path: &Path) -> Result<GrayFrame, DatasetError> {
+        let path = path.to_path_buf();
         let bytes = fs::read(&path).map_err(|source| DatasetError::Io {
             path: path.clone(),
             source,
@@ -350,9 +395,10 @@ impl Dataset {
     /// Decodes every frame; the first failure is returned.
     pub fn check_frames(&self) -> Result<(), DatasetError> {
         use rayon::prelude::*;
+        // The files as they are now, never a frame decoded earlier.
         (0..self.frames.len())
             .into_par_iter()
-            .map(|i| self.load_frame(i).map(|_| ()))
+            .map(|i| self.decode_frame(&self.frame_path(i)).map(|_| ()))
             .collect::<Result<Vec<()>, _>>()
             .map(|_| ())
     }

@@ -1,7 +1,7 @@
 //! Plain-text tables for the terminal (the binary decides whether to print them).
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{Cell, CellAlignment, Table};
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use visreg_bench::{BucketMetrics, Metrics};
 
 use crate::fmt::{count, pct};
@@ -53,10 +53,16 @@ fn row(label: &str, m: &Metrics) -> Vec<Cell> {
     ]
 }
 
-/// The summary table of an evaluation: one overall row, then a row per bucket.
-pub fn metrics_table(overall: &Metrics, buckets: &[BucketMetrics]) -> String {
+/// The summary table of an evaluation: one overall row, then a row per bucket. Cells
+/// wrap to fit the terminal, or `width` columns when given (a caller without a
+/// terminal that knows its width).
+pub fn metrics_table(overall: &Metrics, buckets: &[BucketMetrics], width: Option<u16>) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_content_arrangement(ContentArrangement::Dynamic);
+    if let Some(w) = width {
+        t.set_width(w);
+    }
     t.set_header(HEADER);
     t.add_row(row("overall", overall));
     for b in buckets {

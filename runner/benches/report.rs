@@ -1,7 +1,7 @@
 //! The report of a large run: 5 builds × 500 frames × 3 repetitions (7 500 camera rows and
 //! 500 host rows in an SQLite store, on a 500-frame QVGA dataset), read back, judged and
 //! written — index.html with every chart and the gallery, summary.md, junit.xml,
-//! bmf.json. Target: under 5 s. `cargo bench -p visreg --bench report` prints the time of
+//! bmf/<build>.json. Target: under 5 s. `cargo bench -p visreg --bench report` prints the time of
 //! the whole and of its parts.
 
 use std::time::Instant;

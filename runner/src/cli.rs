@@ -68,8 +68,11 @@ pub enum Command {
     Compare(CompareArgs),
     /// A metric over the stored runs, with change points.
     History(HistoryArgs),
-    /// Write a run's report: index.html, summary.md, junit.xml, bmf.json.
+    /// Write a run's report: index.html, summary.md, junit.xml, bmf/<build>.json.
     Report(ReportArgs),
+    /// The stored runs, newest first: id, start, status, builds, board, camera, host,
+    /// verdict.
+    Runs(RunsArgs),
     /// Labs: the state of each camera of a lab inventory.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -95,7 +98,7 @@ pub enum LabCommand {
 /// `visreg report`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  visreg report run-1764028800-1a2b\n  visreg report run-1764028800-1a2b --out site/ --store postgres://ci@db/visreg\n  visreg report --history --store postgres://ci@db/visreg --out site/\n\nWrites index.html (self-contained: open it in any browser, no network), summary.md (for a CI job summary: cat it into $GITHUB_STEP_SUMMARY), junit.xml and bmf.json (Bencher Metric Format). visreg run writes the same files at its end."
+    after_help = "Examples:\n  visreg report run-1764028800-1a2b\n  visreg report run-1764028800-1a2b --out site/ --store postgres://ci@db/visreg\n  visreg report --history --store postgres://ci@db/visreg --out site/\n\nWrites index.html (self-contained: open it in any browser, no network), summary.md (for a CI job summary: cat it into $GITHUB_STEP_SUMMARY), junit.xml and bmf/<build>.json (Bencher Metric Format, one file per build: bencher run --branch <build> --testbed <board> --adapter json --file bmf/<build>.json). visreg run writes the same files at its end."
 )]
 pub struct ReportArgs {
     /// The run (its id, as visreg run printed it).
@@ -108,7 +111,7 @@ pub struct ReportArgs {
     /// With --history: only runs on this board.
     #[arg(long, requires = "history")]
     pub board: Option<String>,
-    /// Folder to write into [default: reports/<run>/].
+    /// Folder to write into [default: visreg-reports/<run>/].
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[arg(long, default_value = "visreg-results.sqlite", help = STORE_HELP, long_help = STORE_LONG_HELP)]
@@ -129,6 +132,31 @@ pub struct CompareArgs {
     pub run_a: String,
     /// Candidate run.
     pub run_b: String,
+    #[arg(long, default_value = "visreg-results.sqlite", help = STORE_HELP, long_help = STORE_LONG_HELP)]
+    pub store: String,
+}
+
+/// `visreg runs`
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  visreg runs                                  # the 20 newest runs in visreg-results.sqlite
+  visreg runs --limit 0 --json                 # every run, as JSON
+  visreg runs --store postgres://ci@db/visreg
+
+verdict: `N regression(s)` or `pass` for a finished run (judged as `visreg report` judges
+it), `failed`, `incomplete` (interrupted, quarantined, or still running) for the others.
+--json prints {\"schema\": \"visreg.runs/1\", \"store\", \"runs\": [...]}, newest first, each run
+with id, started_unix_s, started (local time, RFC 3339), status, builds, baseline, boards,
+camera, host, dataset, camera_frames, verdict (pass | regressed | failed | incomplete),
+regressions and checks (null until judged).")]
+pub struct RunsArgs {
+    /// How many runs to list, newest first (0: every one).
+    #[arg(long, default_value_t = 20)]
+    pub limit: u64,
+    /// One JSON object per run and line instead of a table.
+    #[arg(long)]
+    pub json: bool,
     #[arg(long, default_value = "visreg-results.sqlite", help = STORE_HELP, long_help = STORE_LONG_HELP)]
     pub store: String,
 }
@@ -162,7 +190,7 @@ Examples:
   visreg run --lab lab.toml --boards h7plus --builds 5.0.0,5.1.0-rc1 --store postgres://ci@db/visreg
 
 Every frame result is stored as it is measured (--store, SQLite); Ctrl-C stops cleanly.
-Writes verdicts.json and the report into --out (default reports/<run-id>/). Exit codes:
+Writes verdicts.json and the report into --out (default visreg-reports/<run-id>/). Exit codes:
 0 no regression, 1 regression, 2 could not run or finish — with --lab, 2 also when a
 camera was quarantined (an infrastructure failure, not a regression).")]
 pub struct RunArgs {
@@ -248,7 +276,7 @@ build is named. A build that does not flash or boot is skipped, an inconclusive 
 measured again with more repetitions (up to --max-repeat) and skipped if still undecided.
 Each build measured is a run in the store (its report is linked); Ctrl-C keeps them and
 --resume goes on from there. Writes index.html and summary.md into --out (default
-reports/<bisect-id>/), with --json a machine-readable answer. Exit codes: 0 first bad
+visreg-reports/<bisect-id>/), with --json a machine-readable answer. Exit codes: 0 first bad
 build named, 1 narrowed to a few builds that could not all be judged, 2 could not bisect
 (no regression between the ends, a camera failure, interrupted).")]
 pub struct BisectArgs {
@@ -285,7 +313,7 @@ pub struct BisectArgs {
     pub max_repeat: u32,
     #[arg(long, default_value = "visreg-results.sqlite", help = STORE_HELP, long_help = STORE_LONG_HELP)]
     pub store: String,
-    /// Report folder [default: reports/<bisect-id>/].
+    /// Report folder [default: visreg-reports/<bisect-id>/].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Also write the answer as JSON here.

@@ -11,8 +11,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::Table;
 use visreg::bisect::{
     default_checks, judge_step, max_steps, names, BisectPlan, BisectState, CheckId, DatasetSource,
     Judged, Next, StepRecord, StepVerdict,
@@ -38,7 +36,7 @@ struct Bench<'a> {
     dataset: &'a Dataset,
     store: &'a Store,
     stop: &'a AtomicBool,
-    bar: indicatif::ProgressBar,
+    progress: crate::progress::RunProgress,
     /// The camera's port now, and the build it runs (when known).
     port: String,
     on_camera: Option<String>,
@@ -117,10 +115,8 @@ impl Bench<'_> {
             on_camera: self.on_camera.clone(),
             image_base: self.image_base.to_path_buf(),
         };
-        let bar = self.bar.clone();
-        let result = execute(&plan, self.store, self.stop, &move |e| {
-            crate::progress::show_run_event(&bar, e)
-        });
+        let progress = &self.progress;
+        let result = execute(&plan, self.store, self.stop, &|e| progress.event(e));
         match result {
             Ok(done) => {
                 self.port = done.port;
@@ -314,7 +310,7 @@ pub fn run(args: BisectArgs) -> anyhow::Result<Outcome> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from("reports").join(&id));
+        .unwrap_or_else(|| crate::cmd_report::reports_dir().join(&id));
     crate::cmd_report::check_out_dir(&out)?;
     if let Some(j) = &args.json {
         if j.is_dir() {
@@ -360,7 +356,10 @@ pub fn run(args: BisectArgs) -> anyhow::Result<Outcome> {
         plan.dataset_name,
         store.name()
     );
-    let bar = crate::progress::bar(0, "frames");
+    let progress = crate::progress::RunProgress::new(
+        "{msg:>36} [{bar:30}] {pos}/{len} frames (eta {eta})",
+        "",
+    );
     let mut bench = Bench {
         id: &id,
         plan: &plan,
@@ -369,12 +368,12 @@ pub fn run(args: BisectArgs) -> anyhow::Result<Outcome> {
         dataset: &dataset,
         store: &store,
         stop: &stop,
-        bar,
+        progress,
         port,
         on_camera: None,
     };
     let result = bisect(&mut bench, &mut state);
-    bench.bar.finish_and_clear();
+    bench.progress.finish();
     if let Some(cam) = sim {
         cam.stop();
     }
@@ -840,8 +839,7 @@ fn print_answer(r: &BisectReport, state: &BisectState) {
         "  {} flash(es); a search without skips needs at most {}",
         r.flashes, r.flash_bound
     );
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = crate::term::table();
     // Fit the terminal; without one (a CI log), a width a log viewer shows whole.
     t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
     if t.width().is_none() {

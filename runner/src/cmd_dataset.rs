@@ -3,8 +3,6 @@
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::Table;
 use visreg_bench::stats::quantile;
 use visreg_datasets::generate::generate;
 use visreg_datasets::preset::{self, PRESETS};
@@ -104,8 +102,7 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<Outcome> {
             Ok(Outcome::Clean)
         }
         DatasetCommand::Presets => {
-            let mut t = Table::new();
-            t.load_preset(UTF8_FULL_CONDENSED);
+            let mut t = crate::term::table();
             t.set_header([
                 "preset",
                 "size",
@@ -233,8 +230,7 @@ pub fn parse_ids(s: &str) -> anyhow::Result<Vec<u32>> {
 fn describe(ds: &Dataset) -> anyhow::Result<String> {
     let m = &ds.manifest;
     let hash = ds.content_hash()?;
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = crate::term::table();
     let gen = m
         .generator
         .as_ref()
@@ -274,8 +270,7 @@ fn describe(ds: &Dataset) -> anyhow::Result<String> {
         t.add_row([k.to_string(), v]);
     }
     let tags: Vec<_> = ds.frames.iter().flat_map(|f| &f.tags).collect();
-    let mut dist = Table::new();
-    dist.load_preset(UTF8_FULL_CONDENSED);
+    let mut dist = crate::term::table();
     dist.set_header(["distribution", "min", "p10", "median", "p90", "max"]);
     let mut add = |name: &str, v: Vec<f64>| {
         let q = |p| {

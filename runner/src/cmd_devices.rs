@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::Table;
 use serde::Serialize;
 use visreg::discovery::{list_sims, usb_devices};
 use visreg_firmware::board::Board;
@@ -133,8 +131,7 @@ pub fn run(args: DevicesArgs) -> anyhow::Result<Outcome> {
         println!("no camera found: connect one by USB (check the cable carries data), or start a virtual one with `visreg sim`");
         return Ok(Outcome::Clean);
     }
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = crate::term::table();
     t.set_header([
         "port",
         "USB",

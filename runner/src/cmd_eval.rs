@@ -85,7 +85,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
             doc.threads,
             doc.frames_per_s
         );
-        println!("{}", table::metrics_table(&doc.overall, &doc.buckets));
+        println!(
+            "{}",
+            table::metrics_table(&doc.overall, &doc.buckets, crate::term::width_override())
+        );
         if let Some(path) = args.json.as_ref() {
             println!("metrics written to {}", path.display());
         }

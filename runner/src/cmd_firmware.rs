@@ -3,8 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::Table;
 use visreg_firmware::catalog::{Catalog, Channel, Defect};
 
 use crate::cli::FirmwareCommand;
@@ -53,8 +51,7 @@ pub fn run(cmd: FirmwareCommand) -> anyhow::Result<Outcome> {
             all,
         } => {
             let (c, _) = catalog(path.as_deref())?;
-            let mut t = Table::new();
-            t.load_preset(UTF8_FULL_CONDENSED);
+            let mut t = crate::term::table();
             let mut header = vec![
                 "build",
                 "version",
@@ -111,7 +108,8 @@ pub fn run(cmd: FirmwareCommand) -> anyhow::Result<Outcome> {
                         .count();
                     let (first, last) = (places[0].0, places[places.len() - 1].0);
                     println!(
-                        "series {name}: {} build(s) from {} to {}{} — `visreg firmware list --series {name}`",
+                        // Two lines, so a 100-column terminal shows each whole.
+                        "series {name}: {} build(s) from {} to {}{}\n  in order: `visreg firmware list --series {name}`",
                         places.len(),
                         first.name,
                         last.name,

@@ -1,7 +1,5 @@
 //! `visreg compare RUN_A RUN_B` and `visreg history`: judgements across stored runs.
 
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::Table;
 use visreg::run::{compare_runs, history};
 use visreg_bench::verdict::Verdict;
 use visreg_reports::store::Store;
@@ -19,8 +17,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<Outcome> {
             args.run_b
         );
     }
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = crate::term::table();
     t.set_header(["build", "metric", "verdict", "change", "95 % interval", "p"]);
     for e in &v {
         let f = |x: Option<f64>| {
@@ -60,8 +57,7 @@ pub fn history_cmd(args: HistoryArgs) -> anyhow::Result<Outcome> {
         println!("no runs with {} in {}", args.metric, store.name());
         return Ok(Outcome::Clean);
     }
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = crate::term::table();
     t.set_header(["run", "build", &args.metric, "change point"]);
     for p in &points {
         t.add_row([

@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{ContentArrangement, Table};
+use comfy_table::Table;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
 use visreg::lab::{work, CameraOutcome, LabEvent, LabFile, LabPlan, LabSource};
@@ -94,6 +93,19 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
             (c.name.clone(), b)
         })
         .collect();
+    // Without a terminal the bars draw nothing: each camera's phases go to the log.
+    let logs: BTreeMap<String, crate::progress::RunProgress> = cameras
+        .iter()
+        .filter(|_| !std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .map(|c| {
+            (
+                c.name.clone(),
+                crate::progress::RunProgress::Log(std::sync::Mutex::new(
+                    crate::progress::PhaseLog::new(&format!("{}: ", c.name)),
+                )),
+            )
+        })
+        .collect();
     let on_event = |e: LabEvent| match e {
         LabEvent::State {
             camera,
@@ -111,7 +123,9 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
             }
         }
         LabEvent::Run { camera, event } => {
-            if let Some(b) = bars.get(&camera) {
+            if let Some(log) = logs.get(&camera) {
+                log.event(event);
+            } else if let Some(b) = bars.get(&camera) {
                 crate::progress::show_run_event(b, event);
             }
         }
@@ -139,16 +153,18 @@ pub fn run_lab(args: RunArgs) -> anyhow::Result<Outcome> {
     for b in bars.values() {
         b.finish_and_clear();
     }
+    for log in logs.values() {
+        log.finish();
+    }
 
     // Reports: one folder per measured camera, and the lab's own summary.
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from("reports").join(&lab_run));
+        .unwrap_or_else(|| crate::cmd_report::reports_dir().join(&lab_run));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let store = Store::open(&args.store)?;
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED);
+    let mut table = crate::term::table();
     fit(&mut table);
     table.set_header(["camera", "board", "outcome", "detail"]);
     let mut all_verdicts = Vec::new();
@@ -324,8 +340,7 @@ fn status(lab: Option<PathBuf>, store: &str) -> anyhow::Result<Outcome> {
             _ => format!("{} h ago", s / 3600),
         }
     };
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = crate::term::table();
     fit(&mut t);
     t.set_header([
         "camera",
@@ -388,9 +403,10 @@ fn status(lab: Option<PathBuf>, store: &str) -> anyhow::Result<Outcome> {
     })
 }
 
-/// Wraps long cells (errors, verdicts) to the terminal, or to 140 columns in a CI log.
+/// Wraps long cells (errors, verdicts) to the terminal (or `COLUMNS`), or to 140 columns
+/// in a CI log.
 fn fit(t: &mut Table) {
-    t.set_content_arrangement(ContentArrangement::Dynamic);
+    crate::term::fit(t);
     if t.width().is_none() {
         t.set_width(140);
     }

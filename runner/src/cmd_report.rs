@@ -21,7 +21,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     };
     let record = store.run(&run_id)?.with_context(|| {
         format!(
-            "no run {} in {} (list them with `visreg history --metric recall --store …`)",
+            "no run {} in {} (`visreg runs --store …` lists them)",
             run_id,
             store.name()
         )
@@ -51,7 +51,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     };
     let out = args
         .out
-        .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
+        .unwrap_or_else(|| crate::cmd_report::reports_dir().join(&run_id));
     let input = write_report(&store, &run_id, dataset.as_ref(), None, &out)?;
     if let Some(why) = input.incomplete() {
         // A report of a run without a verdict is written, and never exits green.
@@ -81,7 +81,7 @@ fn history(store: &Store, args: &ReportArgs) -> anyhow::Result<Outcome> {
     // One page per store and dataset: a shared file would be overwritten by whichever
     // store was read last.
     let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from("reports")
+        crate::cmd_report::reports_dir()
             .join("history")
             .join(visreg_reports::report::history_subdir(
                 store.name(),
@@ -103,6 +103,12 @@ fn history(store: &Store, args: &ReportArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Clean)
 }
 
+/// Where reports go without `--out`: `visreg-reports/` in the current folder (its own
+/// folder, ignored by git in a checkout, never inside a crate's sources).
+pub fn reports_dir() -> PathBuf {
+    PathBuf::from("visreg-reports")
+}
+
 /// Gathers and writes the report of `run_id` into `out`, saying where it went.
 pub fn write_report(
     store: &Store,
@@ -115,14 +121,14 @@ pub fn write_report(
     visreg::report::write(&input, out)
         .with_context(|| format!("writing the report into {}", out.display()))?;
     println!(
-        "report written to {} (index.html, summary.md, junit.xml, bmf.json)",
+        "report written to {} (index.html, summary.md, junit.xml, bmf/<build>.json)",
         out.display()
     );
     Ok(input)
 }
 
 /// Refuses a run id that is not one visreg makes or could be read as a path
-/// (`../../tmp/x`): ids name folders under `reports/`.
+/// (`../../tmp/x`): ids name folders under `visreg-reports/`.
 pub fn check_run_id(id: &str) -> anyhow::Result<()> {
     let ok = !id.is_empty()
         && !id.starts_with('.')

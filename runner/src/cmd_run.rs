@@ -6,9 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::Table;
-use indicatif::{ProgressBar, ProgressStyle};
 use visreg::run::{execute, verdicts, RunPlan};
 use visreg::select::{locate, CameraSelector, Located, NusbBus};
 use visreg_bench::verdict::Verdict;
@@ -392,7 +389,7 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<Outcome> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
+        .unwrap_or_else(|| crate::cmd_report::reports_dir().join(&run_id));
     crate::cmd_report::check_out_dir(&out)?;
     // The camera: a real one by port or serial, else a virtual one on a pty.
     let stop = Arc::new(AtomicBool::new(false));
@@ -468,17 +465,12 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<Outcome> {
         on_camera: None,
         image_base,
     };
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>36} [{bar:30}] {pos}/{len} frames (eta {eta})")
-            .expect("template")
-            .progress_chars("=> "),
+    let progress = crate::progress::RunProgress::new(
+        "{msg:>36} [{bar:30}] {pos}/{len} frames (eta {eta})",
+        "",
     );
-    let b = bar.clone();
-    let result = execute(&plan, &store, &stop, &move |e| {
-        crate::progress::show_run_event(&b, e)
-    });
-    bar.finish_and_clear();
+    let result = execute(&plan, &store, &stop, &|e| progress.event(e));
+    progress.finish();
     if let Some(cam) = sim_thread {
         cam.stop();
     }
@@ -519,8 +511,7 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<Outcome> {
         out.join("verdicts.json"),
         serde_json::to_string_pretty(&v)? + "\n",
     )?;
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = crate::term::table();
     t.set_header([
         "build",
         "metric",

@@ -18,7 +18,9 @@ mod cmd_run;
 mod cmd_sim;
 mod detector_args;
 
+mod cmd_runs;
 mod progress;
+mod term;
 
 use std::process::ExitCode;
 
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         cli::Command::Compare(cmd) => cmd_history::compare(cmd),
         cli::Command::History(cmd) => cmd_history::history_cmd(cmd),
         cli::Command::Report(cmd) => cmd_report::run(cmd),
+        cli::Command::Runs(cmd) => cmd_runs::run(cmd),
         cli::Command::Lab(cmd) => cmd_lab::run(cmd),
     };
     match result {

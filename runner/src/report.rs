@@ -1,5 +1,5 @@
 //! Gathers a run's report from the store (and the dataset, for the gallery's frames) and
-//! writes its files: `index.html`, `summary.md`, `junit.xml`, `bmf.json`. The formats
+//! writes its files: `index.html`, `summary.md`, `junit.xml`, `bmf/<build>.json`. The formats
 //! themselves are pure functions in `visreg_reports::report`.
 
 use std::collections::HashMap;
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use visreg_bench::scoring::FrameScore;
 use visreg_datasets::{Dataset, DetectedTag};
 use visreg_reports::report::{
-    bmf_json, html, junit_xml, outlines, summary_md, worst_misses, BuildResults, GalleryFrame,
+    bmf_documents, html, junit_xml, outlines, summary_md, worst_misses, BuildResults, GalleryFrame,
     MissedTag, ReportInput, ScoredFrame,
 };
 use visreg_reports::store::Store;
@@ -211,21 +211,37 @@ pub fn gather(
     })
 }
 
-/// The files of a report.
-pub const REPORT_FILES: [&str; 4] = ["index.html", "summary.md", "junit.xml", "bmf.json"];
+/// The files of a report, beside the folder `bmf/` with one Bencher Metric Format file
+/// per build (`bmf/<build>.json`, and `bmf/host.json`).
+pub const REPORT_FILES: [&str; 3] = ["index.html", "summary.md", "junit.xml"];
 
-/// Writes the report's files into `dir` (created if needed); returns their paths.
+/// The folder of a report that holds the BMF files.
+pub const BMF_DIR: &str = "bmf";
+
+/// Writes the report's files into `dir` (created if needed); returns their paths. A
+/// `bmf/` left by an earlier report in the same folder is replaced, so it holds exactly
+/// this run's builds.
 pub fn write(input: &ReportInput, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let docs = [
-        html(input),
-        summary_md(input),
-        junit_xml(input),
-        bmf_json(input),
-    ];
+    let docs = [html(input), summary_md(input), junit_xml(input)];
     let mut out = Vec::new();
     for (name, text) in REPORT_FILES.iter().zip(docs) {
         let p = dir.join(name);
+        std::fs::write(&p, text)?;
+        out.push(p);
+    }
+    let bmf = dir.join(BMF_DIR);
+    if bmf.is_dir() {
+        for e in std::fs::read_dir(&bmf)? {
+            let p = e?.path();
+            if p.extension().is_some_and(|x| x == "json") {
+                std::fs::remove_file(p)?;
+            }
+        }
+    }
+    std::fs::create_dir_all(&bmf)?;
+    for (_, file, text) in bmf_documents(input) {
+        let p = bmf.join(file);
         std::fs::write(&p, text)?;
         out.push(p);
     }

@@ -37,6 +37,12 @@ pub enum RunEvent {
         /// What.
         phase: String,
     },
+    /// The host reference detector started on the dataset's frames (before any build,
+    /// when the sensor shows the dataset).
+    Host {
+        /// Frames it has left to detect.
+        frames: u64,
+    },
     /// A frame was measured.
     Frame {
         /// Frames measured so far (all builds, repetitions and the host).
@@ -226,12 +232,27 @@ pub fn execute(
         intrinsics: ds.manifest.intrinsics(),
         tag_size_m: ds.manifest.tags.size_m,
     };
-    // The host reference on frame `i`'s pixels, stored as the frame's host row.
-    let host_row = |i: usize, width: u32, height: u32, pixels: &[u8]| -> Result<(), RunError> {
-        let t0 = std::time::Instant::now();
-        let tags = host.detect(GrayImage::new(width, height, pixels), Some(pose))?;
-        let ms = t0.elapsed().as_secs_f64() * 1e3;
-        let score = score_frame(&ds.frames[i], &tags, Some(ms), &MatchConfig::default());
+    // The host reference on frame `i`'s pixels: its tags, detection time and score.
+    let host_detect =
+        |i: usize,
+         width: u32,
+         height: u32,
+         pixels: &[u8]|
+         -> Result<(usize, Vec<visreg_datasets::DetectedTag>, f64, FrameScore), RunError> {
+            let t0 = std::time::Instant::now();
+            let tags = host.detect(GrayImage::new(width, height, pixels), Some(pose))?;
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            let score = score_frame(&ds.frames[i], &tags, Some(ms), &MatchConfig::default());
+            Ok((i, tags, ms, score))
+        };
+    // Stored as the frame's host row.
+    let host_record = |(i, tags, ms, score): (
+        usize,
+        Vec<visreg_datasets::DetectedTag>,
+        f64,
+        FrameScore,
+    )|
+     -> Result<(), RunError> {
         store.record_frame(&FrameRecord {
             run_id: plan.run_id.clone(),
             build: "host".into(),
@@ -247,6 +268,9 @@ pub fn execute(
         })?;
         Ok(())
     };
+    let host_row = |i: usize, width: u32, height: u32, pixels: &[u8]| -> Result<(), RunError> {
+        host_record(host_detect(i, width, height, pixels)?)
+    };
     let mut host_done: HashSet<usize> = (0..n)
         .filter(|&i| done_keys.contains(&key("host", 0, i as u32, "host")))
         .collect();
@@ -259,17 +283,33 @@ pub fn execute(
         flashes: 0,
     };
     if plan.sensor_shows_dataset {
-        for i in 0..n {
+        let left = (0..n).filter(|i| !host_done.contains(i)).count();
+        if left > 0 {
+            on_event(RunEvent::Host {
+                frames: left as u64,
+            });
+        }
+        use rayon::prelude::*;
+        let missing: Vec<usize> = (0..n).filter(|i| !host_done.contains(i)).collect();
+        // Detected on every core a chunk at a time (one detector each, from the host
+        // detector's pool), stored here in frame order: the store is this thread's.
+        for chunk in missing.chunks(32) {
             if stop.load(Ordering::Relaxed) {
                 return Ok(state);
             }
-            if host_done.contains(&i) {
-                continue;
+            let rows: Vec<_> = chunk
+                .par_iter()
+                .map(|&i| {
+                    let f = ds.load_frame(i).map_err(RunError::Dataset)?;
+                    host_detect(i, f.width, f.height, &f.pixels)
+                })
+                .collect::<Result<_, RunError>>()?;
+            for row in rows {
+                let i = row.0;
+                host_record(row)?;
+                host_done.insert(i);
+                tick();
             }
-            let f = ds.load_frame(i).map_err(RunError::Dataset)?;
-            host_row(i, f.width, f.height, &f.pixels)?;
-            host_done.insert(i);
-            tick();
         }
     }
     for repeat in 0..plan.repeats {
@@ -589,7 +629,43 @@ pub fn verdicts(
             out
         })
         .collect();
-    Ok(judged.into_iter().flatten().collect())
+    let entries: Vec<VerdictEntry> = judged.into_iter().flatten().collect();
+    keep_verdict(store, run_id, builds, baseline, &entries)?;
+    Ok(entries)
+}
+
+/// Keeps a finished run's verdict with it in the store, when `entries` judge the run
+/// as planned (its own builds and baseline), so `visreg runs` lists it without judging
+/// again. A store visreg may only read keeps nothing, and says nothing: the verdict is
+/// still right, only not remembered.
+fn keep_verdict(
+    store: &Store,
+    run_id: &str,
+    builds: &[String],
+    baseline: &str,
+    entries: &[VerdictEntry],
+) -> Result<(), RunError> {
+    let Some(run) = store.run(run_id)? else {
+        return Ok(());
+    };
+    let planned: Vec<String> = serde_json::from_str(&run.builds_json).unwrap_or_default();
+    if run.status != visreg_reports::store::RunStatus::Done
+        || run.baseline != baseline
+        || planned != builds
+    {
+        return Ok(());
+    }
+    let v = visreg_reports::store::RunVerdict {
+        regressions: entries
+            .iter()
+            .filter(|e| visreg_reports::report::fails_run(e))
+            .count() as u64,
+        checks: entries.len() as u64,
+    };
+    match store.record_verdict(run_id, v) {
+        Err(visreg_reports::store::StoreError::ReadOnly { .. }) => Ok(()),
+        r => Ok(r?),
+    }
 }
 
 /// A build that finds fewer tags has less to do: its latency "improves" for that reason

@@ -82,7 +82,7 @@ fn bisect(dir: &Path, extra: &[&str]) -> (Output, Value) {
 /// with its report linked from index.html and summary.md.
 fn check_reports(dir: &Path, j: &Value) {
     let id = j["id"].as_str().unwrap();
-    let out = dir.join("reports").join(id);
+    let out = dir.join("visreg-reports").join(id);
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(html.contains(&format!(
@@ -230,7 +230,7 @@ fn a_build_that_does_not_boot_is_skipped_and_the_answer_still_found() {
     assert!(j["flashes"].as_u64().unwrap() <= bound + 1, "{j}");
     let md = std::fs::read_to_string(
         dir.path()
-            .join("reports")
+            .join("visreg-reports")
             .join(j["id"].as_str().unwrap())
             .join("summary.md"),
     )
@@ -303,8 +303,13 @@ fn an_interrupted_bisect_keeps_its_steps_and_resume_finishes_it_exactly() {
     let kept: Value = serde_json::from_str(&rec.state_json).unwrap();
     let kept = kept["steps"].as_array().unwrap().clone();
     // The interrupted report says so.
-    let html =
-        std::fs::read_to_string(dir.path().join("reports").join(&id).join("index.html")).unwrap();
+    let html = std::fs::read_to_string(
+        dir.path()
+            .join("visreg-reports")
+            .join(&id)
+            .join("index.html"),
+    )
+    .unwrap();
     assert!(html.contains("interrupted after"), "interrupted report");
 
     // The stored plan is authoritative: a resume that names another one is refused.

@@ -2,7 +2,7 @@
 //! agree with `verdicts.json`, `visreg report` rebuilds the same page from the store, a
 //! second run brings the history in, and — in a real headless Chromium — the page shows
 //! its verdict and every chart with no console error and no request leaving the file;
-//! junit.xml validates against the Jenkins JUnit schema and bmf.json against the Bencher
+//! junit.xml validates against the Jenkins JUnit schema and bmf/<build>.json against the Bencher
 //! Metric Format's. The browser half needs a Python with playwright, xmlschema and
 //! jsonschema (VISREG_PYTHON) and /usr/bin/chromium; without them it says it skipped,
 //! unless VISREG_REQUIRE_BROWSER=1 (CI sets it).
@@ -56,7 +56,10 @@ fn a_run_writes_its_report_and_the_formats_agree() {
         "index.html",
         "summary.md",
         "junit.xml",
-        "bmf.json",
+        "bmf/5.0.0.json",
+        "bmf/5.1.0-rc1.json",
+        "bmf/5.1.0-rc3.json",
+        "bmf/host.json",
     ] {
         assert!(out.join(f).is_file(), "{f} written");
     }
@@ -80,19 +83,33 @@ fn a_run_writes_its_report_and_the_formats_agree() {
     );
     assert!(summary.len() < 1024 * 1024);
 
-    let bmf: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("bmf.json")).unwrap()).unwrap();
-    let rc1 = bmf["visreg/qqvga/5.1.0-rc1"]["latency"]["value"]
-        .as_f64()
-        .unwrap();
-    let base = bmf["visreg/qqvga/5.0.0"]["latency"]["value"]
-        .as_f64()
-        .unwrap();
+    // One BMF file per build, the same benchmark names in each (the build is Bencher's
+    // branch, never in a benchmark's name).
+    let bmf = |build: &str| -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(out.join(format!("bmf/{build}.json"))).unwrap(),
+        )
+        .unwrap()
+    };
+    let latency = |doc: &Value| {
+        doc["qqvga/latency_ms/all"]["latency"]["value"]
+            .as_f64()
+            .unwrap()
+    };
+    let (rc1, base) = (latency(&bmf("5.1.0-rc1")), latency(&bmf("5.0.0")));
     assert!(
         rc1 > 1.15 * base,
         "rc1 is 25 % slower: {rc1} ns vs {base} ns"
     );
-    assert!(bmf.get("visreg/qqvga/host").is_some());
+    let keys = |doc: &Value| {
+        doc.as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(keys(&bmf("5.0.0")), keys(&bmf("5.1.0-rc1")));
+    assert!(bmf("host").get("qqvga/recall/all").is_some());
 
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(html.contains(r#"data-verdict="regressed""#));

@@ -24,7 +24,7 @@ use visreg_firmware::workload::{
     PIXFMT_JPEG, VRF_HEADER,
 };
 
-use crate::engine::{Engine, FindResult};
+use crate::engine::{DetectionCache, Engine, FindResult};
 
 /// Channel flag bits (PROTOCOL.md §1).
 pub mod flags {
@@ -173,6 +173,7 @@ pub struct VirtualCamera {
     /// While the detector is busy (realtime only): when it finishes, and the result line
     /// it will then make available.
     detecting: Option<(std::time::Instant, Vec<u8>)>,
+    detections: DetectionCache,
 }
 
 /// Why a virtual camera (or the unit it belongs to) could not be made.
@@ -254,6 +255,7 @@ impl VirtualCamera {
             run_seed,
             realtime: false,
             detecting: None,
+            detections: DetectionCache::new(),
         })
     }
 
@@ -301,6 +303,12 @@ impl VirtualCamera {
     /// Gives the camera the unique id of its chip (the unit's, whatever build it runs).
     pub fn set_uid(&mut self, uid: [u32; 3]) {
         self.uid = uid;
+    }
+
+    /// Shares `cache` for the library's detections: a unit gives each firmware it boots
+    /// its own, so a frame replayed to every build and repetition is detected once.
+    pub fn set_detection_cache(&mut self, cache: DetectionCache) {
+        self.detections = cache;
     }
 
     /// The USB serial number running firmware reports, derived from the unique id as
@@ -707,11 +715,12 @@ impl VirtualCamera {
 
     fn engine(&self, family: Family) -> Result<Engine, visreg_apriltag::Error> {
         let major = u32::from(self.version()[0]);
-        Engine::new(
+        Engine::with_cache(
             family,
             visreg_firmware::openmv::TagConventions::for_major(major),
             self.behaviour.clone(),
             self.run_seed,
+            self.detections.clone(),
         )
     }
 

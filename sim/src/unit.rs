@@ -52,6 +52,8 @@ pub struct VirtualUnit {
     // Each boot draws fresh latency noise, as a real camera's timing varies boot to boot.
     boots: std::sync::atomic::AtomicU64,
     link: Option<LinkModel>,
+    // The library's detections, kept across boots: every build sees the same frames.
+    detections: crate::engine::DetectionCache,
 }
 
 enum Running {
@@ -98,6 +100,7 @@ impl VirtualUnit {
             uid: unit_uid(run_seed),
             boots: std::sync::atomic::AtomicU64::new(0),
             link: None,
+            detections: crate::engine::DetectionCache::new(),
         })
     }
 
@@ -111,6 +114,11 @@ impl VirtualUnit {
     /// The unique id of the camera's chip (it does not change with the firmware).
     pub fn uid(&self) -> [u32; 3] {
         self.uid
+    }
+
+    /// (hits, misses) of the detection cache its firmware boots share.
+    pub fn detection_cache_stats(&self) -> (u64, u64) {
+        self.detections.stats()
     }
 
     /// The catalog the camera's firmware comes from.
@@ -137,6 +145,7 @@ impl VirtualUnit {
         .ok()?;
         cam.set_uid(self.uid);
         cam.set_realtime(self.link.is_some());
+        cam.set_detection_cache(self.detections.clone());
         Some((cam, b.protocol))
     }
 

@@ -12,9 +12,12 @@
 
 use crc::{Crc, CRC_32_ISO_HDLC};
 
+/// zlib's CRC-32, sixteen bytes per step: every flash checks megabytes of image.
+const CRC32: Crc<u32, crc::Table<16>> = Crc::<u32, crc::Table<16>>::new(&CRC_32_ISO_HDLC);
+
 /// The CRC of a DFU suffix: zlib's CRC-32 without its final inversion.
 pub fn dfu_crc(data: &[u8]) -> u32 {
-    !Crc::<u32>::new(&CRC_32_ISO_HDLC).checksum(data)
+    !CRC32.checksum(data)
 }
 
 /// The 16-byte DFU suffix.

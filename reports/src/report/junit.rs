@@ -1,8 +1,18 @@
 //! `junit.xml`: one test suite per candidate build (properties: board, build, baseline,
 //! dataset and its hash, run), one test case per metric check (× bucket). A regression is
 //! a `<failure>` carrying the change and its interval; an inconclusive check is
-//! `<skipped>`; the others pass with their numbers in `<system-out>`. Valid against the
-//! Jenkins JUnit schema (`reports/tests/data/junit-4.xsd`).
+//! `<skipped>` with its numbers as the reason; the others pass with their numbers in
+//! `<system-out>`. The root `<testsuites>` totals tests, failures, errors and skipped.
+//! Valid against the Jenkins JUnit schema (`reports/tests/data/junit-4.xsd`), and read
+//! by junitparser in `runner/tests/ci_formats.rs`.
+//!
+//! Class names: Jenkins (and the test reporters that follow it) split `classname` at its
+//! *last* dot into package and class, so `visreg.5.0.1` would read as package
+//! `visreg.5.0`, class `1`. Each case's classname is therefore
+//! `visreg.<dataset>.<build>` with the dots *inside* the dataset and build names written
+//! as `_` (`visreg.qvga-basic.5_1_0-rc1`): the package is `visreg.<dataset>` — the
+//! builds of one dataset side by side — and the class is the build, still readable as
+//! its version. The suite's `build` property keeps the exact name.
 
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
@@ -30,6 +40,17 @@ fn text_element(w: &mut W, name: &str, attrs: &[(&str, &str)], text: &str) -> st
     end(w, name)
 }
 
+/// A name as one segment of a dotted class name: its dots written as `_`.
+fn segment(name: &str) -> String {
+    name.replace('.', "_")
+}
+
+/// The classname of `build`'s cases on `dataset`: package `visreg.<dataset>`, class
+/// `<build>`, each without inner dots (see the module's note).
+pub(crate) fn classname(dataset: &str, build: &str) -> String {
+    format!("visreg.{}.{}", segment(dataset), segment(build))
+}
+
 fn write(input: &ReportInput, w: &mut W) -> std::io::Result<()> {
     w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     let candidates: Vec<&str> = input
@@ -52,6 +73,7 @@ fn write(input: &ReportInput, w: &mut W) -> std::io::Result<()> {
             ("tests", &(input.verdicts.len() + errors).to_string()),
             ("failures", &n(&|e| super::fails_run(e))),
             ("errors", &errors.to_string()),
+            ("skipped", &n(&|e| e.verdict == Verdict::Inconclusive)),
         ],
     )?;
     if let Some(why) = &incomplete {
@@ -125,9 +147,9 @@ fn write(input: &ReportInput, w: &mut W) -> std::io::Result<()> {
             }))?;
         }
         end(w, "properties")?;
+        let classname = classname(&input.run.dataset_name, build);
         for e in entries {
             let name = check_name(e);
-            let classname = format!("visreg.{build}");
             start(w, "testcase", &[("name", &name), ("classname", &classname)])?;
             let what = format!("{name} {}: {}", entry_word(e), describe_change(e));
             match e.verdict {
@@ -140,7 +162,12 @@ fn write(input: &ReportInput, w: &mut W) -> std::io::Result<()> {
                         input.run.baseline, input.run.dataset_name, input.run.dataset_hash
                     ),
                 )?,
-                Verdict::Inconclusive => text_element(w, "skipped", &[], &what)?,
+                Verdict::Inconclusive => text_element(
+                    w,
+                    "skipped",
+                    &[("message", &format!("inconclusive: {}", describe_change(e)))],
+                    &what,
+                )?,
                 _ => text_element(w, "system-out", &[], &what)?,
             }
             end(w, "testcase")?;

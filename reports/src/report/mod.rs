@@ -1,6 +1,7 @@
 //! The run report: what `visreg report` and the end of every `visreg run` write beside
 //! `verdicts.json` — `index.html` (self-contained, charts inline as SVG), `summary.md` (a
-//! CI job summary), `junit.xml` and `bmf.json` (Bencher Metric Format).
+//! CI job summary), `junit.xml` and `bmf/<build>.json` (Bencher Metric Format, one file
+//! per build).
 //!
 //! Everything here is pure: the caller gathers a [`ReportInput`] from the store and the
 //! dataset, and each format is a function from it to a string.
@@ -15,7 +16,7 @@ mod summary;
 mod svg;
 
 pub use bisect::{bisect_html, bisect_summary_md, BisectBuild, BisectReport, BisectStepRow};
-pub use bmf::bmf_json;
+pub use bmf::{bmf_documents, bmf_file_name};
 pub use history::{
     history_html, history_subdir, lab_index_html, slug, HistoryInput, HistoryRun, LabRow,
 };
@@ -690,8 +691,25 @@ mod tests {
         assert_eq!(x.matches("<testcase ").count(), i.verdicts.len());
         // The angle bucket is drill-down: it says where, it does not fail the run.
         assert_eq!(x.matches("<failure ").count(), 2);
-        assert_eq!(x.matches("<skipped>").count(), 1);
+        assert_eq!(x.matches("<skipped message=\"inconclusive: ").count(), 1);
         assert!(x.contains(r#"failures="2""#));
+        // The root totals every suite, skipped (inconclusive) checks too.
+        let root = &x[x.find("<testsuites ").unwrap()..];
+        let root = &root[..root.find('>').unwrap()];
+        assert!(
+            root.contains(&format!(r#"tests="{}""#, i.verdicts.len()))
+                && root.contains(r#"failures="2""#)
+                && root.contains(r#"errors="0""#)
+                && root.contains(r#"skipped="1""#),
+            "{root}"
+        );
+        // A class name whose last dot parts the dataset from the build (Jenkins splits
+        // there): package visreg.qvga-basic, class 5_1_0-rc1.
+        assert!(
+            x.contains(r#"classname="visreg.qvga-basic.5_1_0-rc1""#),
+            "{x}"
+        );
+        assert!(!x.contains(r#"classname="visreg.5."#));
         assert!(x.contains(r#"<property name="dataset_hash" value="0123456789abcdef0123"/>"#));
         assert!(x.contains(r#"<property name="board" value="OpenMV Cam H7 Plus"/>"#));
         assert!(
@@ -702,21 +720,84 @@ mod tests {
     }
 
     #[test]
-    fn bmf_has_a_benchmark_per_build_and_the_host_with_units() {
+    fn bmf_has_a_file_per_build_with_the_same_benchmark_names() {
         let i = testdata::input();
-        let v: serde_json::Value = serde_json::from_str(&bmf_json(&i)).unwrap();
-        let o = v.as_object().unwrap();
-        assert_eq!(o.len(), 4);
-        let rc1 = &o["visreg/qvga-basic/5.1.0-rc1"];
+        let docs = bmf_documents(&i);
+        let names: Vec<(&str, &str)> = docs
+            .iter()
+            .map(|(b, f, _)| (b.as_str(), f.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("5.0.0", "5.0.0.json"),
+                ("5.1.0-rc1", "5.1.0-rc1.json"),
+                ("5.1.0-rc3", "5.1.0-rc3.json"),
+                ("host", "host.json")
+            ]
+        );
+        let doc = |build: &str| -> serde_json::Map<String, serde_json::Value> {
+            let (_, _, text) = docs.iter().find(|(b, _, _)| b == build).unwrap();
+            serde_json::from_str(text).unwrap()
+        };
+        let (base, rc1, rc3, host) = (
+            doc("5.0.0"),
+            doc("5.1.0-rc1"),
+            doc("5.1.0-rc3"),
+            doc("host"),
+        );
+        // No build in any benchmark name: the build is Bencher's branch.
+        for d in [&base, &rc1, &rc3, &host] {
+            for k in d.keys() {
+                assert!(k.starts_with("qvga-basic/"), "{k}");
+                assert_eq!(k.split('/').count(), 3, "dataset/metric/bucket: {k}");
+                assert!(!k.contains("5.") && !k.contains("host"), "{k}");
+            }
+        }
+        let keys = |d: &serde_json::Map<String, serde_json::Value>| {
+            d.keys().cloned().collect::<std::collections::BTreeSet<_>>()
+        };
+        assert_eq!(keys(&base), keys(&rc1), "every build the same benchmarks");
         // Latency in nanoseconds, Bencher's unit: 5.6 ms and up.
-        let lat = rc1["latency"]["value"].as_f64().unwrap();
+        let lat = rc1["qvga-basic/latency_ms/all"]["latency"]["value"]
+            .as_f64()
+            .unwrap();
         assert!((5.6e6..5.7e6).contains(&lat), "{lat}");
-        assert!(rc1["latency"]["lower_value"].as_f64().unwrap() <= lat);
-        assert_eq!(rc1["recall"]["value"].as_f64().unwrap(), 100.0);
-        let rc3 = &o["visreg/qvga-basic/5.1.0-rc3"];
-        assert!(rc3["recall"]["value"].as_f64().unwrap() < 90.0);
         assert!(
-            o["visreg/qvga-basic/host"].get("free-heap").is_none(),
+            rc1["qvga-basic/latency_ms/all"]["latency"]["lower_value"]
+                .as_f64()
+                .unwrap()
+                <= lat
+        );
+        assert!(
+            rc1["qvga-basic/latency_ms_p90/all"]["latency"]["value"]
+                .as_f64()
+                .unwrap()
+                >= lat
+        );
+        assert_eq!(
+            rc1["qvga-basic/recall/all"]["recall"]["value"].as_f64(),
+            Some(100.0)
+        );
+        assert!(
+            rc3["qvga-basic/recall/all"]["recall"]["value"]
+                .as_f64()
+                .unwrap()
+                < 90.0
+        );
+        // Each build's buckets are computed from its own tags: rc3 loses the steep ones.
+        let steep = |d: &serde_json::Map<String, serde_json::Value>| {
+            d.get("qvga-basic/recall/angle:45-60")
+                .map(|v| v["recall"]["value"].as_f64().unwrap())
+        };
+        assert!(
+            steep(&rc3).unwrap() < steep(&base).unwrap(),
+            "{:?} vs {:?}",
+            steep(&rc3),
+            steep(&base)
+        );
+        assert!(
+            host.keys().all(|k| !k.contains("mem_free_bytes")),
             "the host has no heap"
         );
     }

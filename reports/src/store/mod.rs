@@ -187,6 +187,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         since_unix_s REAL NOT NULL,
         heartbeat_unix_s REAL NOT NULL
     );",
+    // 7: a finished run's verdict in two numbers (failing checks, checks judged), so
+    // `visreg runs` lists many runs without judging each again.
+    "ALTER TABLE runs ADD COLUMN verdict_regressions INTEGER;
+    ALTER TABLE runs ADD COLUMN verdict_checks INTEGER;",
 ];
 
 /// The same schema for PostgreSQL (its own types), one entry per SQLite migration.
@@ -250,6 +254,8 @@ pub(crate) const PG_MIGRATIONS: &[&str] = &[
         since_unix_s DOUBLE PRECISION NOT NULL,
         heartbeat_unix_s DOUBLE PRECISION NOT NULL
     );",
+    "ALTER TABLE runs ADD COLUMN verdict_regressions BIGINT;
+    ALTER TABLE runs ADD COLUMN verdict_checks BIGINT;",
 ];
 
 // One entry per version in each dialect, always.
@@ -331,6 +337,39 @@ pub(crate) struct StoredRun {
     pub(crate) last_frame_unix_s: Option<f64>,
 }
 
+/// A run's verdict in two numbers, kept with the run once it is judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunVerdict {
+    /// Checks that make the run fail (primary, regressed, not confounded).
+    pub regressions: u64,
+    /// Checks judged in all.
+    pub checks: u64,
+}
+
+/// A run as `visreg runs` lists it: its record and what its stored frames say.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunOverview {
+    /// The run (a stale `running` one reads interrupted).
+    pub record: RunRecord,
+    /// The boards its camera frames name, sorted (empty before its first frame).
+    pub boards: Vec<String>,
+    /// Camera frame results stored.
+    pub camera_frames: u64,
+    /// Its verdict, once judged (None for a run not finished, or finished by a visreg
+    /// that did not keep verdicts yet).
+    pub verdict: Option<RunVerdict>,
+}
+
+/// [`RunOverview`] as a backend read it.
+pub(crate) struct StoredOverview {
+    pub(crate) run: StoredRun,
+    /// Distinct boards, comma-separated, as the database aggregated them.
+    pub(crate) boards: Option<String>,
+    pub(crate) camera_frames: i64,
+    pub(crate) regressions: Option<i64>,
+    pub(crate) checks: Option<i64>,
+}
+
 /// What a stored status means at `now`: a `running` run whose last sign of life —
 /// heartbeat, newest frame, or its start when it has neither — is older than
 /// [`STALE_AFTER`] was stopped without being able to say so.
@@ -358,6 +397,9 @@ pub(crate) trait Backend: Send {
     /// The run `id`, or every run (oldest first) when `id` is None.
     fn runs(&self, id: Option<&str>) -> Result<Vec<StoredRun>, StoreError>;
     fn finish_run(&self, id: &str, status: RunStatus, at_unix_s: f64) -> Result<(), StoreError>;
+    /// Runs newest first (at most `limit`), each with what its frames say of it.
+    fn run_overviews(&self, limit: Option<u64>) -> Result<Vec<StoredOverview>, StoreError>;
+    fn record_verdict(&self, id: &str, v: RunVerdict) -> Result<(), StoreError>;
     fn heartbeat(&self, id: &str, at_unix_s: f64) -> Result<(), StoreError>;
     fn record_frame(&self, f: &FrameRecord) -> Result<bool, StoreError>;
     fn frames(&self, run_id: &str, build: Option<&str>) -> Result<Vec<FrameRecord>, StoreError>;
@@ -688,6 +730,49 @@ impl Store {
                 ..r.record
             })
             .collect()
+    }
+
+    /// Runs newest first, at most `limit` of them, each with its boards, camera frame
+    /// count and kept verdict (stale `running` ones read interrupted).
+    pub fn run_overviews(&self, limit: Option<u64>) -> Result<Vec<RunOverview>, StoreError> {
+        let now = now_unix_s();
+        Ok(self
+            .backend
+            .run_overviews(limit)?
+            .into_iter()
+            .map(|o| {
+                let mut boards: Vec<String> = o
+                    .boards
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|b| !b.is_empty())
+                    .map(String::from)
+                    .collect();
+                boards.sort();
+                boards.dedup();
+                RunOverview {
+                    record: RunRecord {
+                        status: observed_status(&o.run, now),
+                        ..o.run.record
+                    },
+                    boards,
+                    camera_frames: o.camera_frames.max(0) as u64,
+                    verdict: match (o.regressions, o.checks) {
+                        (Some(r), Some(c)) => Some(RunVerdict {
+                            regressions: r.max(0) as u64,
+                            checks: c.max(0) as u64,
+                        }),
+                        _ => None,
+                    },
+                }
+            })
+            .collect())
+    }
+
+    /// Keeps run `id`'s verdict with it (judging is deterministic: the same frames give
+    /// the same verdict, so it is written again unchanged when re-judged).
+    pub fn record_verdict(&self, id: &str, v: RunVerdict) -> Result<(), StoreError> {
+        self.backend.record_verdict(id, v)
     }
 
     /// Marks a run finished with `status`.
@@ -1096,6 +1181,57 @@ mod tests {
         ));
     }
 
+    /// `visreg runs`'s query on `s`: newest first, limited, boards and camera frames
+    /// counted from the frames, a kept verdict read back. Its runs start in the future
+    /// (later each time), so a shared database's other runs come after them.
+    pub(super) fn run_overviews_list_newest_first(s: &Store, prefix: &str) {
+        let t0 = 5.0e9 + now_unix_s();
+        let ids: Vec<String> = (0..3).map(|i| format!("{prefix}-{i}")).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let mut r = run(id);
+            r.started_unix_s = t0 + i as f64;
+            s.create_run(&r).unwrap();
+        }
+        // Run 1: two boards' camera frames and a host frame (not counted).
+        for (i, board) in [(0, "H7 Plus"), (1, "H7"), (2, "H7 Plus")] {
+            let mut f = frame(&ids[1], 0, i, "camera");
+            f.board = board.into();
+            f.build = format!("b{i}");
+            s.record_frame(&f).unwrap();
+        }
+        let mut h = frame(&ids[1], 0, 0, "host");
+        h.board = "host".into();
+        h.build = "host".into();
+        s.record_frame(&h).unwrap();
+        s.finish_run(&ids[1], RunStatus::Done).unwrap();
+        let v = RunVerdict {
+            regressions: 4,
+            checks: 31,
+        };
+        s.record_verdict(&ids[1], v).unwrap();
+        s.finish_run(&ids[0], RunStatus::Failed).unwrap();
+        let all = s.run_overviews(Some(3)).unwrap();
+        let got: Vec<&str> = all.iter().map(|o| o.record.id.as_str()).collect();
+        assert_eq!(got, [&ids[2], &ids[1], &ids[0]], "newest first");
+        assert_eq!(all[1].boards, ["H7", "H7 Plus"]);
+        assert_eq!(all[1].camera_frames, 3);
+        assert_eq!(all[1].verdict, Some(v));
+        assert_eq!(all[1].record.status, RunStatus::Done);
+        assert_eq!(all[0].boards, Vec::<String>::new());
+        assert_eq!(all[0].camera_frames, 0);
+        assert_eq!(all[0].verdict, None);
+        assert_eq!(all[2].record.status, RunStatus::Failed);
+        assert_eq!(s.run_overviews(Some(1)).unwrap().len(), 1);
+        assert!(s.run_overviews(None).unwrap().len() >= 3);
+    }
+
+    #[test]
+    fn sqlite_run_overviews_list_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_sqlite(&dir.path().join("o.sqlite")).unwrap();
+        run_overviews_list_newest_first(&s, "o");
+    }
+
     #[test]
     fn sqlite_heartbeat_marks_a_silent_run_interrupted() {
         let dir = tempfile::tempdir().unwrap();
@@ -1376,6 +1512,7 @@ mod postgres_tests {
             ("done", "{\"x\":1}")
         );
         super::tests::heartbeat_marks_a_silent_run_interrupted(&s, &unique("pghb"));
+        super::tests::run_overviews_list_newest_first(&s, &unique("pgov"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{
     parse_status, pg_spec, tls, Backend, BisectRecord, CameraEvent, FrameRecord, Holder, RunRecord,
-    RunStatus, StoreError, StoredRun, MIGRATIONS, PG_MIGRATIONS,
+    RunStatus, RunVerdict, StoreError, StoredOverview, StoredRun, MIGRATIONS, PG_MIGRATIONS,
 };
 
 pub(crate) struct Postgres {
@@ -50,6 +50,32 @@ impl Postgres {
 
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// A run from the 15 leading columns of a `runs` query: `RUN_COLS`, then the newest
+    /// frame's time.
+    fn stored_run(&self, r: &postgres::Row) -> Result<StoredRun, StoreError> {
+        let id: String = r.get(0);
+        let status = parse_status(&self.name, &id, r.get(3))?;
+        Ok(StoredRun {
+            record: RunRecord {
+                id,
+                started_unix_s: r.get(1),
+                finished_unix_s: r.get(2),
+                status,
+                host_json: r.get(4),
+                dataset_name: r.get(5),
+                dataset_hash: r.get(6),
+                camera: r.get(7),
+                baseline: r.get(8),
+                builds_json: r.get(9),
+                detector_json: r.get(10),
+                mode: r.get(11),
+                repeats: r.get::<_, Option<i64>>(12).map(|n| n as u32),
+                heartbeat_unix_s: r.get(13),
+            },
+            last_frame_unix_s: r.get(14),
+        })
     }
 
     fn client(&self) -> MutexGuard<'_, postgres::Client> {
@@ -136,31 +162,45 @@ impl Backend for Postgres {
                 &[&id],
             )
             .map_err(|e| self.err(e))?;
+        rows.iter().map(|r| self.stored_run(r)).collect()
+    }
+
+    fn run_overviews(&self, limit: Option<u64>) -> Result<Vec<StoredOverview>, StoreError> {
+        let limit = limit.map(|n| n.min(i64::MAX as u64) as i64);
+        let rows = self
+            .client()
+            .query(
+                &format!(
+                    "SELECT {RUN_COLS}, CASE WHEN status = 'running' THEN (SELECT MAX(f.recorded_unix_s) FROM frame_results f WHERE f.run_id = runs.id) END,
+                            (SELECT string_agg(DISTINCT f.board, ',') FROM frame_results f WHERE f.run_id = runs.id AND f.source = 'camera'),
+                            (SELECT COUNT(*) FROM frame_results f WHERE f.run_id = runs.id AND f.source = 'camera'),
+                            verdict_regressions, verdict_checks
+                     FROM runs ORDER BY started_unix_s DESC, id DESC LIMIT $1"
+                ),
+                &[&limit],
+            )
+            .map_err(|e| self.err(e))?;
         rows.iter()
             .map(|r| {
-                let id: String = r.get(0);
-                let status = parse_status(&self.name, &id, r.get(3))?;
-                Ok(StoredRun {
-                    record: RunRecord {
-                        id,
-                        started_unix_s: r.get(1),
-                        finished_unix_s: r.get(2),
-                        status,
-                        host_json: r.get(4),
-                        dataset_name: r.get(5),
-                        dataset_hash: r.get(6),
-                        camera: r.get(7),
-                        baseline: r.get(8),
-                        builds_json: r.get(9),
-                        detector_json: r.get(10),
-                        mode: r.get(11),
-                        repeats: r.get::<_, Option<i64>>(12).map(|n| n as u32),
-                        heartbeat_unix_s: r.get(13),
-                    },
-                    last_frame_unix_s: r.get(14),
+                Ok(StoredOverview {
+                    run: self.stored_run(r)?,
+                    boards: r.get(15),
+                    camera_frames: r.get(16),
+                    regressions: r.get(17),
+                    checks: r.get(18),
                 })
             })
             .collect()
+    }
+
+    fn record_verdict(&self, id: &str, v: RunVerdict) -> Result<(), StoreError> {
+        self.client()
+            .execute(
+                "UPDATE runs SET verdict_regressions = $2, verdict_checks = $3 WHERE id = $1",
+                &[&id, &(v.regressions as i64), &(v.checks as i64)],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
     }
 
     fn finish_run(&self, id: &str, status: RunStatus, at: f64) -> Result<(), StoreError> {

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 
 use super::{
     parse_status, Backend, BisectRecord, CameraEvent, FrameRecord, Holder, RunRecord, RunStatus,
-    StoreError, StoredRun, MIGRATIONS,
+    RunVerdict, StoreError, StoredOverview, StoredRun, MIGRATIONS,
 };
 
 /// How a store may be opened.
@@ -96,6 +96,14 @@ impl Sqlite {
         quick_check(&s.conn, &s.name)?;
         s.conn
             .pragma_update(None, "foreign_keys", "ON")
+            .map_err(e)?;
+        // In WAL mode NORMAL syncs at checkpoints, not at every commit: a commit survives
+        // the process dying (SIGKILL, a panic) at once, and only an OS crash or power loss
+        // can take back the last commits — never corrupt the file. Those are frames a
+        // `--resume` measures again. FULL cost an fsync per frame result: seconds of a
+        // default run spent waiting on the disk.
+        s.conn
+            .pragma_update(None, "synchronous", "NORMAL")
             .map_err(e)?;
         s.migrate()?;
         Ok(s)
@@ -323,6 +331,46 @@ impl Backend for Sqlite {
         rows.into_iter().collect()
     }
 
+    fn run_overviews(&self, limit: Option<u64>) -> Result<Vec<StoredOverview>, StoreError> {
+        let sql = format!(
+            "SELECT {RUN_COLS}, CASE WHEN status = 'running' THEN (SELECT MAX(f.recorded_unix_s) FROM frame_results f WHERE f.run_id = runs.id) END,
+                    (SELECT GROUP_CONCAT(DISTINCT f.board) FROM frame_results f WHERE f.run_id = runs.id AND f.source = 'camera'),
+                    (SELECT COUNT(*) FROM frame_results f WHERE f.run_id = runs.id AND f.source = 'camera'),
+                    verdict_regressions, verdict_checks
+             FROM runs ORDER BY started_unix_s DESC, id DESC LIMIT ?1"
+        );
+        // SQLite's LIMIT -1 is no limit.
+        let limit = limit.map_or(-1, |n| n.min(i64::MAX as u64) as i64);
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([limit], |r| {
+                let run = run_from_row(&self.name, r)?;
+                let (boards, camera_frames, regressions, checks) =
+                    (r.get(15)?, r.get(16)?, r.get(17)?, r.get(18)?);
+                Ok(run.map(|run| StoredOverview {
+                    run,
+                    boards,
+                    camera_frames,
+                    regressions,
+                    checks,
+                }))
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        rows.into_iter().collect()
+    }
+
+    fn record_verdict(&self, id: &str, v: RunVerdict) -> Result<(), StoreError> {
+        self.writable()?
+            .execute(
+                "UPDATE runs SET verdict_regressions = ?2, verdict_checks = ?3 WHERE id = ?1",
+                params![id, v.regressions as i64, v.checks as i64],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
     fn finish_run(&self, id: &str, status: RunStatus, at: f64) -> Result<(), StoreError> {
         self.writable()?
             .execute(
@@ -344,12 +392,15 @@ impl Backend for Sqlite {
     }
 
     fn record_frame(&self, f: &FrameRecord) -> Result<bool, StoreError> {
+        // Prepared once per connection: a run writes thousands of these.
         self.writable()?
-            .execute(
+            .prepare_cached(
                 "INSERT INTO frame_results (run_id, build, board, camera_serial, repeat, frame, source, latency_ms, detections_json, score_json, recorded_unix_s)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT (run_id, build, repeat, frame, source) DO NOTHING",
-                params![f.run_id, f.build, f.board, f.camera_serial, f.repeat, f.frame, f.source, f.latency_ms, f.detections_json, f.score_json, f.recorded_unix_s],
+            )
+            .map_err(|e| self.err(e))?
+            .execute(params![f.run_id, f.build, f.board, f.camera_serial, f.repeat, f.frame, f.source, f.latency_ms, f.detections_json, f.score_json, f.recorded_unix_s],
             )
             .map(|n| n == 1)
             .map_err(|e| self.err(e))

@@ -8,7 +8,7 @@ Usage: check_report.py REPORT_DIR SCREENSHOT.png
   a full-page screenshot is saved.
 - junit.xml against the Jenkins JUnit schema (reports/tests/data/junit-4.xsd), with
   xmlschema.
-- bmf.json against the Bencher Metric Format's JSON schema
+- every bmf/<build>.json against the Bencher Metric Format's JSON schema
   (reports/tests/data/bmf.schema.json), with jsonschema.
 
 Prints one JSON object with what it found; exits non-zero on the first failed check.
@@ -69,8 +69,12 @@ def main():
     xmlschema.XMLSchema(str(DATA / "junit-4.xsd")).validate(str(folder / "junit.xml"))
     out["junit"] = "valid"
     schema = json.loads((DATA / "bmf.schema.json").read_text())
-    jsonschema.validate(json.loads((folder / "bmf.json").read_text()), schema)
+    files = sorted((folder / "bmf").glob("*.json"))
+    assert files, f"no bmf/*.json in {folder}"
+    for f in files:
+        jsonschema.validate(json.loads(f.read_text()), schema)
     out["bmf"] = "valid"
+    out["bmf_files"] = [f.name for f in files]
     print(json.dumps(out))
 
 
