@@ -81,13 +81,13 @@ fn history(store: &Store, args: &ReportArgs) -> anyhow::Result<Outcome> {
     // One page per store and dataset: a shared file would be overwritten by whichever
     // store was read last.
     let out = args.out.clone().unwrap_or_else(|| {
-        crate::cmd_report::reports_dir()
-            .join("history")
-            .join(visreg_reports::report::history_subdir(
+        crate::cmd_report::reports_dir().join("history").join(
+            visreg_reports::report::history_subdir(
                 store.name(),
                 &input.dataset.0,
                 &input.dataset.1,
-            ))
+            ),
+        )
     });
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let page = out.join("history.html");
