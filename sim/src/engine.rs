@@ -369,6 +369,7 @@ mod tests {
         let shared = |build: &str| {
             Engine::with_cache(
                 Family::Tag36h11,
+                TagConventions::Fw5,
                 c.build(build).unwrap().sim.clone().unwrap(),
                 1,
                 cache.clone(),
@@ -402,6 +403,7 @@ mod tests {
         // Other settings (another family) are another key.
         let mut other = Engine::with_cache(
             Family::Tag16h5,
+            TagConventions::Fw5,
             c.build("5.0.0").unwrap().sim.clone().unwrap(),
             1,
             cache.clone(),
