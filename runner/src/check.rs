@@ -326,15 +326,27 @@ pub fn replay<T: Transport>(
             let v = c.version.firmware.map(u32::from);
             c.exec(&fill_script(REPLAY, &Config::new(family, &k), None)?)?;
             await_workload(&mut c, until)?;
+            // The host's own work on a result (scoring, the store) is done while the
+            // camera detects the next frame: once a result is read, the next frame goes
+            // out at once. What the firmware does not allow is more: it serves the link
+            // only at its detector's 20 ms polls (`imlib_poll_events`, lib/imlib/imlib.h
+            // v5.0.0), and the workload's one frame buffer is the result's until the next
+            // frame's first write.
+            let mut pending: Option<CameraFrame> = None;
             for &i in indices {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
                 let f = ds.load_frame(i).map_err(CheckError::Dataset)?;
-                c.channel_write(
+                let sent = c.channel_write(
                     "visreg",
                     &pack_frame(i as u32, f.width, f.height, &f.pixels),
-                )?;
+                );
+                // The result in hand is kept even when this frame could not be sent.
+                if let Some(done) = pending.take() {
+                    on_frame(done)?;
+                }
+                sent?;
                 while c.channel_size("visreg")? == 0 {
                     if Instant::now() > until {
                         return Err(CheckError::NoResult { frame: i });
@@ -352,11 +364,14 @@ pub fn replay<T: Transport>(
                     });
                 }
                 let tags = convert(&result, size)?;
-                on_frame(CameraFrame {
+                pending = Some(CameraFrame {
                     index: i,
                     result,
                     tags,
-                })?;
+                });
+            }
+            if let Some(done) = pending.take() {
+                on_frame(done)?;
             }
             let _ = c.stop();
             Ok((v, "v2"))

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use visreg::check::{pose_check, PoseCheck};
-use visreg::client::probe;
+use visreg::client::probe_patiently;
 use visreg::dfu_tunnel::Tunnel;
 use visreg::discovery::{list_sims, usb_devices, DeviceState};
 use visreg::link::{SerialTransport, DEBUG_BAUD};
@@ -98,10 +98,23 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
     }
 }
 
+/// Whether firmware answers on `t`, probed for up to 3 s: a link that stalls for a second
+/// or two (a busy hub, a camera finishing a script) is a camera that answers, not one that
+/// says nothing — a diagnosis must not send its user to replug a working camera.
+fn answers(t: &mut SerialTransport) -> bool {
+    probe_patiently(
+        t,
+        Duration::from_millis(500),
+        std::time::Instant::now() + Duration::from_secs(3),
+        None,
+    )
+    .is_ok()
+}
+
 /// The diagnosis of one port.
 fn diagnose_port(port: &str, timeout: Duration) -> anyhow::Result<bool> {
     let mut t = open(port)?;
-    if probe(&mut t, Duration::from_millis(500)).is_ok() {
+    if answers(&mut t) {
         println!("{port}: firmware is running; checking its pose function…");
         let ds = check_dataset()?;
         return match pose_check(t, &ds, 8, timeout) {
@@ -305,7 +318,7 @@ pub fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
         }
     };
     let mut t = open(&port)?;
-    if probe(&mut t, Duration::from_millis(500)).is_ok() {
+    if answers(&mut t) {
         println!("{port}: firmware is running; nothing to recover. To change builds: `visreg flash BUILD --port {port}`; to check it: `visreg verify --port {port}`");
         return Ok(Outcome::Clean);
     }
