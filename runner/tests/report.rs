@@ -292,10 +292,10 @@ fn the_charts_cannot_mislead() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let pages = history_pages(&dir.path().join("reports/history"));
+    let pages = history_pages(&dir.path().join("visreg-reports/history"));
     assert_eq!(pages.len(), 1, "{pages:?}");
     let rel = pages[0]
-        .strip_prefix(dir.path().join("reports/history"))
+        .strip_prefix(dir.path().join("visreg-reports/history"))
         .unwrap();
     assert_eq!(
         rel.components().count(),
