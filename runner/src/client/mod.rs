@@ -253,25 +253,34 @@ pub fn probe_for(
     probe_v1_then_v2(t, timeout)
 }
 
-/// A v2 SYNC alone, expecting its ACK.
-fn probe_v2(t: &mut dyn Transport, timeout: Duration) -> Result<Probed, ClientError> {
-    let port = t.name();
-    let err = |kind| ClientError {
-        port: port.clone(),
+/// A probe's error on `port`.
+fn probe_error(port: &str, kind: ErrorKind) -> ClientError {
+    ClientError {
+        port: port.into(),
         step: "probe the protocol".into(),
         kind,
-    };
-    let io = |e: TransportError| match e {
+    }
+}
+
+/// What a transport error means to a probe.
+fn kind_of(e: TransportError) -> ErrorKind {
+    match e {
         TransportError::Disconnected(_) => ErrorKind::Disconnected,
         TransportError::Io(e) => ErrorKind::Io(e.to_string()),
         TransportError::Timeout => ErrorKind::Timeout,
-    };
+    }
+}
+
+/// A v2 SYNC alone, expecting its ACK.
+fn probe_v2(t: &mut dyn Transport, timeout: Duration) -> Result<Probed, ClientError> {
+    let port = t.name();
+    let err = |kind| probe_error(&port, kind);
     let mut buf = [0u8; 512];
     t.send(
         &p2::Packet::new(0, 0, p2::op::PROTO_SYNC, vec![]).encode(true),
         Instant::now() + timeout,
     )
-    .map_err(|e| err(io(e)))?;
+    .map_err(|e| err(kind_of(e)))?;
     let mut dec = p2::Decoder::new(true, p2::MAX_PAYLOAD);
     let deadline = Instant::now() + timeout;
     loop {
@@ -287,7 +296,7 @@ fn probe_v2(t: &mut dyn Transport, timeout: Duration) -> Result<Probed, ClientEr
                 }
             }
             Err(TransportError::Timeout) => return Err(err(ErrorKind::NoAnswer)),
-            Err(e) => return Err(err(io(e))),
+            Err(e) => return Err(err(kind_of(e))),
         }
     }
 }
@@ -296,16 +305,7 @@ fn probe_v2(t: &mut dyn Transport, timeout: Duration) -> Result<Probed, ClientEr
 /// generation chokes on.
 fn probe_v1_then_v2(t: &mut dyn Transport, timeout: Duration) -> Result<Probed, ClientError> {
     let port = t.name();
-    let err = |kind| ClientError {
-        port: port.clone(),
-        step: "probe the protocol".into(),
-        kind,
-    };
-    let io = |e: TransportError| match e {
-        TransportError::Disconnected(_) => ErrorKind::Disconnected,
-        TransportError::Io(e) => ErrorKind::Io(e.to_string()),
-        TransportError::Timeout => ErrorKind::Timeout,
-    };
+    let err = |kind| probe_error(&port, kind);
     let mut buf = [0u8; 512];
     // v1: FW_VERSION, expect exactly 12 bytes.
     t.send(
@@ -316,14 +316,14 @@ fn probe_v1_then_v2(t: &mut dyn Transport, timeout: Duration) -> Result<Probed, 
         .encode(),
         Instant::now() + timeout,
     )
-    .map_err(|e| err(io(e)))?;
+    .map_err(|e| err(kind_of(e)))?;
     let mut got = Vec::new();
     let deadline = Instant::now() + timeout;
     while got.len() < 12 {
         match t.recv(&mut buf, deadline) {
             Ok(n) => got.extend_from_slice(&buf[..n]),
             Err(TransportError::Timeout) => break,
-            Err(e) => return Err(err(io(e))),
+            Err(e) => return Err(err(kind_of(e))),
         }
     }
     if got.len() == 12 {
