@@ -915,8 +915,8 @@ fn mark_change_points(points: &mut [HistoryPoint]) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_score_row_that_does_not_parse_stops_the_verdict_and_is_named() {
+    /// A SQLite store in a temp folder holding run `r`: builds `a` (the baseline) and `b`.
+    fn store_with_run() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_sqlite(&dir.path().join("s.sqlite")).unwrap();
         store
@@ -937,6 +937,12 @@ mod tests {
                 heartbeat_unix_s: None,
             })
             .unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn a_score_row_that_does_not_parse_stops_the_verdict_and_is_named() {
+        let (_dir, store) = store_with_run();
         let frame = |build: &str, i: u32, score: &str| FrameRecord {
             run_id: "r".into(),
             build: build.into(),
@@ -967,26 +973,7 @@ mod tests {
     #[test]
     fn angle_buckets_without_a_truth_tag_are_not_checks() {
         use visreg_bench::scoring::{MatchErrors, TagScore};
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("s.sqlite")).unwrap();
-        store
-            .create_run(&visreg_reports::store::RunRecord {
-                id: "r".into(),
-                started_unix_s: 0.0,
-                finished_unix_s: None,
-                status: visreg_reports::store::RunStatus::Done,
-                host_json: "{}".into(),
-                dataset_name: "d".into(),
-                dataset_hash: "h".into(),
-                camera: "sim".into(),
-                baseline: "a".into(),
-                builds_json: "[\"a\",\"b\"]".into(),
-                detector_json: "{}".into(),
-                mode: "replay".into(),
-                repeats: Some(1),
-                heartbeat_unix_s: None,
-            })
-            .unwrap();
+        let (_dir, store) = store_with_run();
         // Tags seen at 10° and 40° only: the 15–30° bucket and everything from 45° on
         // hold no truth tag, so they have nothing to judge.
         for b in ["a", "b"] {
