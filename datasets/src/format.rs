@@ -230,32 +230,202 @@ pub enum DatasetError {
         source: std::io::Error,
     },
     /// `dataset.toml` is not valid.
-    #[error("{path}: {message}")]
+    #[error("{path}: {problem}")]
     Manifest {
         /// The manifest.
         path: PathBuf,
-        /// What is wrong, with the line where known.
-        message: String,
+        /// What is wrong.
+        problem: ManifestError,
     },
     /// A line of `truth.jsonl` is not valid.
-    #[error("{path}:{line}: {message}")]
+    #[error("{path}:{line}: {problem}")]
     Truth {
         /// The truth file.
         path: PathBuf,
         /// 1-based line number.
         line: usize,
         /// What is wrong.
-        message: String,
+        problem: TruthProblem,
     },
     /// A frame image is missing, unreadable or of the wrong size.
-    #[error("{path}: {message}")]
+    #[error("{path}: {problem}")]
     Frame {
         /// The frame file.
         path: PathBuf,
         /// What is wrong.
-        message: String,
+        problem: FrameProblem,
     },
 }
+
+// The problems below are the *what* of a `DatasetError`, whose variant adds the *where*
+// (file and line). Each message says what a valid value looks like, since the user fixes
+// the file by hand. They are fields, not `source`s, so an error chain prints each once.
+
+/// What is wrong with `dataset.toml`.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Not TOML, or not a manifest (its message names the line).
+    #[error("{}", .0.to_string().trim_end())]
+    Syntax(Box<toml::de::Error>),
+    /// A `format_version` this visreg does not read.
+    #[error(
+        "format_version {found} is not supported (this visreg reads version {FORMAT_VERSION})"
+    )]
+    UnsupportedVersion {
+        /// The manifest's version.
+        found: u32,
+    },
+    /// A zero or huge image size.
+    #[error("camera size {width}×{height} is not plausible")]
+    ImplausibleSize {
+        /// `camera.width`.
+        width: u32,
+        /// `camera.height`.
+        height: u32,
+    },
+    /// A focal length that is not a positive number.
+    #[error("camera.{name} = {value} must be a positive number of pixels")]
+    FocalLength {
+        /// `fx` or `fy`.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// A principal point coordinate that is not a number.
+    #[error("camera.{name} = {value} must be a number of pixels")]
+    PrincipalPoint {
+        /// `cx` or `cy`.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// A tag size that is not an edge in metres.
+    #[error("tags.size_m = {value} must be the tag's edge in metres (e.g. 0.08 for 80 mm)")]
+    TagSize {
+        /// Its value.
+        value: f64,
+    },
+}
+
+/// What is wrong with a line of `truth.jsonl` (or with the file as a whole).
+#[derive(Debug, thiserror::Error)]
+pub enum TruthProblem {
+    /// The manifest's family cannot be loaded by the detector library.
+    #[error("{0}")]
+    Family(visreg_apriltag::Error),
+    /// The line is not a frame's JSON.
+    #[error("{0}")]
+    Json(serde_json::Error),
+    /// The frame's values are not valid.
+    #[error("{0}")]
+    Frame(FrameTruthError),
+    /// The frame file is listed on an earlier line too.
+    #[error("frame '{frame}' is listed twice")]
+    ListedTwice {
+        /// The frame's path.
+        frame: String,
+    },
+    /// The file has no frame.
+    #[error("no frames: the truth file is empty")]
+    Empty,
+}
+
+/// A truth line's values that cannot be right.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameTruthError {
+    /// The frame's path leaves the dataset folder or is empty.
+    #[error(
+        "frame path '{frame}' must be relative to the dataset folder (e.g. frames/000000.png)"
+    )]
+    PathOutsideDataset {
+        /// The path as written.
+        frame: String,
+    },
+    /// A tag id the family does not have.
+    #[error("tag {index} (id {id}): id {id} is not in {family} (ids 0..{ncodes})")]
+    UnknownId {
+        /// The tag's place in the line.
+        index: usize,
+        /// Its id.
+        id: u32,
+        /// The family's name.
+        family: String,
+        /// The family's number of codes.
+        ncodes: u32,
+    },
+    /// Two tags of the frame have one id.
+    #[error("tag {index} (id {id}): id {id} appears twice in this frame")]
+    IdTwice {
+        /// The second tag's place in the line.
+        index: usize,
+        /// The id.
+        id: u32,
+    },
+    /// A corner far outside the image or not a number.
+    #[error("tag {index} (id {id}): corner {corner} ({x}, {y}) is not near the image")]
+    CornerOffImage {
+        /// The tag's place in the line.
+        index: usize,
+        /// Its id.
+        id: u32,
+        /// The corner's index.
+        corner: usize,
+        /// Its x, pixels.
+        x: f64,
+        /// Its y, pixels.
+        y: f64,
+    },
+    /// `pose.rotation` is not orthonormal with determinant 1.
+    #[error("tag {index} (id {id}): pose.rotation is not a rotation matrix (|RᵀR − I| = {orthogonality:.2e}, det = {determinant:.6})")]
+    NotARotation {
+        /// The tag's place in the line.
+        index: usize,
+        /// Its id.
+        id: u32,
+        /// The largest entry of |RᵀR − I|.
+        orthogonality: f64,
+        /// det R.
+        determinant: f64,
+    },
+    /// The tag is not in front of the camera.
+    #[error(
+        "tag {index} (id {id}): pose.translation_m must be in front of the camera (z > 0 metres)"
+    )]
+    BehindCamera {
+        /// The tag's place in the line.
+        index: usize,
+        /// Its id.
+        id: u32,
+    },
+}
+
+/// What is wrong with a frame file.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameProblem {
+    /// `truth.jsonl` lists it, but there is no such file.
+    #[error("frame listed in {TRUTH_FILE} is missing")]
+    Missing,
+    /// The bytes are not an image visreg reads.
+    #[error("{0}")]
+    Decode(DecodeError),
+    /// The image's size is not the manifest's.
+    #[error("image is {width}×{height} but {MANIFEST_FILE} says {want_width}×{want_height}")]
+    WrongSize {
+        /// The image's width.
+        width: u32,
+        /// The image's height.
+        height: u32,
+        /// `camera.width`.
+        want_width: u32,
+        /// `camera.height`.
+        want_height: u32,
+    },
+}
+
+/// Bytes that are not a PNG, JPEG or PGM image (the decoder's error is kept).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot decode image: {0}")]
+pub struct DecodeError(pub image::ImageError);
 
 /// A loaded, validated dataset (frames are decoded on demand, and each frame file once:
 /// a run replays the same frames to every build and repetition, and decoding them again
@@ -307,24 +477,24 @@ impl Dataset {
         let root = root.as_ref().to_path_buf();
         let manifest_path = root.join(MANIFEST_FILE);
         let text = read_to_string(&manifest_path)?;
-        let manifest = parse_manifest(&text).map_err(|message| DatasetError::Manifest {
+        let manifest = parse_manifest(&text).map_err(|problem| DatasetError::Manifest {
             path: manifest_path.clone(),
-            message,
+            problem,
         })?;
         let truth_path = root.join(TRUTH_FILE);
         let text = read_to_string(&truth_path)?;
         let frames =
-            parse_truth(&text, &manifest).map_err(|(line, message)| DatasetError::Truth {
+            parse_truth(&text, &manifest).map_err(|(line, problem)| DatasetError::Truth {
                 path: truth_path.clone(),
                 line,
-                message,
+                problem,
             })?;
         for f in &frames {
             let p = root.join(&f.frame);
             if !p.is_file() {
                 return Err(DatasetError::Frame {
                     path: p,
-                    message: format!("frame listed in {TRUTH_FILE} is missing"),
+                    problem: FrameProblem::Missing,
                 });
             }
         }
@@ -375,18 +545,20 @@ impl Dataset {
             path: path.clone(),
             source,
         })?;
-        let frame = decode_gray(&bytes).map_err(|message| DatasetError::Frame {
+        let frame = decode_gray(&bytes).map_err(|e| DatasetError::Frame {
             path: path.clone(),
-            message,
+            problem: FrameProblem::Decode(e),
         })?;
         let (w, h) = (self.manifest.camera.width, self.manifest.camera.height);
         if (frame.width, frame.height) != (w, h) {
             return Err(DatasetError::Frame {
                 path,
-                message: format!(
-                    "image is {}×{} but {MANIFEST_FILE} says {w}×{h}",
-                    frame.width, frame.height
-                ),
+                problem: FrameProblem::WrongSize {
+                    width: frame.width,
+                    height: frame.height,
+                    want_width: w,
+                    want_height: h,
+                },
             });
         }
         Ok(frame)
@@ -435,8 +607,8 @@ fn read_to_string(path: &Path) -> Result<String, DatasetError> {
 }
 
 /// Decodes PNG/JPEG/PGM bytes to 8-bit gray (colour images are converted).
-pub fn decode_gray(bytes: &[u8]) -> Result<GrayFrame, String> {
-    let img = image::load_from_memory(bytes).map_err(|e| format!("cannot decode image: {e}"))?;
+pub fn decode_gray(bytes: &[u8]) -> Result<GrayFrame, DecodeError> {
+    let img = image::load_from_memory(bytes).map_err(DecodeError)?;
     let (width, height) = img.dimensions();
     Ok(GrayFrame {
         width,
@@ -446,46 +618,46 @@ pub fn decode_gray(bytes: &[u8]) -> Result<GrayFrame, String> {
 }
 
 /// Parses and validates `dataset.toml` text.
-pub fn parse_manifest(text: &str) -> Result<Manifest, String> {
-    let m: Manifest = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+pub fn parse_manifest(text: &str) -> Result<Manifest, ManifestError> {
+    let m: Manifest = toml::from_str(text).map_err(|e| ManifestError::Syntax(Box::new(e)))?;
     if m.format_version != FORMAT_VERSION {
-        return Err(format!(
-            "format_version {} is not supported (this visreg reads version {FORMAT_VERSION})",
-            m.format_version
-        ));
+        return Err(ManifestError::UnsupportedVersion {
+            found: m.format_version,
+        });
     }
     let c = &m.camera;
     if c.width == 0 || c.height == 0 || c.width > 16384 || c.height > 16384 {
-        return Err(format!(
-            "camera size {}×{} is not plausible",
-            c.width, c.height
-        ));
+        return Err(ManifestError::ImplausibleSize {
+            width: c.width,
+            height: c.height,
+        });
     }
-    for (name, v) in [("fx", c.fx), ("fy", c.fy)] {
-        if !(v.is_finite() && v > 0.0) {
-            return Err(format!(
-                "camera.{name} = {v} must be a positive number of pixels"
-            ));
+    for (name, value) in [("fx", c.fx), ("fy", c.fy)] {
+        if !(value.is_finite() && value > 0.0) {
+            return Err(ManifestError::FocalLength { name, value });
         }
     }
-    for (name, v) in [("cx", c.cx), ("cy", c.cy)] {
-        if !v.is_finite() {
-            return Err(format!("camera.{name} = {v} must be a number of pixels"));
+    for (name, value) in [("cx", c.cx), ("cy", c.cy)] {
+        if !value.is_finite() {
+            return Err(ManifestError::PrincipalPoint { name, value });
         }
     }
     if !(m.tags.size_m.is_finite() && m.tags.size_m > 0.0 && m.tags.size_m < 10.0) {
-        return Err(format!(
-            "tags.size_m = {} must be the tag's edge in metres (e.g. 0.08 for 80 mm)",
-            m.tags.size_m
-        ));
+        return Err(ManifestError::TagSize {
+            value: m.tags.size_m,
+        });
     }
     Ok(m)
 }
 
 /// Parses and validates `truth.jsonl` text against the manifest. Errors carry the 1-based
 /// line number.
-pub fn parse_truth(text: &str, manifest: &Manifest) -> Result<Vec<FrameTruth>, (usize, String)> {
-    let layout = FamilyLayout::load(manifest.tags.family).map_err(|e| (0, e.to_string()))?;
+pub fn parse_truth(
+    text: &str,
+    manifest: &Manifest,
+) -> Result<Vec<FrameTruth>, (usize, TruthProblem)> {
+    let layout =
+        FamilyLayout::load(manifest.tags.family).map_err(|e| (0, TruthProblem::Family(e)))?;
     let mut frames = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, line) in text.lines().enumerate() {
@@ -493,20 +665,25 @@ pub fn parse_truth(text: &str, manifest: &Manifest) -> Result<Vec<FrameTruth>, (
         if line.trim().is_empty() {
             continue;
         }
-        let frame: FrameTruth = serde_json::from_str(line).map_err(|e| (line_no, e.to_string()))?;
-        validate_frame(&frame, manifest, &layout).map_err(|m| (line_no, m))?;
+        let frame: FrameTruth =
+            serde_json::from_str(line).map_err(|e| (line_no, TruthProblem::Json(e)))?;
+        validate_frame(&frame, manifest, &layout).map_err(|e| (line_no, TruthProblem::Frame(e)))?;
         if !seen.insert(frame.frame.clone()) {
-            return Err((line_no, format!("frame '{}' is listed twice", frame.frame)));
+            return Err((line_no, TruthProblem::ListedTwice { frame: frame.frame }));
         }
         frames.push(frame);
     }
     if frames.is_empty() {
-        return Err((1, "no frames: the truth file is empty".to_string()));
+        return Err((1, TruthProblem::Empty));
     }
     Ok(frames)
 }
 
-fn validate_frame(f: &FrameTruth, m: &Manifest, layout: &FamilyLayout) -> Result<(), String> {
+fn validate_frame(
+    f: &FrameTruth,
+    m: &Manifest,
+    layout: &FamilyLayout,
+) -> Result<(), FrameTruthError> {
     let rel = Path::new(&f.frame);
     if f.frame.is_empty()
         || rel.is_absolute()
@@ -514,51 +691,56 @@ fn validate_frame(f: &FrameTruth, m: &Manifest, layout: &FamilyLayout) -> Result
             .components()
             .any(|c| !matches!(c, std::path::Component::Normal(_)))
     {
-        return Err(format!(
-            "frame path '{}' must be relative to the dataset folder (e.g. frames/000000.png)",
-            f.frame
-        ));
+        return Err(FrameTruthError::PathOutsideDataset {
+            frame: f.frame.clone(),
+        });
     }
     let (w, h) = (f64::from(m.camera.width), f64::from(m.camera.height));
     let mut ids = std::collections::HashSet::new();
-    for (t_index, t) in f.tags.iter().enumerate() {
-        let which = format!("tag {} (id {})", t_index, t.id);
-        if t.id >= layout.ncodes {
-            return Err(format!(
-                "{which}: id {} is not in {} (ids 0..{})",
-                t.id, layout.name, layout.ncodes
-            ));
+    for (index, t) in f.tags.iter().enumerate() {
+        let id = t.id;
+        if id >= layout.ncodes {
+            return Err(FrameTruthError::UnknownId {
+                index,
+                id,
+                family: layout.name.clone(),
+                ncodes: layout.ncodes,
+            });
         }
-        if !ids.insert(t.id) {
-            return Err(format!("{which}: id {} appears twice in this frame", t.id));
+        if !ids.insert(id) {
+            return Err(FrameTruthError::IdTwice { index, id });
         }
-        for (ci, c) in t.corners.iter().enumerate() {
+        for (corner, c) in t.corners.iter().enumerate() {
             if !(c.x.is_finite() && c.y.is_finite())
                 || c.x < -w
                 || c.x > 2.0 * w
                 || c.y < -h
                 || c.y > 2.0 * h
             {
-                return Err(format!(
-                    "{which}: corner {ci} ({}, {}) is not near the image",
-                    c.x, c.y
-                ));
+                return Err(FrameTruthError::CornerOffImage {
+                    index,
+                    id,
+                    corner,
+                    x: c.x,
+                    y: c.y,
+                });
             }
         }
         let r = t.pose.rotation.matrix();
-        let ortho = (r.transpose() * r - nalgebra::Matrix3::identity())
+        let orthogonality = (r.transpose() * r - nalgebra::Matrix3::identity())
             .abs()
             .max();
-        if !(ortho < 1e-6 && (r.determinant() - 1.0).abs() < 1e-6) {
-            return Err(format!(
-                "{which}: pose.rotation is not a rotation matrix (|RᵀR − I| = {ortho:.2e}, det = {:.6})",
-                r.determinant()
-            ));
+        let determinant = r.determinant();
+        if !(orthogonality < 1e-6 && (determinant - 1.0).abs() < 1e-6) {
+            return Err(FrameTruthError::NotARotation {
+                index,
+                id,
+                orthogonality,
+                determinant,
+            });
         }
         if !(t.pose.translation.iter().all(|v| v.is_finite()) && t.pose.translation.z > 0.0) {
-            return Err(format!(
-                "{which}: pose.translation_m must be in front of the camera (z > 0 metres)"
-            ));
+            return Err(FrameTruthError::BehindCamera { index, id });
         }
     }
     Ok(())
@@ -606,7 +788,8 @@ size_m = 0.08
     fn three_corners_name_the_line() {
         let good = format!(r#"{{"frame":"frames/0.png","tags":[{GOOD_TAG}]}}"#);
         let bad = r#"{"frame":"frames/1.png","tags":[{"id":1,"corners":[[1,2],[3,4],[5,6]],"pose":{"rotation":[[1,0,0],[0,1,0],[0,0,1]],"translation_m":[0,0,1]}}]}"#;
-        let (line, msg) = parse_truth(&format!("{good}\n{bad}\n"), &manifest()).unwrap_err();
+        let (line, problem) = parse_truth(&format!("{good}\n{bad}\n"), &manifest()).unwrap_err();
+        let msg = problem.to_string();
         assert_eq!(line, 2);
         assert!(msg.contains("a tag has 4 corners, this one has 3"), "{msg}");
     }
@@ -629,20 +812,26 @@ size_m = 0.08
         ];
         for (tag, want) in cases {
             let line = format!(r#"{{"frame":"frames/0.png","tags":[{tag}]}}"#);
-            let (n, msg) = parse_truth(&line, &manifest()).unwrap_err();
+            let (n, problem) = parse_truth(&line, &manifest()).unwrap_err();
+            let msg = problem.to_string();
             assert_eq!(n, 1);
             assert!(msg.contains(want), "{msg} should contain {want}");
         }
         let line = format!(r#"{{"frame":"../x.png","tags":[{GOOD_TAG}]}}"#);
-        assert!(parse_truth(&line, &manifest())
-            .unwrap_err()
-            .1
-            .contains("must be relative"));
+        assert!(matches!(
+            parse_truth(&line, &manifest()).unwrap_err().1,
+            TruthProblem::Frame(FrameTruthError::PathOutsideDataset { .. })
+        ));
         let dup = format!(r#"{{"frame":"frames/0.png","tags":[{GOOD_TAG},{GOOD_TAG}]}}"#);
-        assert!(parse_truth(&dup, &manifest())
-            .unwrap_err()
-            .1
-            .contains("appears twice"));
+        let (_, problem) = parse_truth(&dup, &manifest()).unwrap_err();
+        assert!(
+            matches!(
+                problem,
+                TruthProblem::Frame(FrameTruthError::IdTwice { index: 1, id: 3 })
+            ),
+            "{problem}"
+        );
+        assert!(problem.to_string().contains("appears twice"), "{problem}");
     }
 
     #[test]
@@ -650,7 +839,7 @@ size_m = 0.08
         let text = toml::to_string(&manifest())
             .unwrap()
             .replace("tag36h11", "tag99h9");
-        let msg = parse_manifest(&text).unwrap_err();
+        let msg = parse_manifest(&text).unwrap_err().to_string();
         assert!(msg.contains("unknown tag family 'tag99h9'"), "{msg}");
         assert!(msg.contains("line"), "{msg}");
     }
