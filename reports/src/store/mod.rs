@@ -18,7 +18,7 @@ mod postgres;
 mod sqlite;
 mod tls;
 
-pub use pg_spec::SpecError;
+pub use pg_spec::{SpecError, SyntaxError};
 
 /// Errors of the store, naming the store (a PostgreSQL spec's secrets masked).
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,7 @@ use super::tls::{self, Verify};
 pub enum SpecError {
     /// The URL or keyword/value string does not parse.
     #[error("{0}: give a URL (postgres://user@host:5432/db?sslmode=require) or keyword/value pairs (host=db user=ci dbname=visreg)")]
-    Syntax(String),
+    Syntax(SyntaxError),
     /// A keyword visreg does not take.
     #[error("keyword {key:?} is {}: visreg takes {}", if *.libpq { "libpq's but not supported by visreg" } else { "not a libpq keyword" }, SUPPORTED.join(", "))]
     Unsupported {
@@ -53,6 +53,48 @@ pub enum SpecError {
     /// `sslrootcert=system` with an `sslmode` that would not check the name.
     #[error("sslrootcert=system trusts every public CA, which only protects when the name is checked: use sslmode=verify-full with it (libpq refuses sslmode={0} with it too)")]
     WeakWithSystem(String),
+}
+
+/// Where a spec's syntax goes wrong. No variant echoes free text of the spec: a stray word
+/// may be the rest of an unquoted password.
+#[derive(Debug, thiserror::Error)]
+pub enum SyntaxError {
+    /// A keyword/value string's word with no `=` after another pair.
+    #[error("a word after the value of {after:?} has no \"=\" (quote a value that holds spaces: key='a b')")]
+    WordWithoutEquals {
+        /// The keyword before it.
+        after: String,
+    },
+    /// A keyword/value string that does not begin with a pair.
+    #[error("the keyword/value string does not start with keyword=value")]
+    NoLeadingPair,
+    /// `=value` with no keyword.
+    #[error("a keyword is missing before \"=\"")]
+    KeywordMissing,
+    /// A single-quoted value with no closing quote.
+    #[error("the quoted value of {key:?} is not closed")]
+    UnclosedQuote {
+        /// Its keyword.
+        key: String,
+    },
+    /// `%` not followed by two hex digits.
+    #[error("invalid percent-encoding {found:?} in the URL")]
+    BadPercent {
+        /// The `%` and what follows it (at most three characters).
+        found: String,
+    },
+    /// Percent-decoding gave bytes that are not UTF-8.
+    #[error("the URL decodes to invalid UTF-8")]
+    NotUtf8,
+    /// `[` of an IPv6 host not closed.
+    #[error("unclosed \"[\" in host {host:?}")]
+    UnclosedBracket {
+        /// The host as written.
+        host: String,
+    },
+    /// A URL parameter without `=`.
+    #[error("a URL parameter has no \"=\"")]
+    ParameterWithoutEquals,
 }
 
 /// The keywords visreg takes (the rest of libpq's are refused by name, not ignored).
@@ -234,7 +276,7 @@ fn quote(v: &str) -> String {
 
 /// libpq's keyword/value syntax: `key = value` pairs apart by white space; a value in
 /// single quotes may hold white space; a backslash escapes the next character.
-fn parse_keywords(s: &str) -> Result<Vec<(String, String)>, String> {
+fn parse_keywords(s: &str) -> Result<Vec<(String, String)>, SyntaxError> {
     let mut out = Vec::new();
     let mut it = s.chars().peekable();
     let skip_ws = |it: &mut std::iter::Peekable<std::str::Chars<'_>>| {
@@ -253,19 +295,21 @@ fn parse_keywords(s: &str) -> Result<Vec<(String, String)>, String> {
         if it.next() != Some('=') {
             // The stray word is not echoed: it may be the rest of an unquoted password.
             return Err(match out.last() {
-                Some((prev, _)) => format!("a word after the value of {prev:?} has no \"=\" (quote a value that holds spaces: key='a b')"),
-                None => "the keyword/value string does not start with keyword=value".into(),
+                Some((prev, _)) => SyntaxError::WordWithoutEquals {
+                    after: prev.clone(),
+                },
+                None => SyntaxError::NoLeadingPair,
             });
         }
         if key.is_empty() {
-            return Err("a keyword is missing before \"=\"".into());
+            return Err(SyntaxError::KeywordMissing);
         }
         skip_ws(&mut it);
         let mut value = String::new();
         if it.next_if_eq(&'\'').is_some() {
             loop {
                 match it.next() {
-                    None => return Err(format!("the quoted value of {key:?} is not closed")),
+                    None => return Err(SyntaxError::UnclosedQuote { key }),
                     Some('\\') => value.extend(it.next()),
                     Some('\'') => break,
                     Some(c) => value.push(c),
@@ -285,7 +329,7 @@ fn parse_keywords(s: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 /// Percent-decoding, as libpq applies it to every part of a URL.
-fn decode(s: &str) -> Result<String, String> {
+fn decode(s: &str) -> Result<String, SyntaxError> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -294,11 +338,8 @@ fn decode(s: &str) -> Result<String, String> {
             let hex = s
                 .get(i + 1..i + 3)
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| {
-                    format!(
-                        "invalid percent-encoding {:?} in the URL",
-                        &s[i..(i + 3).min(s.len())]
-                    )
+                .ok_or_else(|| SyntaxError::BadPercent {
+                    found: s[i..].chars().take(3).collect(),
                 })?;
             out.push(hex);
             i += 3;
@@ -307,11 +348,11 @@ fn decode(s: &str) -> Result<String, String> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| "the URL decodes to invalid UTF-8".to_string())
+    String::from_utf8(out).map_err(|_| SyntaxError::NotUtf8)
 }
 
 /// `postgres[ql]://[user[:password]@][host[:port][,host[:port]…]][/dbname][?key=value&…]`.
-fn parse_url(spec: &str) -> Result<Params, String> {
+fn parse_url(spec: &str) -> Result<Params, SyntaxError> {
     let rest = spec
         .strip_prefix("postgresql://")
         .or_else(|| spec.strip_prefix("postgres://"))
@@ -339,9 +380,11 @@ fn parse_url(spec: &str) -> Result<Params, String> {
         let (mut names, mut ports) = (Vec::new(), Vec::new());
         for h in hosts.split(',') {
             let (name, port) = if let Some(v6) = h.strip_prefix('[') {
-                let (addr, after) = v6
-                    .split_once(']')
-                    .ok_or_else(|| format!("unclosed \"[\" in host {h:?}"))?;
+                let (addr, after) =
+                    v6.split_once(']')
+                        .ok_or_else(|| SyntaxError::UnclosedBracket {
+                            host: h.to_string(),
+                        })?;
                 (addr, after.strip_prefix(':').unwrap_or(""))
             } else {
                 h.rsplit_once(':').unwrap_or((h, ""))
@@ -361,7 +404,7 @@ fn parse_url(spec: &str) -> Result<Params, String> {
         // A parameter without "=" is not echoed: it may be part of a secret.
         let (k, v) = kv
             .split_once('=')
-            .ok_or_else(|| "a URL parameter has no \"=\"".to_string())?;
+            .ok_or(SyntaxError::ParameterWithoutEquals)?;
         p.insert(decode(k)?, decode(v)?);
     }
     Ok(p)
