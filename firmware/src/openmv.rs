@@ -471,11 +471,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn euler_angles_recompose_exactly() {
-        let r = Rotation3::from_euler_angles(0.3f64, -0.4, 1.1);
-        let m: Matrix3<f64> = *r.matrix();
-        let tag = CameraTag {
+    /// A 5.x tag 10 units in front of the camera with the given Euler angles, radians.
+    fn tag_with_euler_angles(x_rotation: f64, y_rotation: f64, z_rotation: f64) -> CameraTag {
+        CameraTag {
             id: 1,
             family: 8,
             name: "TAG36H11".into(),
@@ -490,12 +488,23 @@ mod tests {
             x_translation: 0.0,
             y_translation: 0.0,
             z_translation: -10.0,
-            x_rotation: m[(2, 1)].atan2(m[(2, 2)]),
-            y_rotation: (-m[(2, 0)]).atan2((m[(2, 1)].powi(2) + m[(2, 2)].powi(2)).sqrt()),
-            z_rotation: m[(1, 0)].atan2(m[(0, 0)]),
+            x_rotation,
+            y_rotation,
+            z_rotation,
             corners: [[0, 0]; 4],
             rect: [0, 0, 0, 0],
-        };
+        }
+    }
+
+    #[test]
+    fn euler_angles_recompose_exactly() {
+        let r = Rotation3::from_euler_angles(0.3f64, -0.4, 1.1);
+        let m: Matrix3<f64> = *r.matrix();
+        let tag = tag_with_euler_angles(
+            m[(2, 1)].atan2(m[(2, 2)]),
+            (-m[(2, 0)]).atan2((m[(2, 1)].powi(2) + m[(2, 2)].powi(2)).sqrt()),
+            m[(1, 0)].atan2(m[(0, 0)]),
+        );
         let p = camera_pose(&tag, 0.1).unwrap();
         let expect = flip() * m;
         assert!((p.rotation.matrix() - expect).abs().max() < 1e-12);
@@ -580,27 +589,7 @@ mod tests {
             *Rotation3::from_axis_angle(&Vector3::y_axis(), std::f64::consts::FRAC_PI_2).matrix();
         let y = fast_atan2f(-m[(2, 0)] as f32, 0.0);
         assert_eq!(y, std::f32::consts::PI);
-        let tag = CameraTag {
-            id: 1,
-            family: 8,
-            name: "TAG36H11".into(),
-            cx: 0,
-            cy: 0,
-            cxf: 0.0,
-            cyf: 0.0,
-            rotation: 0.0,
-            decision_margin: 0.5,
-            hamming: 0,
-            goodness: 1.0,
-            x_translation: 0.0,
-            y_translation: 0.0,
-            z_translation: -10.0,
-            x_rotation: 0.0,
-            y_rotation: f64::from(y),
-            z_rotation: 0.0,
-            corners: [[0, 0]; 4],
-            rect: [0, 0, 0, 0],
-        };
+        let tag = tag_with_euler_angles(0.0, f64::from(y), 0.0);
         let p = camera_pose(&tag, 0.1).unwrap();
         assert!((p.rotation.matrix() - flip() * m).abs().max() < 1e-6);
     }

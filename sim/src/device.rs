@@ -1243,30 +1243,27 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_slice(&c.read(ids::VISREG, 0, n).unwrap()).unwrap();
         assert_eq!(v["frame"], 4, "{v}");
-        let mut c = cam("4.8.1-h7", None);
-        c.exec(&replay_v1_script(
-            "tag36h11",
-            320,
-            240,
-            &vec![128u8; 320 * 240],
-        ));
-        let out = stdout(&mut c);
+        // A QVGA frame through replay_v1.py, on the H7 and then the H7 Plus.
+        let replay_qvga_v1 = |build| {
+            let mut c = cam(build, None);
+            c.exec(&replay_v1_script(
+                "tag36h11",
+                320,
+                240,
+                &vec![128u8; 320 * 240],
+            ));
+            (stdout(&mut c), c.script_running())
+        };
+        let (out, running) = replay_qvga_v1("4.8.1-h7");
         assert!(
             out.contains(
                 "OSError: The maximum supported resolution for find_apriltags() is < 64K pixels."
             ),
             "{out}"
         );
-        assert!(!c.script_running());
+        assert!(!running);
         // The H7 Plus has high-res AprilTags.
-        let mut c = cam("4.8.1", None);
-        c.exec(&replay_v1_script(
-            "tag36h11",
-            320,
-            240,
-            &vec![128u8; 320 * 240],
-        ));
-        let out = stdout(&mut c);
+        let (out, _) = replay_qvga_v1("4.8.1");
         assert!(
             out.contains("\"frame\":0") && out.contains("\"tags\""),
             "{out}"
