@@ -203,10 +203,19 @@ fn the_set_up_commands_are_the_build_and_the_test_ci_runs() {
     let [Block::Sh(cmds)] = &blocks("<!-- setup", None)[..] else {
         panic!("the set-up has one sh block");
     };
+    let cmds_exit = cmds;
     let cmds: Vec<&str> = cmds.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(
         cmds,
-        ["cargo build --release", "cargo test --release --workspace"]
+        [
+            "cargo run --release -- run",
+            "cargo test --release --workspace"
+        ]
+    );
+    assert_eq!(
+        cmds_exit.iter().map(|(_, e)| *e).collect::<Vec<_>>(),
+        [1, 0],
+        "the set-up's main job ends with exit 1 (the planted regressions): say so"
     );
     // .ci/run runs the README's very test command (with --locked), so the tests CI runs
     // reuse the release build as a user's do.
@@ -218,6 +227,69 @@ fn the_set_up_commands_are_the_build_and_the_test_ci_runs() {
         cmds[1]
     );
     assert!(README.contains("cargo install --path runner"));
+}
+
+/// Each package with its feature sets (one per build kind it is compiled for), as
+/// `cargo tree` resolves the workspace with the dependency `edges` given.
+fn feature_sets(edges: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "tree",
+            "--offline",
+            "--locked",
+            "--workspace",
+            "--prefix",
+            "none",
+        ])
+        .args(["-e", edges, "-f", "{p}|{f}"])
+        .current_dir(root)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "cargo tree: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut sets = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let line = line.trim_end_matches(" (*)");
+        if let Some((package, features)) = line.split_once('|') {
+            let set = sets.entry(package.trim().to_string()).or_default();
+            if !set.iter().any(|f| f == features) {
+                set.push(features.to_string());
+                set.sort();
+            }
+        }
+    }
+    sets
+}
+
+#[test]
+fn the_tests_reuse_every_crate_the_build_compiled() {
+    // The test command's dev-dependencies must not turn on a feature of a crate the build
+    // compiled: cargo would compile it, and everything built on it, a second time (with
+    // serde among them, most of the workspace — minutes on 2 cores). runner/Cargo.toml
+    // names those features for the build; this finds the ones a dependency change adds.
+    let build = feature_sets("normal,build");
+    let tests = feature_sets("normal,build,dev");
+    assert!(
+        build.len() > 100,
+        "cargo tree listed {} packages",
+        build.len()
+    );
+    let differ: Vec<String> = build
+        .iter()
+        .filter(|(p, f)| tests.get(*p) != Some(*f))
+        .map(|(p, f)| format!("{p}: build {f:?}, tests {:?}", tests.get(p)))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "the tests would compile these again with other features — name the features \
+         in runner/Cargo.toml's [dependencies.*-for-tests]:\n{}",
+        differ.join("\n")
+    );
 }
 
 #[cfg(unix)]
