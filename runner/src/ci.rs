@@ -5,7 +5,6 @@
 
 use visreg::run::VerdictEntry;
 use visreg_bench::metrics::format_change;
-use visreg_bench::verdict::Verdict;
 
 const MAX: usize = 10;
 
@@ -20,11 +19,12 @@ fn escape(s: &str) -> String {
         .replace('\n', "%0A")
 }
 
-/// The annotation lines for `verdicts` (of `camera`, in a lab).
+/// The annotation lines for `verdicts` (of `camera`, in a lab): one per check that fails
+/// the run — not drill-down buckets, not confounded changes, as the exit code counts.
 pub fn regression_lines(verdicts: &[VerdictEntry], camera: Option<&str>) -> Vec<String> {
     verdicts
         .iter()
-        .filter(|e| e.verdict == Verdict::Regressed)
+        .filter(|e| visreg_reports::report::fails_run(e))
         .take(MAX)
         .map(|e| {
             let c = |x: Option<f64>| {
@@ -74,6 +74,7 @@ pub fn annotate_quarantine(camera: &str, reason: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use visreg_bench::verdict::Verdict;
 
     #[test]
     fn a_regression_is_one_line_with_its_interval() {
@@ -98,7 +99,16 @@ mod tests {
             verdict: Verdict::Unchanged,
             ..e.clone()
         };
-        let lines = regression_lines(&[e, unchanged], Some("cam-1"));
+        let drill_down = VerdictEntry {
+            bucket: Some("angle:30-45".into()),
+            primary: false,
+            ..e.clone()
+        };
+        let confounded = VerdictEntry {
+            confounded: Some("faster because it finds fewer tags".into()),
+            ..e.clone()
+        };
+        let lines = regression_lines(&[e, unchanged, drill_down, confounded], Some("cam-1"));
         assert_eq!(
             lines,
             ["::error title=visreg: 5.1.0-rc1 regressed::latency_ms of 5.1.0-rc1 against 5.0.0 on cam-1: +25.0 %25 (95 %25 CI +24.0 %25 … +26.0 %25)"],

@@ -1,7 +1,6 @@
 //! `visreg compare RUN_A RUN_B` and `visreg history`: judgements across stored runs.
 
 use visreg::run::{compare_runs, history};
-use visreg_bench::verdict::Verdict;
 use visreg_reports::store::Store;
 
 use crate::cli::{CompareArgs, HistoryArgs};
@@ -37,7 +36,8 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<Outcome> {
         "{} (candidate) against {} (baseline)\n{t}",
         args.run_b, args.run_a
     );
-    Ok(if v.iter().any(|e| e.verdict == Verdict::Regressed) {
+    // As `visreg run` counts: drill-down buckets and confounded changes do not fail.
+    Ok(if v.iter().any(visreg_reports::report::fails_run) {
         Outcome::Regression
     } else {
         Outcome::Clean
@@ -58,11 +58,21 @@ pub fn history_cmd(args: HistoryArgs) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Clean);
     }
     let mut t = crate::term::table();
-    t.set_header(["run", "build", &args.metric, "change point"]);
+    // One series per build and host / camera: a lab run's cameras are separate sources.
+    t.set_header([
+        "run",
+        "started",
+        "build",
+        "host / camera",
+        &args.metric,
+        "change point",
+    ]);
     for p in &points {
         t.add_row([
             p.run_id.clone(),
+            crate::cmd_runs::local_time(p.started_unix_s).0,
             p.build.clone(),
+            p.source.clone(),
             format!("{:.4}", p.value),
             if p.change_point {
                 "◀ change starts here".into()

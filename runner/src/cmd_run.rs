@@ -523,8 +523,9 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<Outcome> {
     ]);
     let mut regressions = 0;
     for e in &v {
-        // Drill-down buckets say where a change lies; only primary checks fail a run.
-        if e.primary && e.verdict == Verdict::Regressed {
+        // Drill-down buckets say where a change lies, and a confounded change is explained
+        // by another: neither fails a run (the report and `visreg runs` count the same).
+        if visreg_reports::report::fails_run(e) {
             regressions += 1;
         }
         if e.verdict == Verdict::Unchanged

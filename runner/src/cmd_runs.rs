@@ -22,6 +22,8 @@ enum Conclusion {
     Failed,
     /// Not finished: interrupted, quarantined, or still running.
     Incomplete,
+    /// Finished, but its stored results cannot be judged (`problem` says why).
+    Unreadable,
 }
 
 /// One run of `visreg runs --json`.
@@ -42,6 +44,9 @@ struct RunLine {
     verdict: Conclusion,
     regressions: Option<u64>,
     checks: Option<u64>,
+    /// Why the run could not be judged, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
 }
 
 pub fn run(args: RunsArgs) -> anyhow::Result<Outcome> {
@@ -50,11 +55,15 @@ pub fn run(args: RunsArgs) -> anyhow::Result<Outcome> {
     let overviews = store.run_overviews(limit)?;
     let mut lines = Vec::new();
     for o in overviews {
-        let verdict = match (o.record.status, o.verdict) {
-            (RunStatus::Done, None) => Some(judge(&store, &o)?),
-            (_, v) => v,
+        // One damaged run does not hide the others: it is listed as unreadable, with why.
+        let (verdict, problem) = match (o.record.status, o.verdict) {
+            (RunStatus::Done, None) => match judge(&store, &o) {
+                Ok(v) => (Some(v), None),
+                Err(e) => (None, Some(format!("{e:#}"))),
+            },
+            (_, v) => (v, None),
         };
-        lines.push(line(o, verdict));
+        lines.push(line(o, verdict, problem));
     }
     if args.json {
         println!(
@@ -114,11 +123,16 @@ pub fn run(args: RunsArgs) -> anyhow::Result<Outcome> {
         }
     }
     println!("{t}");
+    for l in &lines {
+        if let Some(why) = &l.problem {
+            println!("{}: unreadable: {why}", l.id);
+        }
+    }
     if limit.is_some_and(|n| lines.len() as u64 == n) {
+        // Without the store's name: a URL would not fit the width the table keeps to.
         println!(
-            "the {} newest run(s) of {}; `--limit 0` lists every one",
-            lines.len(),
-            store.name()
+            "the {} newest run(s); `--limit 0` lists every one",
+            lines.len()
         );
     }
     Ok(Outcome::Clean)
@@ -145,13 +159,14 @@ fn judge(store: &Store, o: &RunOverview) -> anyhow::Result<RunVerdict> {
     })
 }
 
-fn line(o: RunOverview, verdict: Option<RunVerdict>) -> RunLine {
+fn line(o: RunOverview, verdict: Option<RunVerdict>, problem: Option<String>) -> RunLine {
     let r = o.record;
     let host = serde_json::from_str::<serde_json::Value>(&r.host_json)
         .ok()
         .and_then(|h| h["hostname"].as_str().map(String::from))
         .unwrap_or_else(|| "–".into());
     let conclusion = match r.status {
+        RunStatus::Done if problem.is_some() => Conclusion::Unreadable,
         RunStatus::Done => match verdict {
             Some(v) if v.regressions > 0 => Conclusion::Regressed,
             // A finished run with no check judged gives no verdict, never a pass.
@@ -178,6 +193,7 @@ fn line(o: RunOverview, verdict: Option<RunVerdict>) -> RunLine {
         verdict: conclusion,
         regressions: verdict.map(|v| v.regressions),
         checks: verdict.map(|v| v.checks),
+        problem,
     }
 }
 
@@ -193,12 +209,13 @@ fn verdict_cell(l: &RunLine) -> String {
         (Conclusion::Regressed, Some(n)) => format!("{n} regression(s)"),
         (Conclusion::Pass, _) => "pass".into(),
         (Conclusion::Failed, _) => "failed".into(),
+        (Conclusion::Unreadable, _) => "unreadable (below)".into(),
         _ => "incomplete".into(),
     }
 }
 
 /// `unix_s` in the local time zone: ("2025-06-01 14:03", "2025-06-01T14:03:22+02:00").
-fn local_time(unix_s: f64) -> (String, String) {
+pub(crate) fn local_time(unix_s: f64) -> (String, String) {
     let (t, offset_s) = local_parts(unix_s.floor() as i64);
     let sign = if offset_s < 0 { '-' } else { '+' };
     let off = offset_s.unsigned_abs();
@@ -355,20 +372,29 @@ mod tests {
             })
         };
         assert_eq!(
-            line(o.clone(), judged(0, 0)).verdict,
+            line(o.clone(), judged(0, 0), None).verdict,
             Conclusion::Incomplete
         );
-        assert_eq!(line(o.clone(), judged(0, 9)).verdict, Conclusion::Pass);
-        let l = line(o.clone(), judged(2, 9));
+        assert_eq!(
+            line(o.clone(), judged(0, 9), None).verdict,
+            Conclusion::Pass
+        );
+        let l = line(o.clone(), judged(2, 9), None);
         assert_eq!(
             (l.verdict, verdict_cell(&l).as_str()),
             (Conclusion::Regressed, "2 regression(s)")
         );
         assert_eq!(l.host, "lab-1");
+        // A finished run whose results cannot be judged is neither a pass nor hidden.
+        let l = line(o.clone(), None, Some("damaged".into()));
+        assert_eq!(
+            (l.verdict, verdict_cell(&l).as_str()),
+            (Conclusion::Unreadable, "unreadable (below)")
+        );
         o.record.status = RunStatus::Quarantined;
-        assert_eq!(line(o.clone(), None).verdict, Conclusion::Incomplete);
+        assert_eq!(line(o.clone(), None, None).verdict, Conclusion::Incomplete);
         o.record.status = RunStatus::Failed;
-        assert_eq!(line(o, None).verdict, Conclusion::Failed);
+        assert_eq!(line(o, None, None).verdict, Conclusion::Failed);
         assert_eq!(
             builds_cell(&["5.0.0".into(), "5.0.1".into()], "5.0.0"),
             "5.0.0 (base), 5.0.1"
