@@ -13,22 +13,8 @@ use visreg::bisect::{max_steps, Bisection, Next};
 use visreg_firmware::catalog::{Build, Catalog, Defect};
 use visreg_reports::store::{RunStatus, Store};
 
-fn visreg(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_visreg"));
-    c.current_dir(dir)
-        .env("VISREG_CACHE_DIR", dir.join("cache"))
-        .env("VISREG_RUNTIME_DIR", dir.join("run"));
-    c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{text, visreg};
 
 /// The shipped range from 5.0.0 to 5.1.0-rc3.
 fn range() -> Vec<Build> {

@@ -7,26 +7,12 @@
 //! it), where a missing parser fails.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
-fn visreg(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_visreg"));
-    c.current_dir(dir)
-        .env("VISREG_CACHE_DIR", dir.join("cache"))
-        .env("VISREG_RUNTIME_DIR", dir.join("run"))
-        .env_remove("COLUMNS");
-    c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{text, visreg};
 
 /// A short run of `builds` into `store`, its report in `out`; returns its id.
 fn run(dir: &Path, store: &str, builds: &str, out: &str, code: i32) -> String {
@@ -66,21 +52,34 @@ fn run(dir: &Path, store: &str, builds: &str, out: &str, code: i32) -> String {
 }
 
 /// `visreg runs` on `store` after a regressed run and a clean one: newest first, with
-/// their verdicts, as a table that fits 80 columns and as JSON.
+/// their verdicts, as a table that fits 80 columns and as JSON. The store may hold other
+/// runs (a PostgreSQL store is shared, as a lab's is).
 fn runs_are_listed(dir: &Path, store: &str) {
     let regressed = run(dir, store, "5.0.0,5.1.0-rc2", "out-a", 1);
     let clean = run(dir, store, "5.0.0,5.0.1", "out-b", 0);
     let o = visreg(dir)
-        .args(["runs", "--json", "--limit", "2", "--store", store])
+        .args(["runs", "--json", "--limit", "0", "--store", store])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(doc["schema"], "visreg.runs/1");
     let runs = doc["runs"].as_array().unwrap();
-    let ids: Vec<&str> = runs.iter().map(|r| r["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, [clean.as_str(), regressed.as_str()], "newest first");
-    let (c, r) = (&runs[0], &runs[1]);
+    let started: Vec<f64> = runs
+        .iter()
+        .map(|r| r["started_unix_s"].as_f64().unwrap())
+        .collect();
+    assert!(
+        started.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {started:?}"
+    );
+    let at = |id: &str| {
+        runs.iter()
+            .position(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not listed"))
+    };
+    let (c, r) = (&runs[at(&clean)], &runs[at(&regressed)]);
+    assert!(at(&clean) < at(&regressed), "newest first");
     assert_eq!(
         (c["status"].as_str(), c["verdict"].as_str()),
         (Some("done"), Some("pass"))
@@ -113,10 +112,12 @@ fn runs_are_listed(dir: &Path, store: &str) {
     let started = r["started"].as_str().unwrap();
     assert_eq!(&started[10..11], "T", "RFC 3339: {started}");
 
-    // The table, fitted to COLUMNS without a terminal (a 100-column one).
+    // The table, fitted to COLUMNS without a terminal (a 100-column one), of the runs
+    // from the regressed one on.
+    let limit = (at(&regressed) + 1).to_string();
     let o = visreg(dir)
         .env("COLUMNS", "100")
-        .args(["runs", "--limit", "2", "--store", store])
+        .args(["runs", "--limit", &limit, "--store", store])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -237,20 +238,11 @@ fn junit_as_junitparser_reads_it(out: &Path) {
 #[cfg(unix)]
 #[test]
 fn runs_on_postgresql() {
-    let url = match std::env::var("VISREG_TEST_POSTGRES") {
-        Ok(u) if !u.is_empty() => u,
-        _ => {
-            if std::env::var("VISREG_REQUIRE_POSTGRES").as_deref() == Ok("1")
-                || std::env::var("CI").is_ok_and(|c| !c.is_empty())
-            {
-                panic!("VISREG_TEST_POSTGRES is not set, and in CI the PostgreSQL half must run (.ci/start-postgres starts a server)");
-            }
-            eprintln!("skipped the PostgreSQL half: set VISREG_TEST_POSTGRES=postgres://… (.ci/start-postgres starts a server)");
-            return;
-        }
+    let Some(db) = common::test_postgres() else {
+        return;
     };
     let dir = tempfile::tempdir().unwrap();
-    runs_are_listed(dir.path(), &url);
+    runs_are_listed(dir.path(), &db.spec);
 }
 
 #[test]

@@ -2,9 +2,11 @@
 //! own preset cache, running the real binary and reading what it prints and writes.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
+
+mod common;
 
 struct Sandbox {
     dir: tempfile::TempDir,
@@ -27,10 +29,8 @@ impl Sandbox {
 
     /// Runs with `env` added to the environment (PG* variables, as a user sets them).
     fn visreg_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_visreg"))
+        common::visreg(self.dir.path())
             .args(args)
-            .current_dir(self.dir.path())
-            .env("VISREG_CACHE_DIR", self.path("cache"))
             .env_remove("VISREG_LOG")
             .envs(env.iter().copied())
             .output()
@@ -473,7 +473,7 @@ fn every_verb_has_help_with_an_example() {
 #[test]
 fn devices_lists_a_running_virtual_camera() {
     use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     // One camera per generation: the probe finds the protocol, and the generation the
     // bootloader — 4.8.1 speaks v1 like 4.5.9 but is flashed like 5.0.0.
     for (build, protocol, bootloader) in [
@@ -482,10 +482,8 @@ fn devices_lists_a_running_virtual_camera() {
         ("5.0.0", "v2", "openmv-dfu"),
     ] {
         let s = Sandbox::new();
-        let mut sim = Command::new(env!("CARGO_BIN_EXE_visreg"))
+        let mut sim = common::visreg(s.dir.path())
             .args(["sim", "--firmware", build, "--preset", "qqvga"])
-            .env("VISREG_CACHE_DIR", s.path("cache"))
-            .env("VISREG_RUNTIME_DIR", s.path("run"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -494,9 +492,8 @@ fn devices_lists_a_running_virtual_camera() {
         BufReader::new(sim.stdout.take().unwrap())
             .read_line(&mut port)
             .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_visreg"))
+        let out = common::visreg(s.dir.path())
             .args(["devices", "--json"])
-            .env("VISREG_RUNTIME_DIR", s.path("run"))
             .output()
             .unwrap();
         let _ = sim.kill();
@@ -639,12 +636,10 @@ struct SimProcess {
 impl SimProcess {
     fn start(s: &Sandbox, args: &[&str]) -> Self {
         use std::io::{BufRead, BufReader};
-        use std::process::{Command, Stdio};
-        let mut child = Command::new(env!("CARGO_BIN_EXE_visreg"))
+        use std::process::Stdio;
+        let mut child = common::visreg(s.dir.path())
             .arg("sim")
             .args(args)
-            .env("VISREG_CACHE_DIR", s.path("cache"))
-            .env("VISREG_RUNTIME_DIR", s.path("run"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -737,9 +732,8 @@ fn flash_every_simulated_build_onto_visreg_sim_and_read_the_version_back() {
         "{err}"
     );
     // The camera still runs what it ran.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_visreg"))
+    let out = common::visreg(s.dir.path())
         .args(["devices", "--json"])
-        .env("VISREG_RUNTIME_DIR", s.path("run"))
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -754,9 +748,8 @@ fn flash_every_simulated_build_onto_visreg_sim_and_read_the_version_back() {
 /// What `visreg devices --json` says the camera on `port` runs.
 #[cfg(unix)]
 fn firmware_on(s: &Sandbox, port: &str) -> Value {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_visreg"))
+    let out = common::visreg(s.dir.path())
         .args(["devices", "--json"])
-        .env("VISREG_RUNTIME_DIR", s.path("run"))
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -911,10 +904,9 @@ fn verify_passes_a_good_build_and_names_the_broken_pose() {
 #[test]
 fn doctor_with_no_camera_says_what_to_try() {
     let s = Sandbox::new();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_visreg"))
+    let out = common::visreg(s.dir.path())
         .arg("doctor")
         .env("VISREG_RUNTIME_DIR", s.path("empty-run"))
-        .env("VISREG_CACHE_DIR", s.path("cache"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -933,14 +925,7 @@ fn doctor_with_no_camera_says_what_to_try() {
 fn a_camera_can_be_named_by_its_serial_number() {
     let s = Sandbox::new();
     let sim = SimProcess::start(&s, &["--firmware", "5.0.0", "--preset", "qqvga"]);
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_visreg"))
-            .args(args)
-            .env("VISREG_RUNTIME_DIR", s.path("run"))
-            .env("VISREG_CACHE_DIR", s.path("cache"))
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| common::visreg(s.dir.path()).args(args).output().unwrap();
     let v: Value = serde_json::from_slice(&run(&["devices", "--json"]).stdout).unwrap();
     let serial = v["devices"][0]["serial"].as_str().unwrap().to_string();
     assert_eq!(v["devices"][0]["port"], sim.port.as_str());

@@ -6,19 +6,13 @@
 //! exactly once; `visreg lab status` and `visreg report --history` see both hosts.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
-const FRAMES: u64 = 60;
+mod common;
+use common::visreg;
 
-fn visreg(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_visreg"));
-    c.current_dir(dir)
-        .env("VISREG_CACHE_DIR", dir.join("cache"))
-        .env("VISREG_RUNTIME_DIR", dir.join("run"));
-    c
-}
+const FRAMES: u64 = 60;
 
 /// Runs visreg in `dir` and expects it to succeed.
 fn run_ok(dir: &Path, args: &[&str]) {
@@ -264,15 +258,10 @@ fn two_lab_hosts_share_one_store_and_quarantine_their_dead_camera() {
         ],
     );
     two_hosts_on(dir.path(), "lab.sqlite");
-    match std::env::var("VISREG_TEST_POSTGRES") {
-        Ok(url) => {
-            let pg = tempfile::tempdir().unwrap();
-            std::fs::rename(dir.path().join("ds"), pg.path().join("ds")).unwrap();
-            two_hosts_on(pg.path(), &url);
-        }
-        Err(_) => eprintln!(
-            "skipped the PostgreSQL half: set VISREG_TEST_POSTGRES=postgres://… (.ci/run starts a server)"
-        ),
+    if let Some(db) = common::test_postgres() {
+        let pg = tempfile::tempdir().unwrap();
+        std::fs::rename(dir.path().join("ds"), pg.path().join("ds")).unwrap();
+        two_hosts_on(pg.path(), &db.spec);
     }
 }
 

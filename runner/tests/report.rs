@@ -12,13 +12,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-fn visreg(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_visreg"));
-    c.current_dir(dir)
-        .env("VISREG_CACHE_DIR", dir.join("cache"))
-        .env("VISREG_RUNTIME_DIR", dir.join("run"));
-    c
-}
+mod common;
+use common::visreg;
 
 fn run_once(dir: &Path, out: &str) -> String {
     let o = visreg(dir)

@@ -7,13 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn visreg(dir: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_visreg"));
-    c.current_dir(dir)
-        .env("VISREG_CACHE_DIR", dir.join("cache"))
-        .env("VISREG_RUNTIME_DIR", dir.join("run"));
-    c
-}
+mod common;
+use common::visreg;
 
 /// The entries of `out/verdicts.json` in `dir`.
 fn verdicts_in(dir: &std::path::Path) -> Vec<Value> {
@@ -398,14 +393,8 @@ fn a_sigint_run_resumes_with_exactly_its_stored_plan() {
 #[cfg(unix)]
 #[test]
 fn a_sigint_run_resumes_with_exactly_its_stored_plan_on_postgresql() {
-    match std::env::var("VISREG_TEST_POSTGRES") {
-        Ok(url) if !url.is_empty() => sigint_and_resume(&url),
-        _ if std::env::var("VISREG_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
-            panic!("VISREG_TEST_POSTGRES is not set and VISREG_REQUIRE_POSTGRES=1")
-        }
-        _ => eprintln!(
-            "skipped: VISREG_TEST_POSTGRES is not set (.ci/start-postgres starts a server)"
-        ),
+    if let Some(db) = common::test_postgres() {
+        sigint_and_resume(&db.spec);
     }
 }
 
@@ -418,11 +407,8 @@ fn a_killed_run_keeps_its_measurements_and_resume_finishes_it_without_duplicates
 #[cfg(unix)]
 #[test]
 fn the_same_on_postgresql() {
-    match std::env::var("VISREG_TEST_POSTGRES") {
-        Ok(url) if !url.is_empty() => kill_and_resume(&url),
-        _ => eprintln!(
-            "skipped: VISREG_TEST_POSTGRES is not set (.ci/start-postgres starts a server)"
-        ),
+    if let Some(db) = common::test_postgres() {
+        kill_and_resume(&db.spec);
     }
 }
 
@@ -474,6 +460,16 @@ fn compare_and_history_read_the_store() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&ids[0]) && text.contains(&ids[1]), "{text}");
+    // Each point says when and where it was measured (one series per host / camera).
+    assert!(
+        text.contains("host / camera") && text.contains("started"),
+        "{text}"
+    );
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    assert!(
+        hostname.trim().is_empty() || text.contains(&format!("{} / ", hostname.trim())),
+        "{text}"
+    );
     let out = visreg(dir.path())
         .args(["history", "--metric", "speed"])
         .output()

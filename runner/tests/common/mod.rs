@@ -1,0 +1,92 @@
+//! What the CLI tests share: the binary cargo built, run in a test's own folder.
+
+// Each test binary uses its part.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// `visreg` in `dir`, with its cache and runtime folders inside `dir` (tests share no
+/// state) and without COLUMNS, so tables take their no-terminal width whatever the shell
+/// running the tests has set.
+pub fn visreg(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_visreg"));
+    c.current_dir(dir)
+        .env("VISREG_CACHE_DIR", dir.join("cache"))
+        .env("VISREG_RUNTIME_DIR", dir.join("run"))
+        .env_remove("COLUMNS");
+    c
+}
+
+/// A finished command's exit code, stdout and stderr, to search and to show when an
+/// assertion fails.
+pub fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n{}\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A database of a test's own on the PostgreSQL server `VISREG_TEST_POSTGRES` names
+/// (`.ci/start-postgres` starts one), dropped when the test ends. The server is shared by
+/// every PostgreSQL test, and a database outlives a test run: listings of "every run"
+/// would otherwise see other tests' runs, and earlier runs' of the same test.
+pub struct TestDatabase {
+    /// The store spec to give visreg: the server's, with this database.
+    pub spec: String,
+    server: String,
+    name: String,
+}
+
+/// The test's own database, or None — saying so — when no server is given. In CI (or with
+/// `VISREG_REQUIRE_POSTGRES=1`) a missing server fails the test instead.
+pub fn test_postgres() -> Option<TestDatabase> {
+    let server = match std::env::var("VISREG_TEST_POSTGRES") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            let required = std::env::var("VISREG_REQUIRE_POSTGRES").as_deref() == Ok("1")
+                || std::env::var("CI").is_ok_and(|c| !c.is_empty());
+            assert!(
+                !required,
+                "VISREG_TEST_POSTGRES is not set, and in CI the PostgreSQL half must run (.ci/start-postgres starts a server)"
+            );
+            eprintln!("skipped the PostgreSQL half: set VISREG_TEST_POSTGRES=postgres://… (.ci/start-postgres starts a server)");
+            return None;
+        }
+    };
+    let name = format!(
+        "visreg_test_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    postgres::Client::connect(&server, postgres::NoTls)
+        .and_then(|mut c| c.batch_execute(&format!("CREATE DATABASE {name}")))
+        .unwrap_or_else(|e| panic!("creating a database on {server}: {e}"));
+    // libpq takes the last dbname given: a URL's query, a keyword string's last pair.
+    let spec = if server.contains("://") {
+        let sep = if server.contains('?') { '&' } else { '?' };
+        format!("{server}{sep}dbname={name}")
+    } else {
+        format!("{server} dbname={name}")
+    };
+    Some(TestDatabase { spec, server, name })
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let dropped = postgres::Client::connect(&self.server, postgres::NoTls).and_then(|mut c| {
+            c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+        });
+        if let Err(e) = dropped {
+            eprintln!("could not drop test database {}: {e}", self.name);
+        }
+    }
+}
