@@ -156,26 +156,23 @@ mod pty {
     impl PtyDevice {
         /// Opens a new pseudo-terminal in raw mode.
         pub fn open() -> std::io::Result<Self> {
-            let pair = nix::pty::openpty(None, None).map_err(std::io::Error::from)?;
+            let (master, slave) = open_pair()?;
             // Raw mode: no echo (the line discipline would send our replies back to us),
             // no CR/LF translation, no signals.
-            let mut attrs = termios::tcgetattr(&pair.slave).map_err(std::io::Error::from)?;
+            let mut attrs = termios::tcgetattr(&slave).map_err(std::io::Error::from)?;
             termios::cfmakeraw(&mut attrs);
-            termios::tcsetattr(&pair.slave, termios::SetArg::TCSANOW, &attrs)
+            termios::tcsetattr(&slave, termios::SetArg::TCSANOW, &attrs)
                 .map_err(std::io::Error::from)?;
-            let path = nix::unistd::ttyname(&pair.slave).map_err(std::io::Error::from)?;
-            let flags = nix::fcntl::fcntl(pair.master.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)
+            let path = nix::unistd::ttyname(&slave).map_err(std::io::Error::from)?;
+            let flags = nix::fcntl::fcntl(master.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)
                 .map_err(std::io::Error::from)?;
             let mut oflags = nix::fcntl::OFlag::from_bits_truncate(flags);
             oflags.insert(nix::fcntl::OFlag::O_NONBLOCK);
-            nix::fcntl::fcntl(
-                pair.master.as_raw_fd(),
-                nix::fcntl::FcntlArg::F_SETFL(oflags),
-            )
-            .map_err(std::io::Error::from)?;
+            nix::fcntl::fcntl(master.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(oflags))
+                .map_err(std::io::Error::from)?;
             Ok(PtyDevice {
-                master: pair.master,
-                _slave: pair.slave,
+                master,
+                _slave: slave,
                 path,
             })
         }
@@ -201,6 +198,45 @@ mod pty {
                 }
             }
         }
+    }
+
+    /// A pseudo-terminal's master and slave, both close-on-exec from the start. openpty()
+    /// leaves them inheritable: a program started meanwhile by any thread (a second
+    /// virtual camera, a test's binary) kept a copy open, so dropping the device did not
+    /// disconnect its client — the client waited for a reply instead of seeing EIO.
+    #[cfg(target_os = "linux")]
+    fn open_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+        use nix::fcntl::OFlag;
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)?;
+        nix::pty::grantpt(&master)?;
+        nix::pty::unlockpt(&master)?;
+        let name = nix::pty::ptsname_r(&master)?;
+        let slave = nix::fcntl::open(
+            name.as_str(),
+            OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )?;
+        // SAFETY: both descriptors were just opened here and are owned by nothing else.
+        Ok(unsafe {
+            (
+                OwnedFd::from_raw_fd(master.into_raw_fd()),
+                OwnedFd::from_raw_fd(slave),
+            )
+        })
+    }
+
+    /// As above; elsewhere openpty() and then close-on-exec, with a short window between.
+    #[cfg(not(target_os = "linux"))]
+    fn open_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+        let pair = nix::pty::openpty(None, None)?;
+        for fd in [&pair.master, &pair.slave] {
+            nix::fcntl::fcntl(
+                fd.as_raw_fd(),
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )?;
+        }
+        Ok((pair.master, pair.slave))
     }
 
     impl Transport for PtyDevice {

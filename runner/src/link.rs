@@ -13,6 +13,9 @@ pub const DEBUG_BAUD: u32 = 921_600;
 /// A camera's serial port.
 pub struct SerialTransport {
     port: Box<dyn serialport::SerialPort>,
+    /// The port's descriptor, for `tcdrain` (see [`SerialTransport::drain`]).
+    #[cfg(unix)]
+    fd: std::os::fd::RawFd,
     name: String,
 }
 
@@ -22,7 +25,7 @@ impl SerialTransport {
         let port = serialport::new(path, baud)
             .timeout(Duration::from_millis(20))
             .dtr_on_open(true)
-            .open()
+            .open_native()
             .map_err(|e| match e.kind() {
                 serialport::ErrorKind::NoDevice => {
                     TransportError::Disconnected(format!("{path}: no such port ({e})"))
@@ -30,9 +33,28 @@ impl SerialTransport {
                 _ => TransportError::Io(std::io::Error::other(format!("{path}: {e}"))),
             })?;
         Ok(SerialTransport {
-            port,
+            #[cfg(unix)]
+            fd: std::os::fd::AsRawFd::as_raw_fd(&port),
+            port: Box::new(port),
             name: path.to_string(),
         })
+    }
+
+    /// Waits until the written bytes have left. On Unix this is `tcdrain` itself:
+    /// serialport's `flush` reports every failure of it as "flush failed", without the
+    /// errno, and the errno is what tells a port that vanished mid-write (EIO: a camera
+    /// unplugged, a closed pseudo-terminal) from one the user may not open.
+    fn drain(&mut self) -> std::io::Result<()> {
+        #[cfg(unix)]
+        {
+            // SAFETY: `fd` is the port's descriptor, open for as long as `self.port` is.
+            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.fd) };
+            nix::sys::termios::tcdrain(fd).map_err(std::io::Error::from)
+        }
+        #[cfg(not(unix))]
+        {
+            self.port.flush()
+        }
     }
 
     fn classify(&self, e: std::io::Error) -> TransportError {
@@ -78,8 +100,7 @@ impl Transport for SerialTransport {
                 },
             }
         }
-        self.port
-            .flush()
+        self.drain()
             .map_err(|e| self.classify(e))
             .or_else(|e| match e {
                 TransportError::Timeout => Ok(()),
@@ -137,5 +158,38 @@ mod tests {
         drop(dev);
         let r = host.recv(&mut buf, Instant::now() + Duration::from_secs(2));
         assert!(matches!(r, Err(TransportError::Disconnected(_))), "{r:?}");
+    }
+
+    #[test]
+    fn a_dropped_device_disconnects_its_client_whatever_was_started_meanwhile() {
+        // A program started while the device was open (here `sleep`; in the tests, the
+        // other tests' binaries) must not keep the pseudo-terminal alive.
+        let dev = PtyDevice::open().unwrap();
+        let mut host = SerialTransport::open(dev.path().to_str().unwrap(), DEBUG_BAUD).unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
+        drop(dev);
+        let mut buf = [0u8; 16];
+        let r = host.recv(&mut buf, Instant::now() + Duration::from_secs(2));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(matches!(r, Err(TransportError::Disconnected(_))), "{r:?}");
+    }
+
+    #[test]
+    fn a_drain_on_a_vanished_port_is_a_disconnect_not_a_permission_problem() {
+        // serialport's flush() said "flush failed" here, which read as an I/O error with
+        // the permissions hint; the fault matrix met it when a disconnect fell between a
+        // write and its drain.
+        let dev = PtyDevice::open().unwrap();
+        let mut host = SerialTransport::open(dev.path().to_str().unwrap(), DEBUG_BAUD).unwrap();
+        host.drain().unwrap();
+        drop(dev);
+        let e = host.drain().unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
+        let t = host.classify(e);
+        assert!(matches!(t, TransportError::Disconnected(_)), "{t:?}");
     }
 }
