@@ -104,14 +104,17 @@ pub struct ReportArgs {
     /// The run (its id, as visreg run printed it).
     #[arg(required_unless_present = "history")]
     pub run: Option<String>,
-    /// Instead of one run: the history of every stored run of a dataset (default: the
-    /// newest run's), from every host and camera, with change points (history.html).
+    /// Instead of one run: the history of every stored run of each dataset (or of
+    /// --dataset's alone), from every host and camera, with change points: one
+    /// history.html per dataset, under --out/<dataset>-<hash>/ [default:
+    /// visreg-reports/history/<store>/<dataset>-<hash>/].
     #[arg(long, conflicts_with = "run")]
     pub history: bool,
     /// With --history: only runs on this board.
     #[arg(long, requires = "history")]
     pub board: Option<String>,
-    /// Folder to write into [default: visreg-reports/<run>/].
+    /// Folder to write into [default: visreg-reports/<run>/; with --history and
+    /// --dataset, the page's folder].
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[arg(long, default_value = "visreg-results.sqlite", help = STORE_HELP, long_help = STORE_LONG_HELP)]

@@ -67,39 +67,59 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     )
 }
 
-/// `visreg report --history`: history.html over every run of one dataset.
+/// `visreg report --history`: a history.html over every run of each dataset in the
+/// store (of `--dataset`'s alone when given), each in its own folder.
 fn history(store: &Store, args: &ReportArgs) -> anyhow::Result<Outcome> {
-    let hash = match &args.dataset {
-        Some(dir) => Some(
-            Dataset::open(dir)
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .content_hash()?,
-        ),
-        None => None,
+    let hashes = match &args.dataset {
+        Some(dir) => vec![Dataset::open(dir)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .content_hash()?],
+        None => {
+            let mut runs = store.runs()?;
+            if runs.is_empty() {
+                anyhow::bail!(
+                    "{} holds no run yet: `visreg run --store {}` writes one",
+                    store.name(),
+                    store.name()
+                );
+            }
+            // Newest dataset first, as the pages are listed.
+            runs.sort_by(|a, b| b.started_unix_s.total_cmp(&a.started_unix_s));
+            let mut hashes: Vec<String> = Vec::new();
+            for r in runs {
+                if !hashes.contains(&r.dataset_hash) {
+                    hashes.push(r.dataset_hash);
+                }
+            }
+            hashes
+        }
     };
-    let input = visreg::report::gather_history(store, hash.as_deref(), args.board.as_deref())?;
-    // One page per store and dataset: a shared file would be overwritten by whichever
-    // store was read last.
-    let out = args.out.clone().unwrap_or_else(|| {
-        crate::cmd_report::reports_dir().join("history").join(
-            visreg_reports::report::history_subdir(
-                store.name(),
-                &input.dataset.0,
-                &input.dataset.1,
-            ),
-        )
-    });
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let page = out.join("history.html");
-    std::fs::write(&page, visreg_reports::report::history_html(&input))?;
-    let (hosts, cams) = input.hosts_and_cameras();
-    println!(
-        "history of {} run(s) from {} host(s) and {} camera(s) written to {}",
-        input.runs.len(),
-        hosts.len(),
-        cams.len(),
-        page.display()
-    );
+    for hash in &hashes {
+        let input = visreg::report::gather_history(store, Some(hash), args.board.as_deref())?;
+        // One page per store and dataset: a shared file would be overwritten by whichever
+        // store or dataset was read last.
+        let subdir = visreg_reports::report::history_subdir(store.name(), &input.dataset.0, hash);
+        let out = match (&args.out, &args.dataset) {
+            (Some(out), Some(_)) => out.clone(),
+            (Some(out), None) => out.join(subdir.file_name().expect("a dataset folder")),
+            (None, _) => crate::cmd_report::reports_dir()
+                .join("history")
+                .join(&subdir),
+        };
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        let page = out.join("history.html");
+        std::fs::write(&page, visreg_reports::report::history_html(&input))
+            .with_context(|| format!("writing {}", page.display()))?;
+        let (hosts, cams) = input.hosts_and_cameras();
+        println!(
+            "history of {} ({} run(s) from {} host(s) and {} camera(s)) written to {}",
+            input.dataset.0,
+            input.runs.len(),
+            hosts.len(),
+            cams.len(),
+            page.display()
+        );
+    }
     Ok(Outcome::Clean)
 }
 
