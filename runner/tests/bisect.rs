@@ -13,7 +13,7 @@ use visreg::bisect::{max_steps, Bisection, Next};
 use visreg_firmware::catalog::{Build, Catalog, Defect};
 use visreg_reports::store::{RunStatus, Store};
 
-mod common;
+use crate::common;
 use common::{text, visreg};
 
 /// The shipped range from 5.0.0 to 5.1.0-rc3.

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-mod common;
+use crate::common;
 use common::{text, visreg};
 
 /// A short run of `builds` into `store`, its report in `out`; returns its id.

@@ -6,7 +6,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-mod common;
+use crate::common;
 
 struct Sandbox {
     dir: tempfile::TempDir,

@@ -6,8 +6,9 @@
 //! command within its deadline with exit 2 and a message that names the port and the
 //! next step. A run never loses what it measured: after a failure, `--resume` on a
 //! healthy camera finishes it with every frame exactly once. The table of outcomes is
-//! printed (`cargo test --test faults -- --nocapture`). Cases run eight at a time, each
-//! with its own camera, folder and store: they mostly wait.
+//! printed (`cargo test --release -p visreg --test integration faults:: -- --nocapture`).
+//! Cases run eight at a time, each with its own camera, folder and store: they mostly
+//! wait.
 
 #![cfg(unix)]
 
@@ -18,15 +19,14 @@ use std::time::{Duration, Instant};
 
 use visreg_reports::store::Store;
 
-mod common;
+use crate::common;
 
 struct Sim(Child, String);
 
 impl Sim {
-    fn start(dir: &Path, cache: &Path, faults: &str) -> Sim {
+    fn start(dir: &Path, faults: &str) -> Sim {
         let mut c = common::visreg(dir);
         c.args(["sim", "--firmware", "5.0.0", "--preset", "qqvga"])
-            .env("VISREG_CACHE_DIR", cache)
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if !faults.is_empty() {
@@ -48,13 +48,9 @@ impl Drop for Sim {
     }
 }
 
-fn visreg(dir: &Path, cache: &Path, args: &[&str]) -> (Output, Duration) {
+fn visreg(dir: &Path, args: &[&str]) -> (Output, Duration) {
     let t0 = Instant::now();
-    let out = common::visreg(dir)
-        .env("VISREG_CACHE_DIR", cache)
-        .args(args)
-        .output()
-        .unwrap();
+    let out = common::visreg(dir).args(args).output().unwrap();
     (out, t0.elapsed())
 }
 
@@ -79,7 +75,7 @@ const GIVE_UP_WITHIN: Duration = Duration::from_secs(75);
 
 /// Cases run at once. Most of a case is waiting — on a stall, a deadline, a reboot — so
 /// more run than there are cores; each has its own camera, folder and store, and they
-/// share one cache of rendered presets, rendered before the first case.
+/// share the tests' preset cache, filled before the first case.
 const CONCURRENT_CASES: usize = 8;
 
 /// What one fault × command case showed: its table lines and what failed.
@@ -90,12 +86,12 @@ struct Outcome {
 
 /// Runs `command` against a camera with `fault`; a lasting fault (`!transient`) may end
 /// the command, if it ends it well.
-fn case(cache: &Path, fault: &str, transient: bool, command: &str) -> Outcome {
+fn case(fault: &str, transient: bool, command: &str) -> Outcome {
     let mut lines = Vec::new();
     let mut failures = Vec::new();
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    let sim = Sim::start(dir, cache, fault);
+    let sim = Sim::start(dir, fault);
     let port = sim.1.clone();
     let args: Vec<&str> = match command {
         "run" => RUN.iter().copied().chain(["--camera", &port]).collect(),
@@ -103,7 +99,7 @@ fn case(cache: &Path, fault: &str, transient: bool, command: &str) -> Outcome {
         "doctor" => vec!["doctor", "--port", &port],
         _ => vec!["flash", "5.0.1", "--port", &port],
     };
-    let (out, took) = visreg(dir, cache, &args);
+    let (out, took) = visreg(dir, &args);
     drop(sim);
     let code = out.status.code();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -168,10 +164,10 @@ fn case(cache: &Path, fault: &str, transient: bool, command: &str) -> Outcome {
         let store = Store::open(dir.join("s.sqlite").to_str().unwrap()).unwrap();
         let id = store.runs().unwrap().pop().unwrap().id;
         let kept = store.frame_count(&id).unwrap();
-        let healthy = Sim::start(dir, cache, "");
+        let healthy = Sim::start(dir, "");
         let mut resume: Vec<&str> = RUN.to_vec();
         resume.extend(["--camera", &healthy.1, "--resume", &id]);
-        let (out, _) = visreg(dir, cache, &resume);
+        let (out, _) = visreg(dir, &resume);
         let total = store.frame_count(&id).unwrap();
         if !matches!(out.status.code(), Some(0 | 1)) || total != RUN_ROWS {
             failures.push(format!(
@@ -211,12 +207,10 @@ fn every_fault_class_against_every_command() {
     // The presets the cases use — qqvga (the camera's, the run's) and qvga-basic (verify's
     // and doctor's pose check) — rendered once, so the cases measure faults, not rendering.
     let shared = tempfile::tempdir().unwrap();
-    let cache = shared.path().join("cache");
     for preset in ["qqvga", "qvga-basic"] {
-        let (out, _) = visreg(shared.path(), &cache, &["eval", "--preset", preset]);
+        let (out, _) = visreg(shared.path(), &["eval", "--preset", preset]);
         assert!(out.status.success(), "{}", common::text(&out));
     }
-    let cache = cache.as_path();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let outcomes: Vec<std::sync::Mutex<Option<Outcome>>> =
         cases.iter().map(|_| std::sync::Mutex::new(None)).collect();
@@ -227,7 +221,7 @@ fn every_fault_class_against_every_command() {
                 let Some(&(fault, transient, command)) = cases.get(i) else {
                     break;
                 };
-                *outcomes[i].lock().unwrap() = Some(case(cache, fault, transient, command));
+                *outcomes[i].lock().unwrap() = Some(case(fault, transient, command));
             });
         }
     });

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-mod common;
+use crate::common;
 use common::visreg;
 
 const FRAMES: u64 = 60;

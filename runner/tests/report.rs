@@ -12,7 +12,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-mod common;
+use crate::common;
 use common::visreg;
 
 fn run_once(dir: &Path, out: &str) -> String {
@@ -245,6 +245,61 @@ fn history_pages(root: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     found
+}
+
+#[cfg(unix)]
+#[test]
+fn report_history_writes_one_page_per_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = |args: &[&str]| {
+        let o = visreg(dir.path()).args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", common::text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // Two datasets of one name (qqvga, seeds 1 and 2): two hashes, two histories.
+    for (seed, ds) in [("1", "ds1"), ("2", "ds2")] {
+        ok(&[
+            "dataset", "generate", "--preset", "qqvga", "--seed", seed, "--frames", "30", "--out",
+            ds,
+        ]);
+        ok(&[
+            "run",
+            "--firmware",
+            "5.0.0,5.0.1",
+            "--repeat",
+            "1",
+            "--dataset",
+            ds,
+        ]);
+    }
+
+    let printed = ok(&["report", "--history"]);
+    let root = dir
+        .path()
+        .join("visreg-reports/history/visreg-results-sqlite");
+    let mut pages = history_pages(&root);
+    pages.sort();
+    assert_eq!(pages.len(), 2, "one page per dataset: {pages:?}\n{printed}");
+    assert_ne!(pages[0].parent(), pages[1].parent());
+    assert_eq!(
+        printed.matches("history of qqvga (1 run(s)").count(),
+        2,
+        "{printed}"
+    );
+    // Each page shows its own dataset's run only.
+    for p in &pages {
+        let html = std::fs::read_to_string(p).unwrap();
+        let hash8 = p.parent().unwrap().file_name().unwrap().to_string_lossy()["qqvga-".len()..]
+            .to_string();
+        assert!(html.contains(&hash8), "{} names its dataset", p.display());
+    }
+
+    // --out is then the parent of the pages; with --dataset, the one page's folder.
+    ok(&["report", "--history", "--out", "site"]);
+    assert_eq!(history_pages(&dir.path().join("site")).len(), 2);
+    ok(&["report", "--history", "--dataset", "ds2", "--out", "one"]);
+    assert!(dir.path().join("one/history.html").is_file());
+    assert_eq!(history_pages(&dir.path().join("one")).len(), 1);
 }
 
 #[cfg(unix)]

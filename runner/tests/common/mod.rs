@@ -6,16 +6,30 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// `visreg` in `dir`, with its cache and runtime folders inside `dir` (tests share no
-/// state) and without COLUMNS, so tables take their no-terminal width whatever the shell
-/// running the tests has set.
+/// `visreg` in `dir`, with its runtime folder inside `dir` (tests share no camera), the
+/// tests' one preset cache, and without COLUMNS, so tables take their no-terminal width
+/// whatever the shell running the tests has set.
 pub fn visreg(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_visreg"));
     c.current_dir(dir)
-        .env("VISREG_CACHE_DIR", dir.join("cache"))
+        .env("VISREG_CACHE_DIR", preset_cache())
         .env("VISREG_RUNTIME_DIR", dir.join("run"))
         .env_remove("COLUMNS");
     c
+}
+
+/// Where the tests' rendered presets are kept: `VISREG_CACHE_DIR` when set, else
+/// `target/tmp/preset-cache`. One for all tests: a preset is the same pixels wherever it
+/// is rendered (its folder names the seed and the generator version), a cached one is
+/// validated before use, and a new one is renamed into place whole, so tests that render
+/// it at once cannot see each other's half. Rendering it again in every test's folder was
+/// most of the test command's work. The README's quick start keeps a cache of its own: it
+/// is a first run.
+pub fn preset_cache() -> std::path::PathBuf {
+    std::env::var_os("VISREG_CACHE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(Into::into)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("preset-cache"))
 }
 
 /// A finished command's exit code, stdout and stderr, to search and to show when an
