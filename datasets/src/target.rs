@@ -411,7 +411,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.png");
         write_png(&sheet, &path).unwrap();
-        let decoder = png::Decoder::new(std::fs::File::open(&path).unwrap());
+        let decoder =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
         let reader = decoder.read_info().unwrap();
         let dims = reader.info().pixel_dims.unwrap();
         assert_eq!(dims.xppu, (200.0f64 / 0.0254).round() as u32);
