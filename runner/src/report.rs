@@ -18,10 +18,8 @@ use crate::run::{histories, verdicts, RunError, VerdictEntry};
 /// Frames in the gallery of worst misses.
 pub const GALLERY_FRAMES: usize = 6;
 
-/// Metrics whose history the run report charts.
-pub const HISTORY_METRICS: [&str; 3] = ["latency_ms", "recall", "corner_err_px"];
-
-/// Metrics the history page charts: time (median and tail), recall, and the pose.
+/// Metrics the history page (and the run report's history section) charts: time (median
+/// and tail), recall, and the pose.
 pub const HISTORY_PAGE_METRICS: [&str; 7] = [
     "latency_ms",
     "latency_ms_p90",
@@ -108,10 +106,19 @@ pub fn gather(
         )?,
     };
     // The history of this run's builds on this dataset, every run read once.
-    let mut series = histories(store, None, None, Some(&run.dataset_hash), &HISTORY_METRICS)?;
+    // The same metrics and build labels as the history page, so the run's page is its
+    // first screen.
+    let mut series = histories(
+        store,
+        None,
+        None,
+        Some(&run.dataset_hash),
+        &HISTORY_PAGE_METRICS,
+    )?;
     for h in &mut series {
         h.points.retain(|p| names.contains(&p.build));
     }
+    let history_labels = firmware_labels(&names);
     let mut gallery = Vec::new();
     if let Some(ds) = dataset {
         let first_score = |build: &str, frame: u32| {
@@ -207,6 +214,7 @@ pub fn gather(
         host,
         verdicts,
         history: series,
+        history_labels,
         gallery,
     })
 }
@@ -290,14 +298,7 @@ pub fn gather_history(
         .collect();
     names.sort();
     names.dedup();
-    let catalog = visreg_firmware::catalog::Catalog::builtin();
-    let labels = names
-        .into_iter()
-        .filter_map(|name| {
-            let b = catalog.builds.iter().find(|b| b.name == name)?;
-            Some((name, firmware_label(b)))
-        })
-        .collect();
+    let labels = firmware_labels(&names);
     Ok(visreg_reports::report::HistoryInput {
         store: store.name().to_string(),
         dataset,
@@ -305,6 +306,18 @@ pub fn gather_history(
         series,
         labels,
     })
+}
+
+/// Each of `names` the catalog knows with its [`firmware_label`].
+fn firmware_labels(names: &[String]) -> Vec<(String, String)> {
+    let catalog = visreg_firmware::catalog::Catalog::builtin();
+    names
+        .iter()
+        .filter_map(|name| {
+            let b = catalog.builds.iter().find(|b| &b.name == name)?;
+            Some((name.clone(), firmware_label(b)))
+        })
+        .collect()
 }
 
 /// A build as a history's legend names it: the version the firmware reports and, where

@@ -537,7 +537,7 @@ pub fn html(input: &ReportInput) -> String {
                 charts::history(
                     h,
                     &input.builds.iter().map(|b| b.name.clone()).collect::<Vec<_>>(),
-                    &[]
+                    &input.history_labels
                 ),
                 esc(metric_info(&h.metric).label),
                 cps

@@ -192,8 +192,11 @@ pub struct ReportInput {
     pub host: Vec<FrameScore>,
     /// The verdicts.
     pub verdicts: Vec<VerdictEntry>,
-    /// History of the headline metrics (empty without history).
+    /// History of the metrics the history page charts, for this run's builds (empty
+    /// without history).
     pub history: Vec<HistorySeries>,
+    /// Build name → its firmware as the catalog knows it, for the history's legends.
+    pub history_labels: Vec<(String, String)>,
     /// The worst misses.
     pub gallery: Vec<GalleryFrame>,
 }
@@ -612,6 +615,17 @@ mod tests {
         for unit in ["(ms)", "(%)", "(m)", "(deg)", "(px)"] {
             assert!(h.contains(unit), "axis unit {unit}");
         }
+    }
+
+    #[test]
+    fn the_run_reports_history_names_each_builds_firmware() {
+        let i = testdata::input();
+        let h = html(&i);
+        let history = &h[h.find(r#"id="history""#).unwrap()..];
+        assert!(
+            history.contains("firmware 5.0.0, commit 1a2b3c4"),
+            "the legend carries the catalog's label, as the history page's does"
+        );
     }
 
     #[test]

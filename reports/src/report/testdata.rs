@@ -163,6 +163,7 @@ pub fn input() -> ReportInput {
             },
         ],
         history,
+        history_labels: vec![("5.0.0".into(), "firmware 5.0.0, commit 1a2b3c4".into())],
         gallery: vec![GalleryFrame {
             frame: 3,
             caption: "frame 3: 5.1.0-rc3 missed 1 tag the host found".into(),
