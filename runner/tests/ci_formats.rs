@@ -156,18 +156,13 @@ fn runs_junit_and_bmf_as_ci_reads_them() {
 }
 
 fn junit_as_junitparser_reads_it(out: &Path) {
-    let py = std::env::var("VISREG_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ready = Command::new(&py)
-        .args(["-c", "import junitparser"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ready {
-        let required = std::env::var("VISREG_REQUIRE_JUNITPARSER").as_deref() == Ok("1")
-            || std::env::var("CI").is_ok_and(|c| !c.is_empty());
-        if required {
-            panic!("{py} cannot import junitparser, and in CI the JUnit check must run (.ci/run installs it)");
-        }
-        eprintln!("skipped the junitparser check: {py} lacks junitparser (pip install junitparser; set VISREG_PYTHON)");
+    let py = common::python();
+    if !common::available(
+        common::imports(&py, "junitparser"),
+        "VISREG_REQUIRE_JUNITPARSER",
+        &format!("{py} cannot import junitparser, so the JUnit check"),
+        "pip install junitparser, or set VISREG_PYTHON; .ci/run installs it",
+    ) {
         return;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_junit.py");

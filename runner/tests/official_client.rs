@@ -17,21 +17,14 @@ impl Drop for Killed {
 }
 
 fn python() -> Option<String> {
-    let py = std::env::var("VISREG_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&py)
-        .args(["-c", "import openmv, PIL"])
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if ok {
-        Some(py)
-    } else if std::env::var("VISREG_REQUIRE_OPENMV").as_deref() == Ok("1") {
-        panic!("{py} cannot import openmv and PIL, and VISREG_REQUIRE_OPENMV=1");
-    } else {
-        eprintln!("skipped: {py} cannot import the official client (pip install openmv==1.0.7 pillow, or set VISREG_PYTHON)");
-        None
-    }
+    let py = crate::common::python();
+    crate::common::available(
+        crate::common::imports(&py, "openmv, PIL"),
+        "VISREG_REQUIRE_OPENMV",
+        &format!("{py} cannot import the official client, so this test"),
+        "pip install openmv==1.0.7 pillow, or set VISREG_PYTHON",
+    )
+    .then_some(py)
 }
 
 #[cfg(unix)]

@@ -145,17 +145,14 @@ fn a_run_writes_its_report_and_the_formats_agree() {
 }
 
 fn browser_checks(folder: &Path, screenshot: &Path) {
-    let py = std::env::var("VISREG_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ready = Path::new("/usr/bin/chromium").exists()
-        && Command::new(&py)
-            .args(["-c", "import playwright.sync_api, xmlschema, jsonschema"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ready {
-        if std::env::var("VISREG_REQUIRE_BROWSER").as_deref() == Ok("1") {
-            panic!("no /usr/bin/chromium or {py} lacks playwright/xmlschema/jsonschema, and VISREG_REQUIRE_BROWSER=1");
-        }
-        eprintln!("skipped the browser checks: needs /usr/bin/chromium (apt install chromium) and {py} with playwright, xmlschema, jsonschema");
+    let py = common::python();
+    if !common::available(
+        Path::new("/usr/bin/chromium").exists()
+            && common::imports(&py, "playwright.sync_api, xmlschema, jsonschema"),
+        "VISREG_REQUIRE_BROWSER",
+        &format!("no /usr/bin/chromium, or {py} lacks playwright, xmlschema, jsonschema, so the browser checks"),
+        "apt install chromium; pip install playwright xmlschema jsonschema, or set VISREG_PYTHON",
+    ) {
         return;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_report.py");

@@ -43,6 +43,40 @@ pub fn text(o: &Output) -> String {
     )
 }
 
+/// Whether a missing test component must fail the test rather than skip it: with
+/// `require_var=1`, or in CI (where a component that cannot start is a failure).
+pub fn required(require_var: &str) -> bool {
+    std::env::var(require_var).as_deref() == Ok("1")
+        || std::env::var("CI").is_ok_and(|c| !c.is_empty())
+}
+
+/// Whether a component a test needs is there. Without it the test fails when the
+/// component is [`required`], and otherwise says what it skips and how to get it.
+pub fn available(ready: bool, require_var: &str, missing: &str, get_it: &str) -> bool {
+    if !ready {
+        assert!(
+            !required(require_var),
+            "{missing}, and in CI (or with {require_var}=1) this test must run: {get_it}"
+        );
+        eprintln!("skipped: {missing} ({get_it})");
+    }
+    ready
+}
+
+/// The Python the tests use (`VISREG_PYTHON`, default `python3`).
+pub fn python() -> String {
+    std::env::var("VISREG_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// Whether `py` can run `import {modules}`.
+pub fn imports(py: &str, modules: &str) -> bool {
+    Command::new(py)
+        .args(["-c", &format!("import {modules}")])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// A database of a test's own on the PostgreSQL server `VISREG_TEST_POSTGRES` names
 /// (`.ci/start-postgres` starts one), dropped when the test ends. The server is shared by
 /// every PostgreSQL test, and a database outlives a test run: listings of "every run"
@@ -57,19 +91,15 @@ pub struct TestDatabase {
 /// The test's own database, or None — saying so — when no server is given. In CI (or with
 /// `VISREG_REQUIRE_POSTGRES=1`) a missing server fails the test instead.
 pub fn test_postgres() -> Option<TestDatabase> {
-    let server = match std::env::var("VISREG_TEST_POSTGRES") {
-        Ok(u) if !u.is_empty() => u,
-        _ => {
-            let required = std::env::var("VISREG_REQUIRE_POSTGRES").as_deref() == Ok("1")
-                || std::env::var("CI").is_ok_and(|c| !c.is_empty());
-            assert!(
-                !required,
-                "VISREG_TEST_POSTGRES is not set, and in CI the PostgreSQL half must run (.ci/start-postgres starts a server)"
-            );
-            eprintln!("skipped the PostgreSQL half: set VISREG_TEST_POSTGRES=postgres://… (.ci/start-postgres starts a server)");
-            return None;
-        }
-    };
+    let server = std::env::var("VISREG_TEST_POSTGRES").unwrap_or_default();
+    if !available(
+        !server.is_empty(),
+        "VISREG_REQUIRE_POSTGRES",
+        "VISREG_TEST_POSTGRES is not set",
+        "set it to postgres://…; .ci/start-postgres starts a server",
+    ) {
+        return None;
+    }
     let name = format!(
         "visreg_test_{}_{}",
         std::process::id(),
